@@ -1,0 +1,281 @@
+//! Ports: what the domain needs from the outside world, each documented as a contract.
+//!
+//! Every store implements [`PersonRepository`]; `crate::testkit` (feature `testkit`) is the executable form of
+//! these contracts, and a store is done when it passes. Stores persist exactly what they are given: the service
+//! assigns ids, versions, timestamps and events. The one value a store generates is `personRef`, because only
+//! the store can allocate a sequence atomically.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::event::{FeedEntry, HistoryEntry, PersonEvent};
+use crate::person::{Person, PersonId, PersonRef};
+
+/// A boxed error from a driver, kept as a source (never stringified).
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A failure of the storage system itself, not of the request.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or is overloaded; retrying later may succeed (→ 503).
+    #[error("store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else: corrupt data, a bug, a constraint the service should have prevented (→ 500).
+    #[error("unexpected store failure")]
+    Unexpected(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wraps any error as [`StoreError::Unexpected`].
+    pub fn unexpected(e: impl Into<BoxError>) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+/// A create as the service prepared it, waiting for the store to allocate its `personRef`.
+///
+/// The store calls [`NewPersonWrite::assign`] *inside* its atomic write, once it holds the reference, so the
+/// person, its event and its history entry all carry the same `personRef` and a failed write consumes none.
+#[derive(Debug, Clone)]
+pub struct NewPersonWrite {
+    person: Person,
+    event: PersonEvent,
+    history: HistoryEntry,
+    idempotency: Option<IdempotencyKey>,
+}
+
+/// The idempotency key and request fingerprint of a create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The caller-scoped key (`<subject>:<Idempotency-Key>`).
+    pub key: String,
+    /// SHA-256 of the canonical request (path and body).
+    pub fingerprint: String,
+}
+
+/// A stored idempotent create: replayed when the same key comes again with the same request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    /// The caller-scoped key.
+    pub key: String,
+    /// Fingerprint of the original request.
+    pub fingerprint: String,
+    /// The person exactly as the original create answered it.
+    pub person: Person,
+    /// When the original create happened.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Everything a store writes for one create, with the `personRef` assigned.
+#[derive(Debug, Clone)]
+pub struct AssignedCreate {
+    /// The person, version 0.
+    pub person: Person,
+    /// Its `PersonCreatedEvent`.
+    pub event: PersonEvent,
+    /// Its first history entry.
+    pub history: HistoryEntry,
+    /// The idempotency record to store, when the request carried a key.
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+impl NewPersonWrite {
+    /// Built by the service only. `person.person_ref` is a placeholder until [`Self::assign`].
+    #[must_use]
+    pub fn new(
+        person: Person,
+        event: PersonEvent,
+        history: HistoryEntry,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Self {
+        Self { person, event, history, idempotency }
+    }
+
+    /// The id of the person to create.
+    #[must_use]
+    pub fn id(&self) -> PersonId {
+        self.person.id
+    }
+
+    /// The idempotency key of the request, if any.
+    #[must_use]
+    pub fn idempotency(&self) -> Option<&IdempotencyKey> {
+        self.idempotency.as_ref()
+    }
+
+    /// Fixes the `personRef` everywhere it appears (person, event `newData`, history `newData`, idempotency
+    /// record).
+    #[must_use]
+    pub fn assign(self, person_ref: PersonRef) -> AssignedCreate {
+        let mut person = self.person;
+        person.person_ref = person_ref;
+        let snapshot = serde_json::to_value(&person).unwrap_or(serde_json::Value::Null);
+        let mut event = self.event;
+        event.event_data.new_data = snapshot.clone();
+        let mut history = self.history;
+        history.new_data = snapshot;
+        let idempotency = self.idempotency.map(|k| IdempotencyRecord {
+            key: k.key,
+            fingerprint: k.fingerprint,
+            person: person.clone(),
+            created_at: person.created_at,
+        });
+        AssignedCreate { person, event, history, idempotency }
+    }
+}
+
+/// A change to an existing person: the new state, the version it must replace, its event and history entry.
+#[derive(Debug, Clone)]
+pub struct PersonWrite {
+    /// The person after the change (`version_number` = `expected_version + 1`).
+    pub person: Person,
+    /// The version the stored person must have for the write to apply.
+    pub expected_version: u64,
+    /// The event describing the change.
+    pub event: PersonEvent,
+    /// The history entry describing the change.
+    pub history: HistoryEntry,
+}
+
+/// Why a create was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// A person (in any state) already has this id.
+    #[error("a person with this id already exists")]
+    DuplicateId,
+    /// Another create already stored this idempotency key (a concurrent retry): read it with
+    /// [`PersonRepository::find_idempotent_create`].
+    #[error("idempotency key already used")]
+    IdempotencyKeyTaken,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a change was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// No person has this id.
+    #[error("person not found")]
+    NotFound,
+    /// The stored version is not the expected one.
+    #[error("version conflict: current version is {current}")]
+    VersionConflict {
+        /// The version currently stored.
+        current: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Storage of persons, their events (outbox), history and idempotency records.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PersonRepository: Send + Sync {
+    /// Stores a new person with its event, history entry and idempotency record in **one atomic write**, after
+    /// allocating the next `personRef` and calling [`NewPersonWrite::assign`] with it. Returns the stored person.
+    ///
+    /// `personRef`s MUST be unique across all persons ever created, even under concurrent creates; a create that
+    /// fails MUST NOT leave a person, event, history entry or idempotency record behind. The event MUST appear
+    /// in the feed after every event committed before it.
+    ///
+    /// # Errors
+    /// MUST return [`InsertError::DuplicateId`] when any person (live, deleted or merged) has the id, and
+    /// [`InsertError::IdempotencyKeyTaken`] when the idempotency key is already stored; nothing is written then.
+    async fn insert(&self, write: NewPersonWrite) -> Result<Person, InsertError>;
+
+    /// Reads a person in any state (live, deleted, merged), or `None` when the id was never stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn get(&self, id: PersonId) -> Result<Option<Person>, StoreError>;
+
+    /// Replaces a person, appending its event and history entry, in **one atomic compare-and-set**: the write
+    /// applies only if the stored `versionNumber` equals `write.expected_version`. Of N concurrent writes with
+    /// the same expected version exactly one MUST succeed.
+    ///
+    /// # Errors
+    /// MUST return [`UpdateError::NotFound`] when the id is unknown and [`UpdateError::VersionConflict`] with the
+    /// stored version when it differs; nothing is written then.
+    async fn update(&self, write: PersonWrite) -> Result<(), UpdateError>;
+
+    /// Every history entry of a person, oldest first (by version).
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures. An unknown id yields an empty list.
+    async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Up to `limit` events with a position greater than `after`, in commit order.
+    ///
+    /// A reader that follows the feed MUST see every committed event exactly once, in an order consistent with
+    /// each person's versions, even while writers commit concurrently: an event MUST NOT become visible at a
+    /// position lower than one already returned.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn events_after(&self, after: u64, limit: u32) -> Result<Vec<FeedEntry>, StoreError>;
+
+    /// The idempotency record stored under `key`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn find_idempotent_create(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Checks that the store answers (for `/readyz`).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The current time (injected so tests can fix it).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock fixed at one instant (tests, examples).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// New unique identifiers for persons and events.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait IdGenerator: Send + Sync {
+    /// A new, never-nil UUID.
+    fn new_id(&self) -> Uuid;
+}
+
+/// Random version-4 UUIDs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn new_id(&self) -> Uuid {
+        Uuid::new_v4()
+    }
+}
+
+/// A shared repository handle.
+pub type SharedRepository = Arc<dyn PersonRepository>;

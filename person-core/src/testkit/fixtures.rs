@@ -1,0 +1,151 @@
+//! Fixtures: persons and writes built the way the service builds them, for exercising stores directly.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::event::{Actor, EventData, EventType, EventUser, EventVersion, HistoryEntry, PersonEvent};
+use crate::person::{Name, Person, PersonId, PersonRef, PersonStatus, PersonType, TenureSummary, Title};
+use crate::ports::{IdempotencyKey, NewPersonWrite, PersonWrite};
+
+/// A fixed instant used by fixtures.
+#[must_use]
+pub fn instant() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().unwrap_or_default()
+}
+
+/// A new random person id.
+#[must_use]
+pub fn person_id() -> PersonId {
+    PersonId::new(Uuid::new_v4()).unwrap_or_else(person_id)
+}
+
+#[expect(clippy::expect_used, reason = "fixture names are literals known to be valid")]
+fn name(text: &str) -> Name {
+    Name::parse(text).expect("fixture name is valid")
+}
+
+/// A fully populated person (every optional field set, Unicode names, two tenures), version 0.
+#[must_use]
+pub fn full_person(id: PersonId) -> Person {
+    let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+    Person {
+        id,
+        person_ref: PersonRef(0),
+        title: Some(Title::Ms),
+        preferred_title: Some(Title::Mx),
+        first_name: Some(name("Zoë")),
+        middle_name: Some(name("Anne-Marie")),
+        surname: name("O'Neill-Łukasiewicz"),
+        single_name: false,
+        preferred_first_name: Some(name("Zo")),
+        preferred_middle_name: Some(name("Annie")),
+        preferred_surname: Some(name("王秀英")),
+        place_of_birth: Some("Hackney, London".to_owned()),
+        date_of_birth: date(1990, 5, 17),
+        date_of_death: None,
+        person_types: vec![PersonType::Tenant, PersonType::HouseholdMember],
+        tenures: vec![
+            TenureSummary {
+                id: Uuid::new_v4(),
+                tenure_type: Some("Secure".to_owned()),
+                start_date: date(2015, 3, 1),
+                end_date: None,
+                asset_full_address: Some("1 Mare Street, London E8 1DY".to_owned()),
+                asset_id: Some("asset-1".to_owned()),
+                uprn: Some("100021045678".to_owned()),
+                postcode: Some("E8 1DY".to_owned()),
+                payment_reference: Some("PR123".to_owned()),
+                property_reference: Some("00012345".to_owned()),
+            },
+            TenureSummary {
+                id: Uuid::new_v4(),
+                tenure_type: Some("Introductory".to_owned()),
+                start_date: date(2010, 1, 1),
+                end_date: date(2014, 12, 31),
+                asset_full_address: None,
+                asset_id: None,
+                uprn: None,
+                postcode: None,
+                payment_reference: None,
+                property_reference: None,
+            },
+        ],
+        reason: "New tenancy".to_owned(),
+        version_number: 0,
+        created_at: instant(),
+        last_modified: instant(),
+        status: PersonStatus::Active,
+    }
+}
+
+fn actor() -> Actor {
+    Actor { subject: "contract-suite".to_owned(), name: "Contract Suite".to_owned(), email: "suite@example.org".to_owned() }
+}
+
+fn event(entity_id: PersonId, event_type: EventType, old: Value, new: Value) -> PersonEvent {
+    PersonEvent {
+        id: Uuid::new_v4(),
+        event_type,
+        source_domain: crate::event::SOURCE_DOMAIN.to_owned(),
+        source_system: crate::event::SOURCE_SYSTEM.to_owned(),
+        version: EventVersion::V1,
+        correlation_id: format!("corr-{}", Uuid::new_v4()),
+        date_time: instant(),
+        user: EventUser { name: "Contract Suite".to_owned(), email: "suite@example.org".to_owned() },
+        entity_id,
+        event_data: EventData { old_data: old, new_data: new },
+    }
+}
+
+fn history(event: &PersonEvent, version: u64) -> HistoryEntry {
+    HistoryEntry {
+        person_id: event.entity_id,
+        version_number: version,
+        event_type: event.event_type,
+        actor: actor(),
+        at: event.date_time,
+        reason: Some(format!("reason for version {version}")),
+        correlation_id: event.correlation_id.clone(),
+        old_data: event.event_data.old_data.clone(),
+        new_data: event.event_data.new_data.clone(),
+        event_id: event.id,
+    }
+}
+
+/// The write of a create of `person`, optionally with an idempotency key.
+#[must_use]
+pub fn create_write(person: Person, idempotency_key: Option<&str>) -> NewPersonWrite {
+    let event = event(person.id, EventType::PersonCreatedEvent, Value::Object(Map::new()), Value::Null);
+    let history = history(&event, 0);
+    let key = idempotency_key.map(|k| IdempotencyKey { key: k.to_owned(), fingerprint: format!("fp-{k}") });
+    NewPersonWrite::new(person, event, history, key)
+}
+
+/// The write that renames `current`'s middle name to `middle` (version + 1).
+#[must_use]
+pub fn rename_write(current: &Person, middle: &str) -> PersonWrite {
+    let mut next = current.clone();
+    next.middle_name = Some(name(middle));
+    next.version_number += 1;
+    let old = json!({ "middleName": current.middle_name.as_ref().map(Name::as_str) });
+    let new = json!({ "middleName": middle });
+    let event = event(current.id, EventType::PersonUpdatedEvent, old, new);
+    let history = history(&event, next.version_number);
+    PersonWrite { person: next, expected_version: current.version_number, event, history }
+}
+
+/// The write that changes `current`'s status (delete or merge), version + 1.
+#[must_use]
+pub fn status_write(current: &Person, status: PersonStatus) -> PersonWrite {
+    let mut next = current.clone();
+    next.status = status;
+    next.version_number += 1;
+    let event_type = match status {
+        PersonStatus::Merged { .. } => EventType::PersonMergedEvent,
+        _ => EventType::PersonDeletedEvent,
+    };
+    let event = event(current.id, event_type, Value::Object(Map::new()), Value::Object(Map::new()));
+    let history = history(&event, next.version_number);
+    PersonWrite { person: next, expected_version: current.version_number, event, history }
+}

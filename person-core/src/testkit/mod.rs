@@ -1,0 +1,49 @@
+//! Test support (feature `testkit`): the store contract suite and fixtures.
+//!
+//! A store is done when [`crate::store_contract_tests!`] passes against it. The suite talks only to the
+//! [`crate::ports::PersonRepository`] port, so it checks the same promises for every backend.
+
+pub mod contract;
+pub mod fixtures;
+
+/// Generates one `#[tokio::test]` per contract case, for a store built by `$factory`.
+///
+/// `$factory` is an `async fn() -> Option<S>` where `S: PersonRepository + 'static`; it returns `None` (after
+/// printing a `skipped: …` line) when the backend is not configured, e.g. no test database URL.
+///
+/// ```ignore
+/// async fn fresh_store() -> Option<SqliteStore> { /* a new database per test */ }
+/// person_core::store_contract_tests!(fresh_store);
+/// ```
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($factory:path) => {
+        $crate::store_contract_tests!(@cases $factory;
+            insert_assigns_a_person_ref_and_get_returns_the_person_exactly,
+            person_refs_increase_with_each_create,
+            concurrent_inserts_get_distinct_person_refs,
+            insert_with_an_existing_id_is_refused_and_writes_nothing,
+            insert_with_a_taken_idempotency_key_is_refused_and_writes_nothing,
+            idempotency_record_is_stored_with_the_create,
+            get_of_an_unknown_id_is_none,
+            update_with_the_expected_version_replaces_the_person,
+            update_with_a_stale_version_is_a_conflict_and_writes_nothing,
+            update_of_an_unknown_id_is_not_found,
+            concurrent_updates_with_the_same_version_let_exactly_one_win,
+            deleted_and_merged_states_round_trip,
+            events_are_returned_in_commit_order_and_paged,
+            history_lists_every_version_in_order,
+            feed_is_complete_and_ordered_under_concurrent_writers,
+            ping_succeeds_on_a_working_store
+        );
+    };
+    (@cases $factory:path; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let Some(store) = $factory().await else { return };
+                $crate::testkit::contract::$case(::std::sync::Arc::new(store)).await;
+            }
+        )+
+    };
+}
