@@ -23,6 +23,8 @@ pub mod problem_types {
     pub const NOT_FOUND: &str = "https://person-api.hackney.gov.uk/problems/not-found";
     /// 410: the person was deleted.
     pub const GONE: &str = "https://person-api.hackney.gov.uk/problems/gone";
+    /// 308: the person was merged into another one (`Location` names the survivor).
+    pub const MERGED: &str = "https://person-api.hackney.gov.uk/problems/merged";
     /// 409: `If-Match` is stale (`currentVersion` says the stored one).
     pub const VERSION_CONFLICT: &str = "https://person-api.hackney.gov.uk/problems/version-conflict";
     /// 409: a person with this id already exists.

@@ -10,8 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::person::Person;
 use crate::validate::{
-    self, BodyError, MAX_FREE_TEXT, PersonDraft, PersonFields, TenureDraft, ValidationErrors, check_keys,
-    draft_from_map, parse_object,
+    self, BodyError, PersonDraft, PersonFields, TenureDraft, ValidationErrors, check_keys, draft_from_map, parse_object,
 };
 
 /// Why a patch could not be applied.
@@ -44,7 +43,7 @@ pub fn apply_patch(current: &Person, body: &[u8], today: NaiveDate) -> Result<Pa
     check_keys(&patch, false)?;
     let change_reason = match patch.remove("reason") {
         None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(change_reason(&text)?),
+        Some(Value::String(text)) => change_reason(&text)?,
         Some(_) => {
             return Err(BodyError::InvalidValue {
                 field: "/reason".to_owned(),
@@ -67,15 +66,11 @@ pub fn apply_patch(current: &Person, body: &[u8], today: NaiveDate) -> Result<Pa
     Ok(PatchOutcome { fields, change_reason })
 }
 
-fn change_reason(text: &str) -> Result<String, ValidationErrors> {
-    let trimmed = text.trim();
+/// The change reason is free text like the creation reason (same rules); a blank one is no reason.
+fn change_reason(text: &str) -> Result<Option<String>, ValidationErrors> {
     let mut errors = ValidationErrors::default();
-    if trimmed.chars().count() > MAX_FREE_TEXT {
-        errors.push("/reason", validate::codes::TOO_LONG, format!("must be at most {MAX_FREE_TEXT} characters"));
-    } else if crate::person::name::is_potentially_dangerous(trimmed) {
-        errors.push("/reason", validate::codes::DANGEROUS_CHARACTERS, "contains potentially dangerous characters");
-    }
-    if errors.is_empty() { Ok(trimmed.to_owned()) } else { Err(errors) }
+    let reason = validate::optional_text(Some(text), "/reason", &mut errors);
+    if errors.is_empty() { Ok(reason) } else { Err(errors) }
 }
 
 /// The draft (loose, writable form) of a stored person: what a client would send to create it again.

@@ -86,12 +86,7 @@ pub struct AssignedCreate {
 impl NewPersonWrite {
     /// Built by the service only. `person.person_ref` is a placeholder until [`Self::assign`].
     #[must_use]
-    pub fn new(
-        person: Person,
-        event: PersonEvent,
-        history: HistoryEntry,
-        idempotency: Option<IdempotencyKey>,
-    ) -> Self {
+    pub fn new(person: Person, event: PersonEvent, history: HistoryEntry, idempotency: Option<IdempotencyKey>) -> Self {
         Self { person, event, history, idempotency }
     }
 

@@ -19,10 +19,7 @@ pub fn normalise(raw: &str) -> Option<String> {
 /// Finds the last postcode in a free-text address (`"1 Mare Street, London E8 1DY"` → `E8 1DY`).
 #[must_use]
 pub fn find_in_address(address: &str) -> Option<String> {
-    let tokens: Vec<&str> = address
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|t| !t.is_empty())
-        .collect();
+    let tokens: Vec<&str> = address.split(|c: char| c.is_whitespace() || c == ',').filter(|t| !t.is_empty()).collect();
     // Prefer "outward inward" written as two tokens, then a single token, scanning from the end.
     for i in (0..tokens.len()).rev() {
         if i > 0
@@ -46,7 +43,15 @@ fn is_inward(s: &str) -> bool {
 fn is_outward(s: &str) -> bool {
     let shape: String = s
         .chars()
-        .map(|c| if c.is_ascii_digit() { '9' } else if c.is_ascii_alphabetic() { 'A' } else { '?' })
+        .map(|c| {
+            if c.is_ascii_digit() {
+                '9'
+            } else if c.is_ascii_alphabetic() {
+                'A'
+            } else {
+                '?'
+            }
+        })
         .collect();
     matches!(shape.as_str(), "A9" | "A99" | "AA9" | "AA99" | "A9A" | "AA9A")
 }

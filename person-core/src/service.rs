@@ -197,13 +197,19 @@ impl PersonService {
 
         let draft = validate::parse_draft(body)?;
         let now = self.clock.now();
-        let fields = validate::validate(&draft, now.date_naive())?;
-        let id = match draft.id {
-            Some(id) => PersonId::new(id).ok_or_else(|| {
-                let mut errors = ValidationErrors::default();
-                errors.push("/id", validate::codes::INVALID_ID, "id must not be the nil UUID");
-                errors
-            })?,
+        // A nil id is a field error like any other, reported together with the rest (SPEC §4).
+        let fields = match (validate::validate(&draft, now.date_naive()), draft.id.is_some_and(|id| id.is_nil())) {
+            (Ok(fields), false) => fields,
+            (result, nil_id) => {
+                let mut errors = result.err().unwrap_or_default();
+                if nil_id {
+                    errors.push("/id", validate::codes::INVALID_ID, "id must not be the nil UUID");
+                }
+                return Err(errors.into());
+            }
+        };
+        let id = match draft.id.and_then(PersonId::new) {
+            Some(id) => id,
             None => self.new_person_id(),
         };
         let person = person_from_fields(id, PersonRef(0), fields, 0, now);
@@ -237,7 +243,8 @@ impl PersonService {
         }
         // The fingerprint is over the canonical JSON (object keys sorted) so that a retry serialising its keys
         // in another order is still "the same request"; a body that is not JSON is hashed as bytes.
-        let canonical = serde_json::from_slice::<Value>(body).map_or_else(|_| body.to_vec(), |v| v.to_string().into_bytes());
+        let canonical =
+            serde_json::from_slice::<Value>(body).map_or_else(|_| body.to_vec(), |v| v.to_string().into_bytes());
         let mut hasher = Sha256::new();
         hasher.update(format!("{version:?}\n").as_bytes());
         hasher.update(&canonical);

@@ -358,9 +358,9 @@ pub fn draft_from_map(map: serde_json::Map<String, serde_json::Value>) -> Result
     serde_path_to_error::deserialize::<_, PersonDraft>(value).map_err(|e| {
         let field = pointer_from_path(&e.path().to_string());
         let reason = sanitise_serde_message(&e.inner().to_string());
-        if let Some(unknown) = reason.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            let nested = if field.is_empty() { unknown.to_owned() } else { format!("{}/{unknown}", &field[1..]) };
-            return BodyError::UnknownField(nested);
+        if reason.starts_with("unknown field `") {
+            // The path already ends with the unknown key (`tenures[1].colour`).
+            return BodyError::UnknownField(field.trim_start_matches('/').to_owned());
         }
         BodyError::InvalidValue { field, reason }
     })
@@ -391,23 +391,44 @@ fn pointer_from_path(path: &str) -> String {
 
 /// Serde messages quote the offending value ("invalid value: string \"Sir\""); keep the expectation, drop the
 /// value, so personal data sent in the wrong place never comes back in an error (or reaches a log).
+///
+/// The value sits between the prefix and the *last* `, expected `, and may itself contain commas, backticks or
+/// `, expected `: only the text after the last one (which comes from our types) is kept.
 fn sanitise_serde_message(message: &str) -> String {
-    let without_position = message.split(" at line ").next().unwrap_or(message);
+    let without_position = strip_position(message);
     if let Some(rest) = without_position.strip_prefix("unknown variant `")
-        && let Some((_, expected)) = rest.split_once("`, ")
+        && let Some((_, expected)) = rest.rsplit_once(", expected ")
     {
-        return format!("unknown value, {expected}");
+        return format!("unknown value, expected {expected}");
     }
     if let Some(rest) = without_position.strip_prefix("invalid type: ")
-        && let Some((found, expected)) = rest.split_once(", ")
+        && let Some((found, expected)) = rest.rsplit_once(", expected ")
     {
         let kind = found.split_whitespace().next().unwrap_or("value");
-        return format!("invalid type: {kind}, {expected}");
+        return format!("invalid type: {kind}, expected {expected}");
+    }
+    if without_position.starts_with("UUID parsing failed") {
+        // The uuid crate's message quotes the offending character.
+        return "invalid value, expected a UUID".to_owned();
     }
     if without_position.starts_with("invalid value") || without_position.starts_with("invalid length") {
         return without_position.split(':').next().unwrap_or("invalid value").to_owned();
     }
     without_position.to_owned()
+}
+
+/// Drops a trailing ` at line N column M` (present when parsing text, absent when converting a `Value`).
+fn strip_position(message: &str) -> &str {
+    match message.rsplit_once(" at line ") {
+        Some((head, tail))
+            if tail.split_once(" column ").is_some_and(|(line, column)| {
+                [line, column].iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            }) =>
+        {
+            head
+        }
+        _ => message,
+    }
 }
 
 fn describe_json_error(e: &serde_json::Error) -> String {
@@ -485,7 +506,11 @@ pub fn validate(draft: &PersonDraft, today: NaiveDate) -> Result<PersonFields, V
 
     let date_of_birth = match draft.date_of_birth.as_deref() {
         None if !is_staff => {
-            errors.push("/dateOfBirth", codes::REQUIRED, "date of birth is required unless the person is a housing officer");
+            errors.push(
+                "/dateOfBirth",
+                codes::REQUIRED,
+                "date of birth is required unless the person is a housing officer",
+            );
             None
         }
         None => None,
@@ -499,7 +524,11 @@ pub fn validate(draft: &PersonDraft, today: NaiveDate) -> Result<PersonFields, V
                 None
             }
             Some(d) if d < EARLIEST_BIRTH => {
-                errors.push("/dateOfBirth", codes::INVALID_DATE_OF_BIRTH, "date of birth must not be before 1900-01-01");
+                errors.push(
+                    "/dateOfBirth",
+                    codes::INVALID_DATE_OF_BIRTH,
+                    "date of birth must not be before 1900-01-01",
+                );
                 None
             }
             Some(d) => Some(d),
@@ -596,7 +625,7 @@ fn name_result(result: Result<Name, NameError>, field: &str, errors: &mut Valida
 }
 
 /// Free text: trimmed, at most [`MAX_FREE_TEXT`] characters, no markup, no control characters except new lines.
-fn optional_text(raw: Option<&str>, field: &str, errors: &mut ValidationErrors) -> Option<String> {
+pub(crate) fn optional_text(raw: Option<&str>, field: &str, errors: &mut ValidationErrors) -> Option<String> {
     let text = raw?.trim();
     if text.is_empty() {
         return None;

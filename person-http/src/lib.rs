@@ -1,1 +1,95 @@
-//! placeholder
+//! The Person API's HTTP adapter: the axum [`router`], problem+json errors, and the OpenAPI document.
+//!
+//! A driving adapter around [`person_core::PersonService`]: it turns requests into use-case calls and results
+//! into responses, keeping Hackney's wire contract (SPEC §2–§5, §9). It depends on no store: the composition
+//! root builds the service over a store and passes it in through [`AppState`].
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use person_core::{InMemoryStore, PersonService};
+//! use person_core::ports::{RandomIds, SystemClock};
+//! use person_http::{AppState, HttpConfig};
+//!
+//! let service = PersonService::new(Arc::new(InMemoryStore::new()), Arc::new(SystemClock), Arc::new(RandomIds));
+//! let app = person_http::router(AppState::new(service, HttpConfig::default()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+
+mod error;
+mod extract;
+mod middleware;
+mod openapi;
+mod routes;
+mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use http::StatusCode;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use openapi::openapi;
+pub use state::{AppState, DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, HttpConfig};
+
+use routes::{events, health, persons};
+
+/// The whole API as an axum router, ready to serve (`axum::serve`) or to nest in another application.
+///
+/// Routes: `POST /api/v1/persons`, `POST /api/v2/persons`, `GET|PATCH|DELETE /api/v1/persons/{id}`,
+/// `GET /api/v1/persons/{id}/history`, `GET /api/v1/events`, `GET /api/v1/healthcheck/ping`, `GET /livez`,
+/// `GET /readyz`, `GET /swagger/v1/swagger.json` and the Swagger UI under `/swagger`. Unknown paths answer a
+/// 404 problem and known paths with another method a 405 problem.
+///
+/// Middleware, outermost first: correlation id (accepted or generated, echoed on every response), the request
+/// span, CORS, gzip compression, problem rendering (every error is `application/problem+json`), panic catching
+/// (500 problem), the request timeout (504 problem), the caller's identity (today every caller is the local
+/// developer) and the body limit (413 problem).
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let middleware = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(middleware::correlate))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(middleware::RequestSpan)
+                .on_request(())
+                .on_response(middleware::RecordStatus)
+                // Failures are logged once, with their cause, by `finalize_problems`.
+                .on_failure(()),
+        )
+        .layer(middleware::cors())
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(middleware::finalize_problems))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
+        .layer(axum::middleware::from_fn(middleware::development_identity))
+        // Content-Length over the limit is refused before the handler runs; a chunked body over it fails
+        // while being read (axum's limit, the same number).
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+
+    Router::new()
+        .route("/api/v1/persons", post(persons::create_v1))
+        .route("/api/v2/persons", post(persons::create_v2))
+        .route(
+            "/api/v1/persons/{id}",
+            get(persons::get_person).patch(persons::update_person).delete(persons::delete_person),
+        )
+        .route("/api/v1/persons/{id}/history", get(persons::history))
+        .route("/api/v1/events", get(events::feed))
+        .route("/api/v1/healthcheck/ping", get(health::ping))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+        .merge(openapi::swagger_ui(config.base_url()))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(middleware)
+}

@@ -1,1 +1,221 @@
-//! placeholder
+//! The embedded default store of the Person API: [`SqliteStore`], an implementation of
+//! [`person_core::PersonRepository`] on one SQLite database file (sqlx, SQLite bundled), chosen with a
+//! `sqlite://path/to/file.db` storage URL (SPEC §10).
+//!
+//! # Concurrency design
+//!
+//! SQLite allows one writer at a time per database file. Instead of letting many connections race for the
+//! write lock (and fail with `SQLITE_BUSY`, or spin in the busy handler), the store holds **one writer
+//! connection** in a pool of exactly one: write transactions queue for it inside the process, in FIFO order,
+//! bounded by [`SqliteOptions::acquire_timeout`]. Every write transaction starts with `BEGIN IMMEDIATE`, which
+//! takes the write lock up front, so the checks a transaction makes (id free, idempotency key free, expected
+//! version) stay true until it commits, even against another process using the same file; such a process is
+//! the only thing [`SqliteOptions::busy_timeout`] waits for.
+//!
+//! Reads use a separate **pool of reader connections** ([`SqliteOptions::readers`], `PRAGMA query_only`).
+//! The database is in WAL mode, so readers never block the writer nor each other, and each read sees the last
+//! committed state.
+//!
+//! Because writes are serialised, feed positions (`events.position`, `AUTOINCREMENT`) are allocated in commit
+//! order: a reader following the feed can never see a position appear below one it has already read.
+//!
+//! # Atomic writes
+//!
+//! A create is one transaction: check the id and idempotency key, allocate the `personRef`
+//! (`UPDATE counters … RETURNING value`), then insert the person, its event (the outbox), its history entry
+//! and its idempotency record. An update is one transaction: a compare-and-set `UPDATE … WHERE id = ? AND
+//! version_number = ?`, then the event and history entry. A failure rolls everything back, including the
+//! `personRef` increment.
+//!
+//! # Durability
+//!
+//! `PRAGMA synchronous` defaults to `FULL` ([`Synchronous`]): in WAL mode a commit is synced to disk before
+//! it is answered, so a write answered 2xx survives a killed process and a power loss.
+//!
+//! The schema lives in `migrations/` (embedded in the binary) and is applied on [`SqliteStore::open`] and by
+//! [`SqliteStore::migrate`]. `docs/storage.md` describes the tables. Driver types never leave this crate:
+//! every failure is a [`person_core::StoreError`].
+
+mod error;
+pub mod options;
+pub mod queries;
+mod repository;
+mod rows;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use person_core::ports::StoreError;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use options::{InvalidSynchronous, SqliteOptions, Synchronous};
+
+use crate::error::{SqliteStoreError, failed, is_not_a_database};
+
+/// The schema migrations, embedded at build time.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The embedded SQLite store; see the crate documentation for its design.
+///
+/// Cheap to clone: clones share the same connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    /// Exactly one connection, used only for write transactions and migrations.
+    writer: SqlitePool,
+    /// Query-only connections for every read.
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file named by `url`, applies the schema migrations, and
+    /// returns a store ready to serve.
+    ///
+    /// `url` is `sqlite://path/to/file.db` or `sqlite:path/to/file.db`; a relative path is relative to the
+    /// working directory, and `sqlite:///abs/path.db` (three slashes) is absolute. Missing parent directories
+    /// are created. In-memory databases and URL query parameters are refused: use [`SqliteOptions`].
+    ///
+    /// # Errors
+    /// [`StoreError::Unexpected`] for a URL that is not a usable SQLite file URL, a file that is not an SQLite
+    /// database, or a schema that cannot be migrated (e.g. written by a newer version);
+    /// [`StoreError::Unavailable`] when the directory or file cannot be created or opened, or the database
+    /// stays locked by another process beyond the busy timeout.
+    pub async fn open(url: &str, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = database_path(url)?;
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(SqliteStoreError::CreateDirectory)?;
+        }
+        let synchronous = match options.synchronous {
+            Synchronous::Normal => SqliteSynchronous::Normal,
+            Synchronous::Full => SqliteSynchronous::Full,
+            Synchronous::Extra => SqliteSynchronous::Extra,
+        };
+        let connection = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .synchronous(synchronous)
+            .busy_timeout(options.busy_timeout);
+        // WAL is a property of the file: the writer sets it (first, before any reader exists); readers inherit it
+        // and must not try to change the journal mode.
+        let writer_connection = connection.clone().journal_mode(SqliteJournalMode::Wal);
+        let reader_connection = connection.pragma("query_only", "ON");
+
+        // Local connections do not go stale like network ones, so they are not pinged before each use, and the
+        // writer is kept open for the life of the store (it also keeps the WAL files in place for readers).
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(writer_connection)
+            .await
+            .map_err(open_failed)?;
+        run_migrations(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .test_before_acquire(false)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(reader_connection)
+            .await
+            .map_err(open_failed)?;
+        tracing::info!(
+            path = %path.display(),
+            readers = options.readers.max(1),
+            synchronous = %options.synchronous,
+            "sqlite store opened"
+        );
+        Ok(Self { path, writer, readers })
+    }
+
+    /// Applies any schema migration not yet applied (for the `migrate` sub-command); a no-op when the schema is
+    /// current. [`Self::open`] already does this.
+    ///
+    /// # Errors
+    /// [`StoreError::Unexpected`] when a migration fails or the database has a migration this build does not
+    /// know; [`StoreError::Unavailable`] when the database cannot be reached.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        run_migrations(&self.writer).await
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection, waiting for operations in progress to finish; later operations fail as
+    /// [`StoreError::Unavailable`]. The writer closes last, so SQLite checkpoints the WAL into the main file.
+    pub async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+async fn run_migrations(writer: &SqlitePool) -> Result<(), StoreError> {
+    MIGRATOR.run(writer).await.map_err(|error| match error {
+        sqlx::migrate::MigrateError::Execute(source) if is_not_a_database(&source) => {
+            SqliteStoreError::NotADatabase(source).into()
+        }
+        other => SqliteStoreError::Migrate(other).into(),
+    })
+}
+
+fn open_failed(error: sqlx::Error) -> StoreError {
+    if is_not_a_database(&error) { SqliteStoreError::NotADatabase(error).into() } else { failed("store.open")(error) }
+}
+
+/// The database file named by a `sqlite:` URL.
+fn database_path(url: &str) -> Result<PathBuf, SqliteStoreError> {
+    let rest = strip_scheme(url, "sqlite://")
+        .or_else(|| strip_scheme(url, "sqlite:"))
+        .ok_or(SqliteStoreError::NotSqliteUrl)?;
+    if rest.contains('?') {
+        return Err(SqliteStoreError::Parameters);
+    }
+    if rest == ":memory:" {
+        return Err(SqliteStoreError::InMemory);
+    }
+    if rest.is_empty() {
+        return Err(SqliteStoreError::MissingPath);
+    }
+    // sqlx decodes percent-escapes (`%3F` for `?` in a file name).
+    let parsed = SqliteConnectOptions::from_str(&format!("sqlite:{rest}")).map_err(SqliteStoreError::InvalidUrl)?;
+    Ok(parsed.get_filename().to_path_buf())
+}
+
+fn strip_scheme<'u>(url: &'u str, scheme: &str) -> Option<&'u str> {
+    let head = url.get(..scheme.len())?;
+    if head.eq_ignore_ascii_case(scheme) { url.get(scheme.len()..) } else { None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_url_forms_name_the_file() {
+        assert_eq!(database_path("sqlite://data/person.db").unwrap(), PathBuf::from("data/person.db"));
+        assert_eq!(database_path("sqlite:person.db").unwrap(), PathBuf::from("person.db"));
+        assert_eq!(database_path("sqlite:///var/lib/person.db").unwrap(), PathBuf::from("/var/lib/person.db"));
+        assert_eq!(database_path("SQLite://a%20b.db").unwrap(), PathBuf::from("a b.db"));
+    }
+
+    #[test]
+    fn unusable_urls_are_refused_with_a_reason() {
+        assert!(matches!(database_path("postgres://localhost/person"), Err(SqliteStoreError::NotSqliteUrl)));
+        assert!(matches!(database_path("sqlite::memory:"), Err(SqliteStoreError::InMemory)));
+        assert!(matches!(database_path("sqlite://"), Err(SqliteStoreError::MissingPath)));
+        assert!(matches!(database_path("sqlite://x.db?mode=ro"), Err(SqliteStoreError::Parameters)));
+    }
+}

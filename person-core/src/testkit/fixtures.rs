@@ -80,7 +80,11 @@ pub fn full_person(id: PersonId) -> Person {
 }
 
 fn actor() -> Actor {
-    Actor { subject: "contract-suite".to_owned(), name: "Contract Suite".to_owned(), email: "suite@example.org".to_owned() }
+    Actor {
+        subject: "contract-suite".to_owned(),
+        name: "Contract Suite".to_owned(),
+        email: "suite@example.org".to_owned(),
+    }
 }
 
 fn event(entity_id: PersonId, event_type: EventType, old: Value, new: Value) -> PersonEvent {

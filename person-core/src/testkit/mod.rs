@@ -11,7 +11,7 @@ pub mod fixtures;
 /// `$factory` is an `async fn() -> Option<S>` where `S: PersonRepository + 'static`; it returns `None` (after
 /// printing a `skipped: …` line) when the backend is not configured, e.g. no test database URL.
 ///
-/// ```ignore
+/// ```text
 /// async fn fresh_store() -> Option<SqliteStore> { /* a new database per test */ }
 /// person_core::store_contract_tests!(fresh_store);
 /// ```

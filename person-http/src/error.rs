@@ -1,0 +1,482 @@
+//! [`ApiError`]: the one place where a failure becomes an HTTP status, a problem type URI and a message.
+//!
+//! Handlers and extractors return `ApiError`; the domain's error enums (`CreatePersonError`, `LookupError`,
+//! `UpdatePersonError`, `BodyError`, `ValidationErrors`, `StoreError`) convert into it with `?`. Rendering happens
+//! in two steps: `IntoResponse` attaches a [`Problem`] to the response, and the `finalize_problems` middleware
+//! (see `crate::middleware`) writes the RFC 9457 body with what only the request knows (`instance`,
+//! `correlationId`) and logs the cause of a 5xx exactly once. Responses that middleware or the framework produce
+//! without an `ApiError` (a 413 from the body limit, a 504 from the timeout) are mapped here too, by status.
+//!
+//! This module knows the domain's errors and the wire shape of a problem; it knows no handler and no store.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, StatusCode};
+use person_core::api::{ProblemDetails, problem_types};
+use person_core::person::PersonId;
+use person_core::service::{CreatePersonError, LookupError, MAX_IDEMPOTENCY_KEY_LEN, UpdatePersonError};
+use person_core::validate::BodyError;
+use person_core::{FieldError, StoreError, ValidationErrors};
+
+/// The media type of every error body.
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Seconds a client is asked to wait before retrying when the store is unavailable.
+const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// The cause of a server-side failure, kept (with its `source()` chain) for the log, never for the response.
+pub(crate) type Cause = Arc<dyn StdError + Send + Sync + 'static>;
+
+/// Every way a request can fail, as the HTTP layer sees it.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// Field validation failed (422, every field listed).
+    Invalid(ValidationErrors),
+    /// The body is not structurally a person or a patch (400, naming the field when there is one).
+    Body(BodyError),
+    /// A malformed request outside the body: a path, query parameter or header (400).
+    BadRequest {
+        /// What is wrong.
+        detail: String,
+        /// The offending parameter or header, when there is one.
+        errors: Vec<FieldError>,
+    },
+    /// No caller identity was established (401).
+    Unauthorised,
+    /// No such resource (404).
+    NotFound {
+        /// What was not found.
+        detail: String,
+    },
+    /// The path exists but not with this method (405).
+    MethodNotAllowed,
+    /// The person was deleted (410).
+    Gone,
+    /// The person was merged into another (308 to the survivor).
+    Merged {
+        /// The survivor.
+        into: PersonId,
+    },
+    /// `If-Match` names another version (409 with `currentVersion`).
+    VersionConflict {
+        /// The stored version.
+        current: u64,
+    },
+    /// A client-supplied id is taken (409).
+    DuplicateId(PersonId),
+    /// An idempotency key was reused with a different request (422).
+    IdempotencyKeyReused,
+    /// `If-Match` is required and missing (428).
+    PreconditionRequired,
+    /// The body is over the limit (413).
+    PayloadTooLarge,
+    /// The body is not JSON (415).
+    UnsupportedMediaType,
+    /// The request took longer than the configured timeout (504).
+    Timeout,
+    /// A dependency (the store) is unavailable; retry later (503 with `Retry-After`).
+    Unavailable(Option<Cause>),
+    /// Anything unexpected (500, opaque; the cause is logged once with the correlation id).
+    Internal(Option<Cause>),
+    /// Any other error status produced without an `ApiError` (shown as an `about:blank` problem).
+    Other(StatusCode),
+}
+
+impl ApiError {
+    /// Wraps an unexpected error as a 500.
+    pub(crate) fn internal(cause: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Internal(Some(Arc::new(cause)))
+    }
+
+    /// A 400 about one named request parameter or header.
+    pub(crate) fn bad_parameter(name: &str, code: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::BadRequest {
+            detail: format!("{name}: {message}"),
+            errors: vec![FieldError { field: name.to_owned(), code: code.to_owned(), message }],
+        }
+    }
+
+    /// The error for a response that carries only an error status (framework and middleware responses).
+    pub(crate) fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::UNAUTHORIZED => Self::Unauthorised,
+            StatusCode::NOT_FOUND => Self::NotFound { detail: "there is no resource at this path".to_owned() },
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::GATEWAY_TIMEOUT => Self::Timeout,
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(None),
+            StatusCode::INTERNAL_SERVER_ERROR => Self::Internal(None),
+            other => Self::Other(other),
+        }
+    }
+
+    /// The problem this error is shown as: the single status / type / title mapping of the API.
+    pub(crate) fn into_problem(self) -> Problem {
+        use problem_types as t;
+        let p = Problem::new;
+        match self {
+            Self::Invalid(errors) => {
+                let fields: Vec<&str> = errors.errors().iter().map(|e| e.field.as_str()).collect();
+                let detail = format!("{} invalid field(s): {}", fields.len(), fields.join(", "));
+                let mut problem = p(StatusCode::UNPROCESSABLE_ENTITY, t::VALIDATION, "Validation failed", detail);
+                problem.errors = Some(errors.errors().to_vec());
+                problem
+            }
+            Self::Body(error) => {
+                let detail = error.to_string();
+                let code = match &error {
+                    BodyError::Malformed(_) => "malformed_json",
+                    BodyError::UnknownField(_) => "unknown_field",
+                    BodyError::ReadOnlyField(_) => "read_only_field",
+                    BodyError::InvalidValue { .. } => "invalid_value",
+                };
+                let mut problem = p(StatusCode::BAD_REQUEST, t::BAD_REQUEST, "Bad request", detail.clone());
+                problem.errors =
+                    error.field().map(|field| vec![FieldError { field, code: code.to_owned(), message: detail }]);
+                problem
+            }
+            Self::BadRequest { detail, errors } => {
+                let mut problem = p(StatusCode::BAD_REQUEST, t::BAD_REQUEST, "Bad request", detail);
+                problem.errors = (!errors.is_empty()).then_some(errors);
+                problem
+            }
+            Self::Unauthorised => p(
+                StatusCode::UNAUTHORIZED,
+                t::UNAUTHORISED,
+                "Unauthorised",
+                "no caller identity was established for this request".to_owned(),
+            ),
+            Self::NotFound { detail } => p(StatusCode::NOT_FOUND, t::NOT_FOUND, "Not found", detail),
+            Self::MethodNotAllowed => p(
+                StatusCode::METHOD_NOT_ALLOWED,
+                t::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "this path does not support this method".to_owned(),
+            ),
+            Self::Gone => p(StatusCode::GONE, t::GONE, "Gone", "the person was deleted".to_owned()),
+            Self::Merged { into } => {
+                let mut problem = p(
+                    StatusCode::PERMANENT_REDIRECT,
+                    t::MERGED,
+                    "Merged",
+                    format!("the person was merged into {into}"),
+                );
+                problem.location = Some(crate::routes::person_location(into));
+                problem
+            }
+            Self::VersionConflict { current } => {
+                let mut problem = p(
+                    StatusCode::CONFLICT,
+                    t::VERSION_CONFLICT,
+                    "Version conflict",
+                    format!("If-Match does not name the current version, which is {current}"),
+                );
+                problem.current_version = Some(current);
+                problem
+            }
+            Self::DuplicateId(id) => p(
+                StatusCode::CONFLICT,
+                t::DUPLICATE_ID,
+                "Duplicate id",
+                format!("a person with id {id} already exists"),
+            ),
+            Self::IdempotencyKeyReused => p(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                t::IDEMPOTENCY_KEY_REUSED,
+                "Idempotency key reused",
+                "the Idempotency-Key was already used with a different request".to_owned(),
+            ),
+            Self::PreconditionRequired => p(
+                StatusCode::PRECONDITION_REQUIRED,
+                t::PRECONDITION_REQUIRED,
+                "Precondition required",
+                "send If-Match with the version you read (the ETag of GET /api/v1/persons/{id})".to_owned(),
+            ),
+            Self::PayloadTooLarge => p(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                t::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                "the request body is over the size limit".to_owned(),
+            ),
+            Self::UnsupportedMediaType => p(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                t::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                "the body must be JSON: Content-Type application/json (or application/merge-patch+json for PATCH)"
+                    .to_owned(),
+            ),
+            Self::Timeout => p(
+                StatusCode::GATEWAY_TIMEOUT,
+                t::TIMEOUT,
+                "Request timed out",
+                "the request did not complete in time; it may or may not have taken effect".to_owned(),
+            ),
+            Self::Unavailable(cause) => {
+                let mut problem = p(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    t::UNAVAILABLE,
+                    "Service unavailable",
+                    "the service cannot reach its store; retry later".to_owned(),
+                );
+                problem.retry_after = Some(RETRY_AFTER_SECONDS);
+                problem.cause = cause;
+                problem
+            }
+            Self::Internal(cause) => {
+                let mut problem = p(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    t::INTERNAL,
+                    "Internal server error",
+                    "something went wrong on the server; quote the correlation id when reporting it".to_owned(),
+                );
+                problem.cause = cause;
+                problem
+            }
+            Self::Other(status) => {
+                let title = status.canonical_reason().unwrap_or("Error");
+                p(status, "about:blank", title, title.to_lowercase())
+            }
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        Self::Body(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::Unavailable(Some(Arc::new(e))),
+            StoreError::Unexpected(_) => Self::Internal(Some(Arc::new(e))),
+        }
+    }
+}
+
+impl From<CreatePersonError> for ApiError {
+    fn from(e: CreatePersonError) -> Self {
+        match e {
+            CreatePersonError::Body(b) => b.into(),
+            CreatePersonError::Invalid(v) => v.into(),
+            CreatePersonError::DuplicateId(id) => Self::DuplicateId(id),
+            CreatePersonError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            CreatePersonError::InvalidIdempotencyKey => Self::bad_parameter(
+                "Idempotency-Key",
+                "invalid_header",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"),
+            ),
+            CreatePersonError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> Self {
+        match e {
+            LookupError::NotFound => Self::NotFound { detail: "no person has this id".to_owned() },
+            LookupError::Deleted => Self::Gone,
+            LookupError::Merged { into } => Self::Merged { into },
+            LookupError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<UpdatePersonError> for ApiError {
+    fn from(e: UpdatePersonError) -> Self {
+        match e {
+            UpdatePersonError::Lookup(l) => l.into(),
+            UpdatePersonError::VersionConflict { current } => Self::VersionConflict { current },
+            UpdatePersonError::Body(b) => b.into(),
+            UpdatePersonError::Invalid(v) => v.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // Rendered without request context here; `finalize_problems` re-renders it with `instance` and
+        // `correlationId` and logs the cause, so an `ApiError` is never logged twice.
+        Arc::new(self.into_problem()).into_response_with(HeaderMap::new(), "", "")
+    }
+}
+
+/// A problem waiting to be rendered: everything but the request's path and correlation id.
+#[derive(Clone)]
+pub(crate) struct Problem {
+    status: StatusCode,
+    problem_type: &'static str,
+    title: &'static str,
+    detail: String,
+    errors: Option<Vec<FieldError>>,
+    current_version: Option<u64>,
+    location: Option<String>,
+    retry_after: Option<u32>,
+    cause: Option<Cause>,
+}
+
+impl fmt::Debug for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Problem")
+            .field("status", &self.status)
+            .field("type", &self.problem_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Problem {
+    fn new(status: StatusCode, problem_type: &'static str, title: &'static str, detail: String) -> Self {
+        Self {
+            status,
+            problem_type,
+            title,
+            detail,
+            errors: None,
+            current_version: None,
+            location: None,
+            retry_after: None,
+            cause: None,
+        }
+    }
+
+    /// Logs the server-side cause, if any: 500s at error level, 503s at warn level, with the whole `source()`
+    /// chain and the correlation id. Called once per response, by `finalize_problems`.
+    pub(crate) fn log_cause(&self, correlation_id: &str) {
+        let status = self.status.as_u16();
+        match (&self.cause, self.status.is_server_error()) {
+            (Some(cause), true) if self.status == StatusCode::INTERNAL_SERVER_ERROR => {
+                tracing::error!(correlation_id, status, error = %error_chain(cause.as_ref()), "request failed unexpectedly");
+            }
+            (Some(cause), _) => {
+                tracing::warn!(correlation_id, status, error = %error_chain(cause.as_ref()), "request failed");
+            }
+            (None, true) if self.status == StatusCode::INTERNAL_SERVER_ERROR => {
+                tracing::error!(correlation_id, status, "request failed unexpectedly (no cause recorded)");
+            }
+            (None, _) => {}
+        }
+    }
+
+    /// The response: `headers` kept (minus body headers), the problem as the body.
+    pub(crate) fn into_response_with(
+        self: Arc<Self>,
+        mut headers: HeaderMap,
+        instance: &str,
+        correlation_id: &str,
+    ) -> Response {
+        let details = ProblemDetails {
+            problem_type: self.problem_type.to_owned(),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            instance: instance.to_owned(),
+            correlation_id: correlation_id.to_owned(),
+            errors: self.errors.clone(),
+            current_version: self.current_version,
+        };
+        let body = serde_json::to_vec(&details).unwrap_or_else(|_| {
+            format!(r#"{{"type":"{}","status":{}}}"#, self.problem_type, self.status.as_u16()).into_bytes()
+        });
+        for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH, header::CONTENT_ENCODING, header::TRANSFER_ENCODING]
+        {
+            headers.remove(name);
+        }
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(location) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = headers;
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// `outer: inner: innermost`, following `source()`.
+fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Leaf;
+    impl fmt::Display for Leaf {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("disk on fire")
+        }
+    }
+    impl StdError for Leaf {}
+
+    #[test]
+    fn error_chain_follows_sources() {
+        let error = StoreError::unexpected(Leaf);
+        assert_eq!(error_chain(&error), "unexpected store failure: disk on fire");
+    }
+
+    #[test]
+    fn internal_errors_never_show_their_cause() {
+        let problem = ApiError::from(StoreError::unexpected(Leaf)).into_problem();
+        assert_eq!(problem.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!problem.detail.contains("disk"));
+        assert!(problem.cause.is_some());
+    }
+
+    #[test]
+    fn unavailable_store_asks_to_retry_later() {
+        let problem = ApiError::from(StoreError::Unavailable(Box::new(Leaf))).into_problem();
+        assert_eq!(problem.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(problem.retry_after, Some(RETRY_AFTER_SECONDS));
+    }
+
+    #[test]
+    fn body_errors_name_the_field_in_detail_and_errors() {
+        let problem = ApiError::from(BodyError::UnknownField("FirstName".to_owned())).into_problem();
+        assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+        assert!(problem.detail.contains("FirstName"));
+        let errors = problem.errors.unwrap_or_default();
+        assert_eq!(errors[0].field, "/FirstName");
+        assert_eq!(errors[0].code, "unknown_field");
+    }
+
+    #[test]
+    fn statuses_without_an_error_map_to_their_problem_types() {
+        let cases = [
+            (StatusCode::PAYLOAD_TOO_LARGE, problem_types::PAYLOAD_TOO_LARGE),
+            (StatusCode::GATEWAY_TIMEOUT, problem_types::TIMEOUT),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, problem_types::UNSUPPORTED_MEDIA_TYPE),
+            (StatusCode::METHOD_NOT_ALLOWED, problem_types::METHOD_NOT_ALLOWED),
+            (StatusCode::IM_A_TEAPOT, "about:blank"),
+        ];
+        for (status, expected) in cases {
+            assert_eq!(ApiError::from_status(status).into_problem().problem_type, expected, "{status}");
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Person endpoints: create (v1 and v2), read, merge-patch update, soft delete, history.
+//!
+//! Each handler extracts, calls one [`PersonService`](person_core::PersonService) use case and maps the result
+//! to a response; validation, versions and events are the service's business.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::{self, HeaderName};
+use person_core::EventVersion;
+use person_core::api::{HistoryResponse, PersonResponse, ProblemDetails};
+use person_core::person::Person;
+use person_core::service::CreateOptions;
+use person_core::validate::PersonDraft;
+use serde::Deserialize;
+
+use super::person_location;
+use crate::error::ApiError;
+use crate::extract::{Caller, IdempotencyKey, IfMatch, JsonBody, Params, PersonPath, Prefer};
+use crate::state::AppState;
+
+/// Set on a 201 that replays an earlier create with the same `Idempotency-Key`.
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// RFC 7240: says which preference was honoured.
+const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
+
+/// `ETag` of a version: a strong tag holding the version number.
+fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+fn show(state: &AppState, person: &Person) -> Json<PersonResponse> {
+    Json(PersonResponse::new(person, state.service.today(), Vec::new()))
+}
+
+/// Create a person.
+///
+/// Honours `Idempotency-Key`: the same key with the same body answers the original 201 again (with
+/// `Idempotent-Replayed: true`) and creates nothing; the same key with another body is a 422.
+#[utoipa::path(
+    post,
+    path = "/api/v1/persons",
+    tag = "persons",
+    operation_id = "createPerson",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 255 characters, unique per intended create"),
+        ("x-correlation-id" = Option<String>, Header, description = "Correlation id (generated when absent), echoed back"),
+    ),
+    request_body(content = PersonDraft, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = PersonResponse, headers(
+            ("Location" = String, description = "/api/v1/persons/{id}"),
+            ("ETag" = String, description = "\"0\""),
+        )),
+        (status = 400, description = "Malformed body, wrong type, unknown or read-only key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "A person with the supplied id exists", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (all listed), or an idempotency key reused with another body", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn create_v1(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    create(&state, &ctx, key, &body, EventVersion::V1).await
+}
+
+/// Create a person, publishing a `v2` event (Hackney listener compatibility); otherwise identical to v1.
+#[utoipa::path(
+    post,
+    path = "/api/v2/persons",
+    tag = "persons",
+    operation_id = "createPersonV2",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    request_body(content = PersonDraft, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = PersonResponse, headers(
+            ("Location" = String, description = "/api/v1/persons/{id}"),
+            ("ETag" = String, description = "\"0\""),
+        )),
+        (status = 400, description = "Malformed body", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn create_v2(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    create(&state, &ctx, key, &body, EventVersion::V2).await
+}
+
+async fn create(
+    state: &AppState,
+    ctx: &person_core::RequestContext,
+    idempotency_key: Option<String>,
+    body: &[u8],
+    event_version: EventVersion,
+) -> Result<Response, ApiError> {
+    let options = CreateOptions { event_version, idempotency_key };
+    let created = state.service.create(ctx, body, options).await?;
+    let person = &created.person;
+    let headers = [(header::LOCATION, person_location(person.id)), (header::ETAG, etag(person.version_number))];
+    let mut response = (StatusCode::CREATED, headers, show(state, person)).into_response();
+    if created.replayed {
+        response.headers_mut().insert(IDEMPOTENT_REPLAYED, http::HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// Read a person.
+#[utoipa::path(
+    get,
+    path = "/api/v1/persons/{id}",
+    tag = "persons",
+    operation_id = "getPerson",
+    params(("id" = uuid::Uuid, Path, description = "The person's id")),
+    responses(
+        (status = 200, description = "The person", body = PersonResponse, headers(("ETag" = String, description = "The version, e.g. \"3\""))),
+        (status = 308, description = "Merged into another person: `Location` names the survivor", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such person", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "The person was deleted", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_person(
+    State(state): State<AppState>,
+    PersonPath(id): PersonPath,
+) -> Result<Response, ApiError> {
+    let person = state.service.get(id).await?;
+    Ok(([(header::ETAG, etag(person.version_number))], show(&state, &person)).into_response())
+}
+
+/// Change a person with a JSON merge patch.
+///
+/// Absent keys are unchanged, `null` clears, lists are replaced whole; `reason` is the reason for this change.
+/// A patch that changes nothing answers 204 with the unchanged `ETag` and creates no version or event.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/persons/{id}",
+    tag = "persons",
+    operation_id = "updatePerson",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The person's id"),
+        ("If-Match" = String, Header, description = "The version the change is based on: \"3\", 3 or W/\"3\""),
+        ("Prefer" = Option<String>, Header, description = "`return=representation` to get the person back (200)"),
+    ),
+    request_body(content(
+        (PersonDraft = "application/merge-patch+json"),
+        (PersonDraft = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Changed (Prefer: return=representation)", body = PersonResponse, headers(("ETag" = String))),
+        (status = 204, description = "Changed, or nothing to change", headers(("ETag" = String, description = "The version now stored"))),
+        (status = 400, description = "Malformed patch, unknown or read-only key, bad If-Match", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such person", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Stale If-Match: `currentVersion` holds the stored version", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "The person was deleted", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "The patched person would be invalid", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn update_person(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    PersonPath(id): PersonPath,
+    if_match: IfMatch,
+    prefer: Prefer,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let expected = if_match.required()?;
+    let updated = state.service.update(&ctx, id, expected, &body).await?;
+    let tag = [(header::ETAG, etag(updated.person.version_number))];
+    if prefer.representation {
+        let applied = [(PREFERENCE_APPLIED, "return=representation")];
+        Ok((tag, applied, show(&state, &updated.person)).into_response())
+    } else {
+        Ok((StatusCode::NO_CONTENT, tag).into_response())
+    }
+}
+
+/// Query parameters of a delete.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeleteParams {
+    /// Why the person is deleted (recorded in history).
+    reason: Option<String>,
+}
+
+/// Soft-delete a person: reads answer 410 afterwards; history is kept.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/persons/{id}",
+    tag = "persons",
+    operation_id = "deletePerson",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The person's id"),
+        ("reason" = Option<String>, Query, description = "Why the person is deleted (recorded in history)"),
+        ("If-Match" = Option<String>, Header, description = "When given, the delete applies only to this version"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such person", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Stale If-Match", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "Already deleted", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete_person(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    PersonPath(id): PersonPath,
+    IfMatch(expected): IfMatch,
+    Params(params): Params<DeleteParams>,
+) -> Result<StatusCode, ApiError> {
+    state.service.delete(&ctx, id, expected, params.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every version of a person (in any state), oldest first: who, when, why, old and new values.
+#[utoipa::path(
+    get,
+    path = "/api/v1/persons/{id}/history",
+    tag = "persons",
+    operation_id = "getPersonHistory",
+    params(("id" = uuid::Uuid, Path, description = "The person's id")),
+    responses(
+        (status = 200, description = "The history", body = HistoryResponse),
+        (status = 400, description = "The id is not a UUID", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such person", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    PersonPath(id): PersonPath,
+) -> Result<Json<HistoryResponse>, ApiError> {
+    let results = state.service.history(id).await?;
+    Ok(Json(HistoryResponse { results }))
+}

@@ -1,0 +1,68 @@
+//! What the handlers share: the person service and the HTTP configuration.
+//!
+//! The state holds the domain service only, never a store: the composition root (`person-server`, or a test)
+//! builds the service over whichever store it chose and hands it in.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use person_core::PersonService;
+
+/// Default largest request body: 1 MiB (SPEC §4).
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Default time a request may take before it is answered with 504.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Longest time a request may take, body included; after it the request is abandoned with a 504 problem.
+    pub request_timeout: Duration,
+    /// Largest accepted request body in bytes; larger bodies are refused with a 413 problem.
+    pub body_limit: usize,
+    /// The externally visible base URL (`https://person-api.example.gov.uk`, no trailing slash needed), used to
+    /// build absolute `links.next` URLs and the OpenAPI `servers` entry. Without it links are path-relative.
+    pub public_base_url: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { request_timeout: DEFAULT_REQUEST_TIMEOUT, body_limit: DEFAULT_BODY_LIMIT, public_base_url: None }
+    }
+}
+
+impl HttpConfig {
+    /// The base URL without a trailing slash, or `""` (path-relative links).
+    pub(crate) fn base_url(&self) -> &str {
+        self.public_base_url.as_deref().map_or("", |url| url.trim_end_matches('/'))
+    }
+}
+
+/// The router's shared state: cheap to clone (everything inside is shared).
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) service: PersonService,
+    pub(crate) config: Arc<HttpConfig>,
+}
+
+impl AppState {
+    /// The state of a router serving `service` with `config`.
+    #[must_use]
+    pub fn new(service: PersonService, config: HttpConfig) -> Self {
+        Self { service, config: Arc::new(config) }
+    }
+
+    /// The HTTP configuration.
+    #[must_use]
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState").field("config", &self.config).finish_non_exhaustive()
+    }
+}

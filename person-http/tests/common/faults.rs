@@ -1,0 +1,83 @@
+//! Stores that fail on purpose (never answer, unavailable, broken, panicking), to show how the HTTP layer
+//! answers a failing store: a 504, a 503 with `Retry-After`, an opaque 500.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use person_core::event::{FeedEntry, HistoryEntry};
+use person_core::ports::{
+    IdempotencyRecord, InsertError, NewPersonWrite, PersonRepository, PersonWrite, RandomIds, SystemClock, UpdateError,
+};
+use person_core::{Person, PersonId, PersonService, StoreError};
+
+/// A store that fails in one way on every call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fault {
+    /// Never answers.
+    Stalls,
+    /// Unreachable (`StoreError::Unavailable`).
+    Unavailable,
+    /// Broken (`StoreError::Unexpected`).
+    Broken,
+    /// Panics.
+    Panics,
+}
+
+#[derive(Debug)]
+struct DriverError;
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SECRET driver detail: relation persons_pkey is corrupt")
+    }
+}
+
+impl std::error::Error for DriverError {}
+
+pub(crate) struct FaultyStore(pub(crate) Fault);
+
+impl FaultyStore {
+    async fn fail<T>(&self) -> Result<T, StoreError> {
+        match self.0 {
+            Fault::Stalls => std::future::pending().await,
+            Fault::Unavailable => Err(StoreError::Unavailable(Box::new(DriverError))),
+            Fault::Broken => Err(StoreError::unexpected(DriverError)),
+            Fault::Panics => panic!("the store panicked"),
+        }
+    }
+}
+
+#[async_trait]
+impl PersonRepository for FaultyStore {
+    async fn insert(&self, _write: NewPersonWrite) -> Result<Person, InsertError> {
+        Ok(self.fail().await?)
+    }
+
+    async fn get(&self, _id: PersonId) -> Result<Option<Person>, StoreError> {
+        self.fail().await
+    }
+
+    async fn update(&self, _write: PersonWrite) -> Result<(), UpdateError> {
+        Ok(self.fail().await?)
+    }
+
+    async fn history(&self, _id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.fail().await
+    }
+
+    async fn events_after(&self, _after: u64, _limit: u32) -> Result<Vec<FeedEntry>, StoreError> {
+        self.fail().await
+    }
+
+    async fn find_idempotent_create(&self, _key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.fail().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.fail().await
+    }
+}
+
+pub(crate) fn faulty_service(fault: Fault) -> PersonService {
+    PersonService::new(Arc::new(FaultyStore(fault)), Arc::new(SystemClock), Arc::new(RandomIds))
+}

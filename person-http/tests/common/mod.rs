@@ -1,0 +1,278 @@
+//! Test helpers: start the router on a real socket over any `PersonService`, a small HTTP client for the API,
+//! JSON fixtures, and the store-independent suite (`suite`, run by `http_suite!`).
+//!
+//! To run the suite against another store, build a `PersonService` over it and write
+//! `http_suite!(spawn(service_over_my_store()));` in a test crate that includes this module.
+
+pub(crate) mod faults;
+pub(crate) mod suite;
+
+use std::sync::Arc;
+
+use chrono::{Months, NaiveDate, Utc};
+use person_core::ports::{RandomIds, SystemClock};
+use person_core::{InMemoryStore, PersonService};
+use person_http::{AppState, HttpConfig};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The media type of every error body.
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Generates one `#[tokio::test]` per suite function, each on a fresh server from `$spawn` (an expression
+/// evaluating to a future of [`Api`]).
+macro_rules! http_suite {
+    ($spawn:expr) => {
+        http_suite!(@tests $spawn;
+            creating_a_valid_tenant_answers_201_with_location_etag_and_the_person,
+            reading_a_created_person_answers_the_same_person_with_etag_0,
+            a_housing_officer_is_created_without_title_or_date_of_birth,
+            an_invalid_create_lists_every_field_error_in_one_422_and_publishes_nothing,
+            a_client_supplied_id_that_is_taken_is_a_409,
+            reading_an_unknown_id_is_a_404_problem,
+            reading_an_id_that_is_not_a_uuid_is_a_400_problem,
+            a_deleted_person_reads_as_410_and_cannot_be_deleted_again,
+            a_delete_with_a_stale_if_match_is_a_409,
+            patching_with_if_match_changes_the_person_records_history_and_publishes_the_changed_keys,
+            patching_without_if_match_is_428,
+            patching_with_a_stale_if_match_is_409_with_the_current_version,
+            if_match_is_accepted_quoted_bare_or_weak_and_refused_otherwise,
+            patching_an_unknown_key_is_a_400_naming_the_key,
+            patching_a_read_only_key_is_a_400_naming_the_key,
+            clearing_a_required_field_is_a_422,
+            an_identical_patch_is_204_without_a_new_version_or_event,
+            prefer_return_representation_answers_200_with_the_person,
+            a_merge_patch_content_type_is_accepted,
+            twenty_concurrent_patches_with_the_same_if_match_have_exactly_one_winner,
+            fifty_concurrent_creates_get_fifty_distinct_person_refs,
+            a_retry_with_the_same_idempotency_key_replays_the_same_201,
+            concurrent_retries_with_the_same_idempotency_key_create_one_person,
+            the_same_idempotency_key_with_another_body_is_a_422,
+            creating_through_v2_publishes_a_v2_event,
+            the_history_of_an_unknown_person_is_a_404,
+            the_feed_pages_with_a_cursor_and_a_next_link,
+            a_bad_feed_cursor_or_limit_is_a_400_naming_the_parameter,
+            a_body_over_one_mebibyte_is_a_413_problem,
+            malformed_json_is_a_400_problem,
+            a_body_that_is_not_json_is_a_415_problem,
+            an_unknown_enum_value_is_a_400_naming_the_field,
+            a_wrong_type_is_a_400_naming_the_field,
+            error_responses_echo_the_callers_correlation_id,
+            a_correlation_id_is_generated_when_none_or_an_invalid_one_is_sent,
+            unknown_paths_are_404_problems_and_wrong_methods_405_problems,
+            the_openapi_document_is_3_1_and_lists_every_path,
+            swagger_ui_is_served_with_no_external_scripts,
+            health_endpoints_answer_200,
+            cors_preflight_allows_the_api_headers_and_exposes_etag_location_and_correlation_id,
+            responses_are_gzip_compressed_when_the_client_accepts_it,
+        );
+    };
+    (@tests $spawn:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let api = $spawn.await;
+                crate::common::suite::$name(&api).await;
+            }
+        )*
+    };
+}
+
+/// A service over a fresh in-memory store, the system clock and random ids.
+pub(crate) fn in_memory_service() -> PersonService {
+    PersonService::new(Arc::new(InMemoryStore::new()), Arc::new(SystemClock), Arc::new(RandomIds))
+}
+
+/// Starts the router over `service` with the default configuration on `127.0.0.1:<free port>`.
+pub(crate) async fn spawn(service: PersonService) -> Api {
+    spawn_with(service, HttpConfig::default()).await
+}
+
+/// Starts the router over `service` with `config` on `127.0.0.1:<free port>`.
+pub(crate) async fn spawn_with(service: PersonService, config: HttpConfig) -> Api {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+    let address = listener.local_addr().expect("the listener's address");
+    let app = person_http::router(AppState::new(service, config));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    Api::new(format!("http://{address}"))
+}
+
+/// A server over a fresh in-memory store.
+pub(crate) async fn spawn_in_memory() -> Api {
+    spawn(in_memory_service()).await
+}
+
+/// A client of one running server.
+#[derive(Debug, Clone)]
+pub(crate) struct Api {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) base: String,
+    /// The HTTP client (connection pooling, follows redirects).
+    pub(crate) client: reqwest::Client,
+}
+
+impl Api {
+    /// A client of the server at `base`.
+    pub(crate) fn new(base: String) -> Self {
+        Self { base, client: reqwest::Client::new() }
+    }
+
+    /// The absolute URL of `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET path`.
+    pub(crate) async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// `POST path` with a JSON body.
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("POST")
+    }
+
+    /// `PATCH /api/v1/persons/{id}` with a JSON body and, when given, `If-Match`.
+    pub(crate) async fn patch(&self, id: &str, if_match: Option<&str>, body: &Value) -> Response {
+        let mut request = self.client.patch(self.url(&format!("/api/v1/persons/{id}"))).json(body);
+        if let Some(tag) = if_match {
+            request = request.header("If-Match", tag);
+        }
+        request.send().await.expect("PATCH")
+    }
+
+    /// Creates `body` and returns the created person (asserting a 201).
+    pub(crate) async fn create(&self, body: &Value) -> Value {
+        let response = self.post("/api/v1/persons", body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create failed");
+        response.json().await.expect("a person body")
+    }
+
+    /// Creates a valid tenant and returns its id.
+    pub(crate) async fn create_tenant(&self) -> String {
+        let person = self.create(&tenant()).await;
+        person["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// The cursor at the end of the feed now.
+    pub(crate) async fn feed_end(&self) -> String {
+        let mut after = "0".to_owned();
+        loop {
+            let page = self.feed_page(&after, 1000).await;
+            if page["results"].as_array().is_none_or(Vec::is_empty) {
+                return after;
+            }
+            after = page["nextCursor"].as_str().expect("nextCursor").to_owned();
+        }
+    }
+
+    /// Every event after `after` (following the cursor to the end), as feed entries `{ position, event }`.
+    pub(crate) async fn events_after(&self, after: &str) -> Vec<Value> {
+        let mut after = after.to_owned();
+        let mut events = Vec::new();
+        loop {
+            let page = self.feed_page(&after, 1000).await;
+            let results = page["results"].as_array().cloned().unwrap_or_default();
+            if results.is_empty() {
+                return events;
+            }
+            events.extend(results);
+            after = page["nextCursor"].as_str().expect("nextCursor").to_owned();
+        }
+    }
+
+    /// The events about one person, oldest first.
+    pub(crate) async fn events_of(&self, id: &str) -> Vec<Value> {
+        let mut events = self.events_after("0").await;
+        events.retain(|entry| entry["event"]["entityId"] == id);
+        events.into_iter().map(|entry| entry["event"].clone()).collect()
+    }
+
+    async fn feed_page(&self, after: &str, limit: u32) -> Value {
+        let response = self.get(&format!("/api/v1/events?after={after}&limit={limit}")).await;
+        assert_eq!(response.status(), StatusCode::OK, "feed");
+        response.json().await.expect("a feed page")
+    }
+}
+
+/// Asserts an RFC 9457 problem: status, `application/problem+json`, `type`, `status`, `instance` (the request
+/// path) and a `correlationId` equal to the echoed `x-correlation-id`. Returns the body.
+pub(crate) async fn expect_problem(response: Response, status: u16, problem_type: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status of {}", response.url());
+    let content_type = header(&response, "content-type");
+    assert_eq!(content_type, PROBLEM_JSON, "content type of a {status}");
+    let correlation_id = header(&response, "x-correlation-id");
+    assert!(!correlation_id.is_empty(), "x-correlation-id is echoed on errors");
+    let path = response.url().path().to_owned();
+    let body: Value = response.json().await.expect("a problem body");
+    assert_eq!(body["type"], problem_type, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["instance"], path, "{body}");
+    assert_eq!(body["correlationId"], correlation_id.as_str(), "{body}");
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    body
+}
+
+/// A response header as text (`""` when absent).
+pub(crate) fn header(response: &Response, name: &str) -> String {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// Today (UTC).
+pub(crate) fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// `YYYY-MM-DD`.
+pub(crate) fn iso(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// A date `years` years ago.
+pub(crate) fn years_ago(years: u32) -> NaiveDate {
+    today().checked_sub_months(Months::new(12 * years)).expect("a date in range")
+}
+
+/// A valid tenant: title, names, a date of birth 30 years ago, a reason, and two tenures listed ended first
+/// (an ended Introductory one and an active Secure one).
+pub(crate) fn tenant() -> Value {
+    json!({
+        "title": "Mr",
+        "firstName": "Kimakhe",
+        "middleName": "Zoë",
+        "surname": "O'Neill-Ndlovu",
+        "dateOfBirth": iso(years_ago(30)),
+        "placeOfBirth": "Hackney",
+        "reason": "New tenancy",
+        "personTypes": ["Tenant"],
+        "tenures": [
+            {
+                "id": Uuid::new_v4(),
+                "type": "Introductory",
+                "startDate": "2010-01-01",
+                "endDate": "2014-12-31",
+                "assetFullAddress": "12 Old Street, London N1 6AA",
+            },
+            {
+                "id": Uuid::new_v4(),
+                "type": "Secure",
+                "startDate": "2015-03-01",
+                "assetFullAddress": "1 Mare Street, London E8 1DY",
+                "uprn": "100021045678",
+                "paymentReference": "PR123",
+            },
+        ],
+    })
+}
+
+/// A housing officer: no title and no date of birth, which staff do not need.
+pub(crate) fn housing_officer() -> Value {
+    json!({
+        "firstName": "Amina",
+        "surname": "Begum",
+        "reason": "New member of staff",
+        "personTypes": ["HousingOfficer"],
+    })
+}

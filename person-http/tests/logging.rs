@@ -1,0 +1,106 @@
+//! What the API writes to its log: one line per request with the correlation id, method, matched route and
+//! status, never personal data; and the cause of a 500, once. A separate test binary with a single test,
+//! because the captured subscriber is thread-local and tracing caches per-callsite interest process-wide:
+//! concurrent tests logging without a subscriber would make the capture flaky.
+
+#[expect(
+    dead_code,
+    unused_macros,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "shared test helpers: this binary uses only the spawn helpers and the faulty store"
+)]
+mod common;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use person_core::api::problem_types as types;
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+use common::faults::{Fault, faulty_service};
+use common::{expect_problem, spawn, spawn_in_memory};
+
+/// Log lines written while the guard lives (on this thread: the test runs on a current-thread runtime, so the
+/// server's tasks log here too).
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn start(&self) -> tracing::subscriber::DefaultGuard {
+        let logs = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || logs.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// The JSON lines written so far, then forgets them.
+    fn take(&self) -> Vec<Value> {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        String::from_utf8_lossy(&bytes).lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn requests_are_logged_without_personal_data_and_the_cause_of_a_500_once() {
+    let logs = CapturedLogs::default();
+    let _guard = logs.start();
+
+    // A create: one line with correlation id, method, route template and status; no names, no query string.
+    let api = spawn_in_memory().await;
+    let response = api
+        .client
+        .post(api.url("/api/v1/persons?note=Kimakhe"))
+        .header("x-correlation-id", "trace-create")
+        .json(&common::tenant())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let lines = logs.take();
+    let completed = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "request completed")
+        .unwrap_or_else(|| panic!("a completion line in {lines:?}"));
+    assert_eq!(completed["span"]["correlation_id"], "trace-create");
+    assert_eq!(completed["span"]["method"], "POST");
+    assert_eq!(completed["span"]["route"], "/api/v1/persons");
+    assert_eq!(completed["fields"]["status"], 201);
+    let text = format!("{lines:?}");
+    for personal in ["Kimakhe", "O'Neill", "Mare Street", "note="] {
+        assert!(!text.contains(personal), "{personal} logged: {text}");
+    }
+
+    // A 500: the cause (with its source chain) is logged exactly once, with the correlation id.
+    let api = spawn(faulty_service(Fault::Broken)).await;
+    let path = format!("/api/v1/persons/{}", Uuid::new_v4());
+    let response = api.client.get(api.url(&path)).header("x-correlation-id", "trace-500").send().await.unwrap();
+    expect_problem(response, 500, types::INTERNAL).await;
+
+    let causes: Vec<Value> =
+        logs.take().into_iter().filter(|l| l.to_string().contains("SECRET driver detail")).collect();
+    assert_eq!(causes.len(), 1, "{causes:?}");
+    assert_eq!(causes[0]["level"], "ERROR");
+    assert_eq!(causes[0]["fields"]["correlation_id"], "trace-500");
+    assert_eq!(
+        causes[0]["fields"]["error"],
+        "unexpected store failure: SECRET driver detail: relation persons_pkey is corrupt"
+    );
+}
