@@ -92,7 +92,8 @@ pub struct Link {
     pub link_type: String,
 }
 
-/// A tenure as shown: the stored summary plus `isActive`.
+/// A tenure as shown: the stored summary plus `isActive`. Absent values are `null`, as in the person itself
+/// (the Hackney contract serialises nulls).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -100,31 +101,31 @@ pub struct TenureResponse {
     /// Tenure id.
     pub id: Uuid,
     /// Tenure type.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", default)]
     pub tenure_type: Option<String>,
     /// Start date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub start_date: Option<NaiveDate>,
     /// End date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub end_date: Option<NaiveDate>,
     /// Full address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub asset_full_address: Option<String>,
     /// Asset id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub asset_id: Option<String>,
     /// UPRN.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub uprn: Option<String>,
     /// Normalised postcode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub postcode: Option<String>,
     /// Payment reference.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub payment_reference: Option<String>,
     /// Property reference.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub property_reference: Option<String>,
     /// No end date, the 1900-01-01 sentinel, or an end date today or later.
     pub is_active: bool,

@@ -261,6 +261,67 @@ pub struct Person {
 }
 
 impl Person {
+    /// A live person at `version_number`, created (and last modified) at `created_at`, with validated `fields`.
+    #[must_use]
+    pub fn from_fields(
+        id: PersonId,
+        person_ref: PersonRef,
+        fields: crate::validate::PersonFields,
+        version_number: u64,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        let crate::validate::PersonFields {
+            title,
+            preferred_title,
+            first_name,
+            middle_name,
+            surname,
+            single_name,
+            preferred_first_name,
+            preferred_middle_name,
+            preferred_surname,
+            place_of_birth,
+            date_of_birth,
+            date_of_death,
+            person_types,
+            tenures,
+            reason,
+        } = fields;
+        Self {
+            id,
+            person_ref,
+            title,
+            preferred_title,
+            first_name,
+            middle_name,
+            surname,
+            single_name,
+            preferred_first_name,
+            preferred_middle_name,
+            preferred_surname,
+            place_of_birth,
+            date_of_birth,
+            date_of_death,
+            person_types,
+            tenures,
+            reason,
+            version_number,
+            created_at,
+            last_modified: created_at,
+            status: PersonStatus::Active,
+        }
+    }
+
+    /// This person with its writable fields replaced by `fields`; identity, version, timestamps and status kept.
+    #[must_use]
+    pub fn with_fields(&self, fields: crate::validate::PersonFields) -> Self {
+        Self {
+            last_modified: self.last_modified,
+            status: self.status,
+            ..Self::from_fields(self.id, self.person_ref, fields, self.version_number, self.created_at)
+        }
+    }
+
     /// `None` without a date of birth, else whether the person is under 18 on `today`.
     #[must_use]
     pub fn is_a_minor(&self, today: NaiveDate) -> Option<bool> {

@@ -194,6 +194,9 @@ pub trait PersonRepository: Send + Sync {
     /// applies only if the stored `versionNumber` equals `write.expected_version`. Of N concurrent writes with
     /// the same expected version exactly one MUST succeed.
     ///
+    /// The service never changes `id`, `personRef` or `createdAt` in an update; stores may rely on that (and
+    /// keep them in indexed columns).
+    ///
     /// # Errors
     /// MUST return [`UpdateError::NotFound`] when the id is unknown and [`UpdateError::VersionConflict`] with the
     /// stored version when it differs; nothing is written then.
@@ -226,6 +229,11 @@ pub trait PersonRepository: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when it does not.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Releases the store's resources at graceful shutdown, after the last request: waits for operations in
+    /// progress, flushes what needs flushing, closes connections. Operations after it MAY fail with
+    /// [`StoreError::Unavailable`]. The default does nothing (nothing to release).
+    async fn close(&self) {}
 }
 
 /// The current time (injected so tests can fix it).

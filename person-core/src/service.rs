@@ -19,7 +19,7 @@ use crate::ports::{
     Clock, IdGenerator, IdempotencyKey, InsertError, NewPersonWrite, PersonRepository, PersonWrite, StoreError,
     UpdateError,
 };
-use crate::validate::{self, BodyError, PersonFields, ValidationErrors};
+use crate::validate::{self, BodyError, ValidationErrors};
 
 /// Longest accepted `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -212,7 +212,7 @@ impl PersonService {
             Some(id) => id,
             None => self.new_person_id(),
         };
-        let person = person_from_fields(id, PersonRef(0), fields, 0, now);
+        let person = Person::from_fields(id, PersonRef(0), fields, 0, now);
         let reason = Some(person.reason.clone());
         let event = self.event(ctx, EventType::PersonCreatedEvent, options.event_version, id, Map::new(), Map::new());
         let history = history_entry(ctx, &event, 0, reason);
@@ -304,7 +304,7 @@ impl PersonService {
         let outcome = apply_patch(&current, body, now.date_naive())?;
         let mut fields = outcome.fields;
         fields.reason = current.reason.clone();
-        let next = person_from_fields(id, current.person_ref, fields, current.version_number + 1, current.created_at);
+        let next = Person::from_fields(id, current.person_ref, fields, current.version_number + 1, current.created_at);
         let (old_data, new_data) = changed_data(&current, &next);
         if new_data.is_empty() {
             return Ok(Updated { person: current, changed: false });
@@ -431,38 +431,6 @@ fn to_map(person: &Person) -> Map<String, Value> {
     match serde_json::to_value(person) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
-    }
-}
-
-fn person_from_fields(
-    id: PersonId,
-    person_ref: PersonRef,
-    fields: PersonFields,
-    version_number: u64,
-    created_at: chrono::DateTime<chrono::Utc>,
-) -> Person {
-    Person {
-        id,
-        person_ref,
-        title: fields.title,
-        preferred_title: fields.preferred_title,
-        first_name: fields.first_name,
-        middle_name: fields.middle_name,
-        surname: fields.surname,
-        single_name: fields.single_name,
-        preferred_first_name: fields.preferred_first_name,
-        preferred_middle_name: fields.preferred_middle_name,
-        preferred_surname: fields.preferred_surname,
-        place_of_birth: fields.place_of_birth,
-        date_of_birth: fields.date_of_birth,
-        date_of_death: fields.date_of_death,
-        person_types: fields.person_types,
-        tenures: fields.tenures,
-        reason: fields.reason,
-        version_number,
-        created_at,
-        last_modified: created_at,
-        status: PersonStatus::Active,
     }
 }
 

@@ -320,53 +320,10 @@ fn arbitrary_draft() -> impl Strategy<Value = PersonDraft> {
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-/// `person` with its writable fields replaced by `fields` (what the service stores after a patch).
-fn with_fields(person: &Person, fields: PersonFields) -> Person {
-    Person {
-        title: fields.title,
-        preferred_title: fields.preferred_title,
-        first_name: fields.first_name,
-        middle_name: fields.middle_name,
-        surname: fields.surname,
-        single_name: fields.single_name,
-        preferred_first_name: fields.preferred_first_name,
-        preferred_middle_name: fields.preferred_middle_name,
-        preferred_surname: fields.preferred_surname,
-        place_of_birth: fields.place_of_birth,
-        date_of_birth: fields.date_of_birth,
-        date_of_death: fields.date_of_death,
-        person_types: fields.person_types,
-        tenures: fields.tenures,
-        reason: fields.reason,
-        ..person.clone()
-    }
-}
-
 /// A placeholder person to hold validated fields (identity and bookkeeping do not matter to the callers).
 fn holder(fields: PersonFields) -> Person {
-    Person {
-        id: PersonId::new(Uuid::from_u128(1)).unwrap_or_else(|| unreachable!("1 is not the nil UUID")),
-        person_ref: PersonRef(1),
-        title: fields.title,
-        preferred_title: fields.preferred_title,
-        first_name: fields.first_name,
-        middle_name: fields.middle_name,
-        surname: fields.surname,
-        single_name: fields.single_name,
-        preferred_first_name: fields.preferred_first_name,
-        preferred_middle_name: fields.preferred_middle_name,
-        preferred_surname: fields.preferred_surname,
-        place_of_birth: fields.place_of_birth,
-        date_of_birth: fields.date_of_birth,
-        date_of_death: fields.date_of_death,
-        person_types: fields.person_types,
-        tenures: fields.tenures,
-        reason: fields.reason,
-        version_number: 0,
-        created_at: DateTime::<Utc>::UNIX_EPOCH,
-        last_modified: DateTime::<Utc>::UNIX_EPOCH,
-        status: PersonStatus::Active,
-    }
+    let id = PersonId::new(Uuid::from_u128(1)).unwrap_or_else(|| unreachable!("1 is not the nil UUID"));
+    Person::from_fields(id, PersonRef(1), fields, 0, DateTime::<Utc>::UNIX_EPOCH)
 }
 
 /// The JSON form of the writable keys a patch may carry.
@@ -450,7 +407,7 @@ proptest! {
         let fields = validate(&draft_of(&person), today());
 
         prop_assert!(fields.is_ok(), "{:?}", fields.as_ref().err());
-        let rebuilt = fields.map(|f| with_fields(&person, f)).ok();
+        let rebuilt = fields.map(|f| person.with_fields(f)).ok();
         prop_assert_eq!(rebuilt, Some(person));
     }
 
@@ -470,7 +427,7 @@ proptest! {
         let outcome = apply_patch(&person, body.as_bytes(), today());
 
         prop_assert!(outcome.is_ok(), "{key}: {:?}", outcome.as_ref().err());
-        let patched = outcome.map(|o| with_fields(&person, o.fields)).ok();
+        let patched = outcome.map(|o| person.with_fields(o.fields)).ok();
         prop_assert_eq!(patched.as_ref(), Some(&person));
         let (old_data, new_data) = changed_data(&person, patched.as_ref().unwrap_or(&person));
         prop_assert!(old_data.is_empty() && new_data.is_empty());

@@ -62,6 +62,12 @@ pub(crate) enum ApiError {
         /// The survivor.
         into: PersonId,
     },
+    /// A write to a person that was merged into another (409, `Location` names the survivor). Not a redirect:
+    /// re-sending a PATCH or DELETE to the survivor with the duplicate's `If-Match` would be wrong.
+    MergedWrite {
+        /// The survivor.
+        into: PersonId,
+    },
     /// `If-Match` names another version (409 with `currentVersion`).
     VersionConflict {
         /// The stored version.
@@ -167,6 +173,16 @@ impl ApiError {
                     t::MERGED,
                     "Merged",
                     format!("the person was merged into {into}"),
+                );
+                problem.location = Some(crate::routes::person_location(into));
+                problem
+            }
+            Self::MergedWrite { into } => {
+                let mut problem = p(
+                    StatusCode::CONFLICT,
+                    t::MERGED,
+                    "Merged",
+                    format!("the person was merged into {into}; change the survivor instead"),
                 );
                 problem.location = Some(crate::routes::person_location(into));
                 problem
@@ -299,6 +315,7 @@ impl From<LookupError> for ApiError {
 impl From<UpdatePersonError> for ApiError {
     fn from(e: UpdatePersonError) -> Self {
         match e {
+            UpdatePersonError::Lookup(LookupError::Merged { into }) => Self::MergedWrite { into },
             UpdatePersonError::Lookup(l) => l.into(),
             UpdatePersonError::VersionConflict { current } => Self::VersionConflict { current },
             UpdatePersonError::Body(b) => b.into(),

@@ -151,4 +151,17 @@ async fn a_merged_person_answers_308_to_the_survivor() {
     assert_eq!(followed.status(), StatusCode::OK);
     let person: Value = followed.json().await.unwrap();
     assert_eq!(person["id"], survivor.id.to_string());
+
+    // Writes are not redirected: the duplicate's If-Match means nothing on the survivor.
+    let patch = no_redirects
+        .patch(api.url(&format!("/api/v1/persons/{}", duplicate.id)))
+        .header("If-Match", "\"1\"")
+        .json(&serde_json::json!({ "middleName": "Nope" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&patch, "location"), format!("/api/v1/persons/{}", survivor.id));
+    expect_problem(patch, 409, types::MERGED).await;
+    let delete = no_redirects.delete(api.url(&format!("/api/v1/persons/{}", duplicate.id))).send().await.unwrap();
+    expect_problem(delete, 409, types::MERGED).await;
 }

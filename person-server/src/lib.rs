@@ -27,7 +27,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let repository = store::open_repository(&config.store).await?;
-    let service = PersonService::new(repository, Arc::new(SystemClock), Arc::new(RandomIds));
+    let service = PersonService::new(repository.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
     let http = HttpConfig {
         request_timeout: config.request_timeout,
         public_base_url: config.public_base_url.clone(),
@@ -37,7 +37,10 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = store_kind(&config.store), "person-api ready");
     println!("person-api listening on http://{addr}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    // In-flight requests have finished; flush and close the store whether or not serving failed.
+    repository.close().await;
+    served?;
     tracing::info!("person-api stopped");
     Ok(())
 }

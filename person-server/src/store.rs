@@ -43,8 +43,9 @@ pub async fn open_repository(url: &str) -> Result<Arc<dyn PersonRepository>, Ope
 pub async fn migrate(url: &str) -> Result<(), OpenStoreError> {
     match scheme(url) {
         "sqlite" => {
-            // Opening applies the migrations; nothing else to do.
-            SqliteStore::open(url, SqliteOptions::default()).await.map_err(OpenStoreError::Open)?;
+            // Opening applies the migrations; closing checkpoints the WAL so the file is complete on its own.
+            let store = SqliteStore::open(url, SqliteOptions::default()).await.map_err(OpenStoreError::Open)?;
+            store.close().await;
             Ok(())
         }
         other => Err(OpenStoreError::UnsupportedScheme(other.to_owned())),

@@ -188,6 +188,10 @@ async fn update_in(tx: &mut SqliteConnection, write: &PersonWrite) -> Result<(),
 
 #[async_trait]
 impl PersonRepository for SqliteStore {
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
     async fn insert(&self, write: NewPersonWrite) -> Result<Person, InsertError> {
         let mut tx = self.begin_write().await?;
         let outcome = create_in(&mut tx, write).await;

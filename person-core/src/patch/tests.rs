@@ -88,28 +88,6 @@ fn fields_of(person: &Person) -> PersonFields {
     }
 }
 
-/// `person` with `fields` applied (what the service stores after a patch).
-fn with_fields(person: &Person, fields: PersonFields) -> Person {
-    Person {
-        title: fields.title,
-        preferred_title: fields.preferred_title,
-        first_name: fields.first_name,
-        middle_name: fields.middle_name,
-        surname: fields.surname,
-        single_name: fields.single_name,
-        preferred_first_name: fields.preferred_first_name,
-        preferred_middle_name: fields.preferred_middle_name,
-        preferred_surname: fields.preferred_surname,
-        place_of_birth: fields.place_of_birth,
-        date_of_birth: fields.date_of_birth,
-        date_of_death: fields.date_of_death,
-        person_types: fields.person_types,
-        tenures: fields.tenures,
-        reason: fields.reason,
-        ..person.clone()
-    }
-}
-
 fn apply(person: &Person, patch: &Value) -> Result<PatchOutcome, PatchError> {
     apply_patch(person, patch.to_string().as_bytes(), today())
 }
@@ -399,7 +377,7 @@ fn a_change_reason_follows_the_free_text_rules() {
 #[test]
 fn changed_data_lists_exactly_the_changed_keys_with_old_and_new_values() {
     let old = stored();
-    let new = with_fields(&old, applied(&old, &json!({ "middleName": "Grace", "title": "Dr" })).fields);
+    let new = old.with_fields(applied(&old, &json!({ "middleName": "Grace", "title": "Dr" })).fields);
 
     let (old_data, new_data) = changed_data(&old, &new);
 
@@ -410,7 +388,7 @@ fn changed_data_lists_exactly_the_changed_keys_with_old_and_new_values() {
 #[test]
 fn changed_data_shows_a_cleared_field_as_null() {
     let old = stored();
-    let new = with_fields(&old, applied(&old, &json!({ "placeOfBirth": null })).fields);
+    let new = old.with_fields(applied(&old, &json!({ "placeOfBirth": null })).fields);
 
     let (old_data, new_data) = changed_data(&old, &new);
 
@@ -421,7 +399,7 @@ fn changed_data_shows_a_cleared_field_as_null() {
 #[test]
 fn changed_data_shows_a_newly_set_field_as_null_before() {
     let old = stored();
-    let new = with_fields(&old, applied(&old, &json!({ "dateOfDeath": "2025-12-01" })).fields);
+    let new = old.with_fields(applied(&old, &json!({ "dateOfDeath": "2025-12-01" })).fields);
 
     let (old_data, new_data) = changed_data(&old, &new);
 
@@ -432,7 +410,7 @@ fn changed_data_shows_a_newly_set_field_as_null_before() {
 #[test]
 fn changed_data_shows_replaced_lists_whole() {
     let old = stored();
-    let new = with_fields(&old, applied(&old, &json!({ "personTypes": ["Tenant"] })).fields);
+    let new = old.with_fields(applied(&old, &json!({ "personTypes": ["Tenant"] })).fields);
 
     let (old_data, new_data) = changed_data(&old, &new);
 
@@ -451,7 +429,7 @@ fn an_identical_patch_gives_empty_changed_data() {
         "dateOfBirth": "1990-05-17T00:00:00Z",
         "singleName": false,
     });
-    let new = with_fields(&old, applied(&old, &patch).fields);
+    let new = old.with_fields(applied(&old, &patch).fields);
 
     let (old_data, new_data) = changed_data(&old, &new);
 
@@ -495,7 +473,7 @@ fn draft_of_round_trips_through_validation() {
     let fields = validate::validate(&draft_of(&person), today()).unwrap();
 
     assert_eq!(fields, fields_of(&person));
-    assert_eq!(with_fields(&person, fields), person);
+    assert_eq!(person.with_fields(fields), person);
 }
 
 #[test]

@@ -162,7 +162,7 @@ pub(crate) async fn get_person(
         (status = 204, description = "Changed, or nothing to change", headers(("ETag" = String, description = "The version now stored"))),
         (status = 400, description = "Malformed patch, unknown or read-only key, bad If-Match", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such person", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "Stale If-Match: `currentVersion` holds the stored version", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Stale If-Match (`currentVersion` holds the stored version), or the person was merged (`Location` names the survivor)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 410, description = "The person was deleted", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "The patched person would be invalid", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = ProblemDetails, content_type = "application/problem+json"),
@@ -208,7 +208,7 @@ pub(crate) struct DeleteParams {
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such person", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "Stale If-Match", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Stale If-Match, or the person was merged (`Location` names the survivor)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 410, description = "Already deleted", body = ProblemDetails, content_type = "application/problem+json"),
     )
 )]
