@@ -198,6 +198,8 @@ pub struct PersonResponse {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub last_modified: DateTime<Utc>,
+    /// Processing is restricted (only `admin` can see such a person, so others always see `false`).
+    pub processing_restricted: bool,
 }
 
 impl std::fmt::Debug for PersonResponse {
@@ -240,6 +242,7 @@ impl PersonResponse {
             version_number: person.version_number,
             created_at: person.created_at,
             last_modified: person.last_modified,
+            processing_restricted: person.processing_restricted,
         }
     }
 }

@@ -5,7 +5,11 @@
 //! around it (`person-sqlite`, `person-http`, …). Feature `testkit` adds the store contract suite, `mocks` the
 //! mockall mocks of the ports, `openapi` the OpenAPI schemas of the wire types.
 
+pub mod access;
 pub mod api;
+pub mod audit;
+pub mod documents;
+pub mod equality;
 pub mod event;
 pub mod memory;
 pub mod patch;
@@ -19,9 +23,10 @@ pub mod validate;
 #[expect(clippy::expect_used, reason = "the contract suite fails the test loudly with a message")]
 pub mod testkit;
 
+pub use access::{Permission, Permissions, ServiceArea};
 pub use event::{Actor, EventType, EventVersion, FeedEntry, HistoryEntry, PersonEvent};
 pub use memory::InMemoryStore;
 pub use person::{Name, Person, PersonId, PersonRef, PersonStatus, PersonType, TenureSummary, Title};
-pub use ports::{PersonRepository, StoreError};
+pub use ports::{AuditLog, DocumentRepository, PersonRepository, Repositories, StoreError};
 pub use service::{PersonService, RequestContext};
 pub use validate::{FieldError, ValidationErrors};

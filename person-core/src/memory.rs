@@ -8,10 +8,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::audit::AuditEntry;
+use crate::documents::{DocumentKind, DocumentWrite, StoredDocument};
 use crate::event::{FeedEntry, HistoryEntry};
 use crate::person::{Person, PersonId, PersonRef};
 use crate::ports::{
-    IdempotencyRecord, InsertError, NewPersonWrite, PersonRepository, PersonWrite, StoreError, UpdateError,
+    AuditLog, AuditRecord, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError, NewPersonWrite,
+    PersonRepository, PersonWrite, StoreError, UpdateError,
 };
 
 #[derive(Default)]
@@ -21,6 +24,8 @@ struct State {
     events: Vec<FeedEntry>,
     idempotency: HashMap<String, IdempotencyRecord>,
     last_person_ref: i64,
+    documents: HashMap<(PersonId, String), StoredDocument>,
+    audit: Vec<AuditEntry>,
 }
 
 /// An in-process store; see the module documentation.
@@ -65,6 +70,7 @@ impl PersonRepository for InMemoryStore {
         let position = state.events.len() as u64 + 1;
         state.events.push(FeedEntry { position, event: created.event });
         state.history.entry(created.person.id).or_default().push(created.history);
+        state.audit.push(created.audit);
         if let Some(record) = created.idempotency {
             state.idempotency.insert(record.key.clone(), record);
         }
@@ -85,6 +91,7 @@ impl PersonRepository for InMemoryStore {
         let position = state.events.len() as u64 + 1;
         state.events.push(FeedEntry { position, event: write.event });
         state.history.entry(write.person.id).or_default().push(write.history);
+        state.audit.push(write.audit);
         state.persons.insert(write.person.id, write.person);
         Ok(())
     }
@@ -103,7 +110,68 @@ impl PersonRepository for InMemoryStore {
         Ok(self.lock()?.idempotency.get(key).cloned())
     }
 
+    async fn restricted_among(&self, ids: &[PersonId]) -> Result<Vec<PersonId>, StoreError> {
+        let state = self.lock()?;
+        let mut found: Vec<PersonId> =
+            ids.iter().filter(|id| state.persons.get(id).is_some_and(|p| p.processing_restricted)).copied().collect();
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.lock().map(|_| ())
+    }
+}
+
+#[async_trait]
+impl DocumentRepository for InMemoryStore {
+    async fn get_document(&self, person: PersonId, kind: &DocumentKind) -> Result<Option<StoredDocument>, StoreError> {
+        Ok(self.lock()?.documents.get(&(person, kind.key())).cloned())
+    }
+
+    async fn list_documents(&self, person: PersonId) -> Result<Vec<StoredDocument>, StoreError> {
+        let state = self.lock()?;
+        Ok(state.documents.values().filter(|d| d.person_id == person).cloned().collect())
+    }
+
+    async fn write_document(&self, write: DocumentWrite) -> Result<(), DocumentWriteError> {
+        let mut state = self.lock()?;
+        let key = (write.person_id, write.kind.key());
+        let current = state.documents.get(&key).map(|d| d.version);
+        if current != write.expected_version {
+            return Err(DocumentWriteError::VersionConflict { current });
+        }
+        match write.new {
+            Some(document) => state.documents.insert(key, document),
+            None => state.documents.remove(&key),
+        };
+        state.audit.push(write.audit);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditLog for InMemoryStore {
+    async fn append(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        self.lock()?.audit.push(entry);
+        Ok(())
+    }
+
+    async fn entries_for_person(
+        &self,
+        person: PersonId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .audit
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| AuditRecord { position: i as u64 + 1, entry: entry.clone() })
+            .filter(|r| r.position > after && r.entry.person_ids.contains(&person))
+            .take(limit as usize)
+            .collect())
     }
 }

@@ -258,6 +258,9 @@ pub struct Person {
     /// Live, deleted or merged.
     #[serde(default, skip_serializing_if = "PersonStatus::is_active")]
     pub status: PersonStatus,
+    /// Restriction of processing (GDPR art. 18): hidden from listings, readable only by `admin`.
+    #[serde(default)]
+    pub processing_restricted: bool,
 }
 
 impl Person {
@@ -309,6 +312,7 @@ impl Person {
             created_at,
             last_modified: created_at,
             status: PersonStatus::Active,
+            processing_restricted: false,
         }
     }
 
@@ -318,6 +322,7 @@ impl Person {
         Self {
             last_modified: self.last_modified,
             status: self.status,
+            processing_restricted: self.processing_restricted,
             ..Self::from_fields(self.id, self.person_ref, fields, self.version_number, self.created_at)
         }
     }

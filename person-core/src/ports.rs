@@ -12,6 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::audit::AuditEntry;
+use crate::documents::{DocumentKind, DocumentWrite, StoredDocument};
 use crate::event::{FeedEntry, HistoryEntry, PersonEvent};
 use crate::person::{Person, PersonId, PersonRef};
 
@@ -45,6 +47,7 @@ pub struct NewPersonWrite {
     person: Person,
     event: PersonEvent,
     history: HistoryEntry,
+    audit: AuditEntry,
     idempotency: Option<IdempotencyKey>,
 }
 
@@ -79,6 +82,8 @@ pub struct AssignedCreate {
     pub event: PersonEvent,
     /// Its first history entry.
     pub history: HistoryEntry,
+    /// Its audit entry.
+    pub audit: AuditEntry,
     /// The idempotency record to store, when the request carried a key.
     pub idempotency: Option<IdempotencyRecord>,
 }
@@ -86,8 +91,14 @@ pub struct AssignedCreate {
 impl NewPersonWrite {
     /// Built by the service only. `person.person_ref` is a placeholder until [`Self::assign`].
     #[must_use]
-    pub fn new(person: Person, event: PersonEvent, history: HistoryEntry, idempotency: Option<IdempotencyKey>) -> Self {
-        Self { person, event, history, idempotency }
+    pub fn new(
+        person: Person,
+        event: PersonEvent,
+        history: HistoryEntry,
+        audit: AuditEntry,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Self {
+        Self { person, event, history, audit, idempotency }
     }
 
     /// The id of the person to create.
@@ -119,7 +130,7 @@ impl NewPersonWrite {
             person: person.clone(),
             created_at: person.created_at,
         });
-        AssignedCreate { person, event, history, idempotency }
+        AssignedCreate { person, event, history, audit: self.audit, idempotency }
     }
 }
 
@@ -134,6 +145,8 @@ pub struct PersonWrite {
     pub event: PersonEvent,
     /// The history entry describing the change.
     pub history: HistoryEntry,
+    /// The audit entry recorded with the change.
+    pub audit: AuditEntry,
 }
 
 /// Why a create was not stored.
@@ -172,7 +185,8 @@ pub enum UpdateError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait PersonRepository: Send + Sync {
-    /// Stores a new person with its event, history entry and idempotency record in **one atomic write**, after
+    /// Stores a new person with its event, history entry, audit entry and idempotency record in **one atomic
+    /// write**, after
     /// allocating the next `personRef` and calling [`NewPersonWrite::assign`] with it. Returns the stored person.
     ///
     /// `personRef`s MUST be unique across all persons ever created, even under concurrent creates; a create that
@@ -190,7 +204,7 @@ pub trait PersonRepository: Send + Sync {
     /// [`StoreError`] only for store failures.
     async fn get(&self, id: PersonId) -> Result<Option<Person>, StoreError>;
 
-    /// Replaces a person, appending its event and history entry, in **one atomic compare-and-set**: the write
+    /// Replaces a person, appending its event, history entry and audit entry, in **one atomic compare-and-set**: the write
     /// applies only if the stored `versionNumber` equals `write.expected_version`. Of N concurrent writes with
     /// the same expected version exactly one MUST succeed.
     ///
@@ -224,6 +238,13 @@ pub trait PersonRepository: Send + Sync {
     /// [`StoreError`] only for store failures.
     async fn find_idempotent_create(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
 
+    /// Which of `ids` are persons whose processing is restricted (`processing_restricted`), each at most once,
+    /// in any order.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures. Unknown ids are simply not returned.
+    async fn restricted_among(&self, ids: &[PersonId]) -> Result<Vec<PersonId>, StoreError>;
+
     /// Checks that the store answers (for `/readyz`).
     ///
     /// # Errors
@@ -234,6 +255,130 @@ pub trait PersonRepository: Send + Sync {
     /// progress, flushes what needs flushing, closes connections. Operations after it MAY fail with
     /// [`StoreError::Unavailable`]. The default does nothing (nothing to release).
     async fn close(&self) {}
+}
+
+/// Why a document write was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentWriteError {
+    /// The stored version is not the expected one (`None`: no document exists; or one exists where none was
+    /// expected).
+    #[error("document version conflict")]
+    VersionConflict {
+        /// The version stored now, `None` when there is no document.
+        current: Option<u64>,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Storage of the versioned documents attached to persons: equality data and extended data per service area.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DocumentRepository: Send + Sync {
+    /// The document of `kind` for `person`, if one is stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn get_document(&self, person: PersonId, kind: &DocumentKind) -> Result<Option<StoredDocument>, StoreError>;
+
+    /// Every document stored for `person` (subject access, merge), in any order.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn list_documents(&self, person: PersonId) -> Result<Vec<StoredDocument>, StoreError>;
+
+    /// Puts or deletes a document and appends its audit entry, in **one atomic compare-and-set**: it applies only
+    /// when the stored version equals `write.expected_version` (`None`: no document stored). Of concurrent writes
+    /// expecting the same version exactly one MUST succeed.
+    ///
+    /// # Errors
+    /// MUST return [`DocumentWriteError::VersionConflict`] with the stored version when the expectation fails;
+    /// nothing is written then.
+    async fn write_document(&self, write: DocumentWrite) -> Result<(), DocumentWriteError>;
+}
+
+/// An audit entry with its position in the audit log (append order, strictly increasing, from 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Position in the log.
+    pub position: u64,
+    /// The entry.
+    pub entry: AuditEntry,
+}
+
+/// The append-only audit trail.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends one entry. Entries are never changed or removed.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures; the caller then fails the audited request.
+    async fn append(&self, entry: AuditEntry) -> Result<(), StoreError>;
+
+    /// Up to `limit` entries naming `person` with a position greater than `after`, oldest first. Entries
+    /// written with person changes and documents (in their atomic writes) are included.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn entries_for_person(
+        &self,
+        person: PersonId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// A store that implements every port (what the contract suite and [`Repositories::from_store`] take).
+pub trait Store: PersonRepository + DocumentRepository + AuditLog {}
+
+impl<S: PersonRepository + DocumentRepository + AuditLog + ?Sized> Store for S {}
+
+/// Everything a store provides, as shared trait objects; built once by the composition root.
+#[derive(Clone)]
+pub struct Repositories {
+    /// Persons, events, history, idempotency.
+    pub persons: Arc<dyn PersonRepository>,
+    /// Equality and extended documents.
+    pub documents: Arc<dyn DocumentRepository>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
+}
+
+impl Repositories {
+    /// All ports from one store that implements them all.
+    pub fn from_store<S: Store + 'static>(store: Arc<S>) -> Self {
+        Self { persons: store.clone(), documents: store.clone(), audit: store }
+    }
+
+    /// All ports from a store already behind a trait object.
+    #[must_use]
+    pub fn from_dyn(store: Arc<dyn Store>) -> Self {
+        Self {
+            persons: upcast_persons(store.clone()),
+            documents: upcast_documents(store.clone()),
+            audit: upcast_audit(store),
+        }
+    }
+}
+
+fn upcast_persons(store: Arc<dyn Store>) -> Arc<dyn PersonRepository> {
+    store
+}
+
+fn upcast_documents(store: Arc<dyn Store>) -> Arc<dyn DocumentRepository> {
+    store
+}
+
+fn upcast_audit(store: Arc<dyn Store>) -> Arc<dyn AuditLog> {
+    store
+}
+
+impl std::fmt::Debug for Repositories {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repositories").finish_non_exhaustive()
+    }
 }
 
 /// The current time (injected so tests can fix it).

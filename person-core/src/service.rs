@@ -9,6 +9,10 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::access::{Permissions, ServiceArea};
+use crate::audit::{AuditAction, AuditEntry, AuditOutcome};
+use crate::documents::{DocumentBody, DocumentKind, DocumentWrite, MAX_EXTENDED_BYTES, StoredDocument};
+use crate::equality::{EqualityData, validate_equality};
 use crate::event::{
     Actor, EventData, EventType, EventUser, EventVersion, FeedEntry, HistoryEntry, PersonEvent, SOURCE_DOMAIN,
     SOURCE_SYSTEM,
@@ -16,8 +20,8 @@ use crate::event::{
 use crate::patch::{PatchError, apply_patch, changed_data};
 use crate::person::{Person, PersonId, PersonRef, PersonStatus};
 use crate::ports::{
-    Clock, IdGenerator, IdempotencyKey, InsertError, NewPersonWrite, PersonRepository, PersonWrite, StoreError,
-    UpdateError,
+    AuditRecord, Clock, DocumentWriteError, IdGenerator, IdempotencyKey, InsertError, NewPersonWrite, PersonWrite,
+    Repositories, StoreError, UpdateError,
 };
 use crate::validate::{self, BodyError, ValidationErrors};
 
@@ -27,13 +31,41 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// Largest page of the event feed.
 pub const MAX_FEED_LIMIT: u32 = 1000;
 
-/// Who is asking, and the correlation id that ties logs, events and audit records together.
-#[derive(Debug, Clone)]
+/// Largest page of an access log.
+pub const MAX_ACCESS_LOG_LIMIT: u32 = 1000;
+
+/// Who is asking, with what permissions and why, and the correlation id that ties logs, events and audit
+/// records together.
+#[derive(Clone)]
 pub struct RequestContext {
     /// The caller.
     pub actor: Actor,
+    /// What the caller may do.
+    pub permissions: Permissions,
     /// The request's `x-correlation-id`.
     pub correlation_id: String,
+    /// The purpose declared in `x-purpose`, recorded in the audit trail.
+    pub purpose: Option<String>,
+}
+
+impl RequestContext {
+    /// A context with no declared purpose.
+    #[must_use]
+    pub fn new(actor: Actor, permissions: Permissions, correlation_id: impl Into<String>) -> Self {
+        Self { actor, permissions, correlation_id: correlation_id.into(), purpose: None }
+    }
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The purpose is free text from the caller and may name the person concerned.
+        f.debug_struct("RequestContext")
+            .field("actor", &self.actor)
+            .field("permissions", &self.permissions)
+            .field("correlation_id", &self.correlation_id)
+            .field("purpose", &self.purpose.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Options of a create.
@@ -92,6 +124,9 @@ pub enum LookupError {
         /// The survivor.
         into: PersonId,
     },
+    /// Processing of the person's data is restricted and the caller is not `admin` (→ 403).
+    #[error("processing of this person's data is restricted")]
+    Restricted,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -153,16 +188,16 @@ pub struct FeedPage {
 /// The person use cases.
 #[derive(Clone)]
 pub struct PersonService {
-    repo: Arc<dyn PersonRepository>,
+    repos: Repositories,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
 }
 
 impl PersonService {
-    /// Builds the service over a repository, a clock and an id generator.
+    /// Builds the service over the store's ports, a clock and an id generator.
     #[must_use]
-    pub fn new(repo: Arc<dyn PersonRepository>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
-        Self { repo, clock, ids }
+    pub fn new(repos: Repositories, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        Self { repos, clock, ids }
     }
 
     /// Today's date (UTC), as the service sees it: computed values like `isAMinor` use it.
@@ -216,8 +251,9 @@ impl PersonService {
         let reason = Some(person.reason.clone());
         let event = self.event(ctx, EventType::PersonCreatedEvent, options.event_version, id, Map::new(), Map::new());
         let history = history_entry(ctx, &event, 0, reason);
-        let write = NewPersonWrite::new(person, event, history, idempotency.clone());
-        match self.repo.insert(write).await {
+        let audit = self.audit_entry(ctx, AuditAction::PersonCreate, vec![id], None, AuditOutcome::Success);
+        let write = NewPersonWrite::new(person, event, history, audit, idempotency.clone());
+        match self.repos.persons.insert(write).await {
             Ok(person) => Ok(Created { person, replayed: false }),
             Err(InsertError::DuplicateId) => Err(CreatePersonError::DuplicateId(id)),
             Err(InsertError::IdempotencyKeyTaken) => match &idempotency {
@@ -253,7 +289,7 @@ impl PersonService {
     }
 
     async fn replay(&self, key: &IdempotencyKey) -> Result<Option<Created>, CreatePersonError> {
-        match self.repo.find_idempotent_create(&key.key).await? {
+        match self.repos.persons.find_idempotent_create(&key.key).await? {
             None => Ok(None),
             Some(record) if record.fingerprint == key.fingerprint => {
                 Ok(Some(Created { person: record.person, replayed: true }))
@@ -270,16 +306,83 @@ impl PersonService {
         }
     }
 
-    /// Reads a live person.
+    /// Reads a live person, and records the read in the audit trail.
     ///
     /// # Errors
-    /// [`LookupError::NotFound`], [`LookupError::Deleted`], [`LookupError::Merged`] or a store failure.
-    pub async fn get(&self, id: PersonId) -> Result<Person, LookupError> {
-        let person = self.repo.get(id).await?.ok_or(LookupError::NotFound)?;
+    /// [`LookupError::NotFound`], [`LookupError::Deleted`], [`LookupError::Merged`], [`LookupError::Restricted`]
+    /// or a store failure (including failing to record the read: an unaudited read is not served).
+    pub async fn get(&self, ctx: &RequestContext, id: PersonId) -> Result<Person, LookupError> {
+        let result = self.load(ctx, id).await;
+        self.audit_lookup(ctx, AuditAction::PersonRead, id, None, &result).await?;
+        result
+    }
+
+    /// A live person the caller may act on (restricted persons only for `admin`); not audited.
+    async fn load(&self, ctx: &RequestContext, id: PersonId) -> Result<Person, LookupError> {
+        let person = self.repos.persons.get(id).await?.ok_or(LookupError::NotFound)?;
         match person.status {
+            PersonStatus::Active if person.processing_restricted && !ctx.permissions.is_admin() => {
+                Err(LookupError::Restricted)
+            }
             PersonStatus::Active => Ok(person),
             PersonStatus::Deleted => Err(LookupError::Deleted),
             PersonStatus::Merged { into } => Err(LookupError::Merged { into }),
+        }
+    }
+
+    /// Records the outcome of an audited action on one person; returns the store failure to fail the request.
+    async fn audit_lookup<T>(
+        &self,
+        ctx: &RequestContext,
+        action: AuditAction,
+        id: PersonId,
+        detail: Option<String>,
+        result: &Result<T, LookupError>,
+    ) -> Result<(), LookupError> {
+        let outcome = match result {
+            Ok(_) => AuditOutcome::Success,
+            Err(LookupError::Restricted) => AuditOutcome::Denied,
+            Err(LookupError::Store(_)) => return Ok(()),
+            Err(_) => AuditOutcome::NotFound,
+        };
+        let entry = self.audit_entry(ctx, action, vec![id], detail, outcome);
+        self.repos.audit.append(entry).await.map_err(LookupError::Store)
+    }
+
+    /// Records that the caller was refused an action on a person for lack of permission (the HTTP layer checks
+    /// endpoint permissions; this keeps the refusal in the person's access log).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn record_denied(
+        &self,
+        ctx: &RequestContext,
+        action: AuditAction,
+        id: Option<PersonId>,
+        detail: Option<String>,
+    ) -> Result<(), StoreError> {
+        let entry = self.audit_entry(ctx, action, id.into_iter().collect(), detail, AuditOutcome::Denied);
+        self.repos.audit.append(entry).await
+    }
+
+    fn audit_entry(
+        &self,
+        ctx: &RequestContext,
+        action: AuditAction,
+        person_ids: Vec<PersonId>,
+        detail: Option<String>,
+        outcome: AuditOutcome,
+    ) -> AuditEntry {
+        AuditEntry {
+            id: self.ids.new_id(),
+            at: self.clock.now(),
+            actor: ctx.actor.clone(),
+            action,
+            person_ids,
+            detail,
+            purpose: ctx.purpose.clone(),
+            correlation_id: ctx.correlation_id.clone(),
+            outcome,
         }
     }
 
@@ -296,7 +399,7 @@ impl PersonService {
         expected_version: u64,
         body: &[u8],
     ) -> Result<Updated, UpdatePersonError> {
-        let current = self.get(id).await?;
+        let current = self.load(ctx, id).await?;
         if current.version_number != expected_version {
             return Err(UpdatePersonError::VersionConflict { current: current.version_number });
         }
@@ -304,7 +407,8 @@ impl PersonService {
         let outcome = apply_patch(&current, body, now.date_naive())?;
         let mut fields = outcome.fields;
         fields.reason = current.reason.clone();
-        let next = Person::from_fields(id, current.person_ref, fields, current.version_number + 1, current.created_at);
+        // `with_fields` keeps what a patch cannot change (status, the processing restriction …).
+        let next = Person { version_number: current.version_number + 1, ..current.with_fields(fields) };
         let (old_data, new_data) = changed_data(&current, &next);
         if new_data.is_empty() {
             return Ok(Updated { person: current, changed: false });
@@ -313,7 +417,8 @@ impl PersonService {
         next.last_modified = now;
         let event = self.event(ctx, EventType::PersonUpdatedEvent, EventVersion::V1, id, old_data, new_data);
         let history = history_entry(ctx, &event, next.version_number, outcome.change_reason);
-        self.write(next.clone(), expected_version, event, history).await?;
+        let audit = self.audit_entry(ctx, AuditAction::PersonUpdate, vec![id], None, AuditOutcome::Success);
+        self.write(PersonWrite { person: next.clone(), expected_version, event, history, audit }).await?;
         Ok(Updated { person: next, changed: true })
     }
 
@@ -328,7 +433,7 @@ impl PersonService {
         expected_version: Option<u64>,
         reason: Option<String>,
     ) -> Result<(), UpdatePersonError> {
-        let current = self.get(id).await?;
+        let current = self.load(ctx, id).await?;
         if let Some(expected) = expected_version
             && expected != current.version_number
         {
@@ -341,17 +446,12 @@ impl PersonService {
         let old_data = to_map(&current);
         let event = self.event(ctx, EventType::PersonDeletedEvent, EventVersion::V1, id, old_data, Map::new());
         let history = history_entry(ctx, &event, next.version_number, reason);
-        self.write(next, current.version_number, event, history).await
+        let audit = self.audit_entry(ctx, AuditAction::PersonDelete, vec![id], None, AuditOutcome::Success);
+        self.write(PersonWrite { person: next, expected_version: current.version_number, event, history, audit }).await
     }
 
-    async fn write(
-        &self,
-        person: Person,
-        expected_version: u64,
-        event: PersonEvent,
-        history: HistoryEntry,
-    ) -> Result<(), UpdatePersonError> {
-        match self.repo.update(PersonWrite { person, expected_version, event, history }).await {
+    async fn write(&self, write: PersonWrite) -> Result<(), UpdatePersonError> {
+        match self.repos.persons.update(write).await {
             Ok(()) => Ok(()),
             Err(UpdateError::NotFound) => Err(LookupError::NotFound.into()),
             Err(UpdateError::VersionConflict { current }) => Err(UpdatePersonError::VersionConflict { current }),
@@ -359,25 +459,314 @@ impl PersonService {
         }
     }
 
-    /// Every version of a person (in any state), oldest first.
+    /// Every version of a person (in any state), oldest first; the read is audited.
     ///
     /// # Errors
-    /// [`LookupError::NotFound`] for an unknown id, or a store failure.
-    pub async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, LookupError> {
-        if self.repo.get(id).await?.is_none() {
-            return Err(LookupError::NotFound);
-        }
-        Ok(self.repo.history(id).await?)
+    /// [`LookupError::NotFound`] for an unknown id, [`LookupError::Restricted`] for a restricted person and a
+    /// caller without `admin`, or a store failure.
+    pub async fn history(&self, ctx: &RequestContext, id: PersonId) -> Result<Vec<HistoryEntry>, LookupError> {
+        let result = match self.repos.persons.get(id).await? {
+            None => Err(LookupError::NotFound),
+            Some(p) if p.processing_restricted && !ctx.permissions.is_admin() => Err(LookupError::Restricted),
+            Some(_) => self.repos.persons.history(id).await.map_err(LookupError::Store),
+        };
+        self.audit_lookup(ctx, AuditAction::HistoryRead, id, None, &result).await?;
+        result
     }
 
     /// Events after position `after`, at most `limit` (clamped to 1..=[`MAX_FEED_LIMIT`]).
     ///
+    /// Events about persons whose processing is restricted are left out unless the caller is `admin`; the
+    /// cursor still moves past them, so followers never re-read a page. Feed reads are not audited one by one:
+    /// the feed is read continuously by machines, and every change in it was audited when it was made.
+    ///
     /// # Errors
     /// A store failure.
-    pub async fn events(&self, after: u64, limit: u32) -> Result<FeedPage, StoreError> {
-        let entries = self.repo.events_after(after, limit.clamp(1, MAX_FEED_LIMIT)).await?;
+    pub async fn events(&self, ctx: &RequestContext, after: u64, limit: u32) -> Result<FeedPage, StoreError> {
+        let mut entries = self.repos.persons.events_after(after, limit.clamp(1, MAX_FEED_LIMIT)).await?;
         let next_after = entries.last().map_or(after, |e| e.position);
+        if !ctx.permissions.is_admin() && !entries.is_empty() {
+            let mut ids: Vec<PersonId> = entries.iter().map(|e| e.event.entity_id).collect();
+            ids.sort();
+            ids.dedup();
+            let restricted = self.repos.persons.restricted_among(&ids).await?;
+            if !restricted.is_empty() {
+                entries.retain(|e| !restricted.contains(&e.event.entity_id));
+            }
+        }
         Ok(FeedPage { entries, next_after })
+    }
+
+    /// Sets or lifts the restriction of processing of a person (`admin` only: the HTTP layer checks it), as a
+    /// new version with a `PersonUpdatedEvent`. Setting the value it already has changes nothing.
+    ///
+    /// # Errors
+    /// As for [`Self::update`].
+    pub async fn set_restriction(
+        &self,
+        ctx: &RequestContext,
+        id: PersonId,
+        restricted: bool,
+        expected_version: Option<u64>,
+        reason: Option<String>,
+    ) -> Result<Updated, UpdatePersonError> {
+        let current = self.load(ctx, id).await?;
+        if let Some(expected) = expected_version
+            && expected != current.version_number
+        {
+            return Err(UpdatePersonError::VersionConflict { current: current.version_number });
+        }
+        if current.processing_restricted == restricted {
+            return Ok(Updated { person: current, changed: false });
+        }
+        let mut next = current.clone();
+        next.processing_restricted = restricted;
+        next.version_number += 1;
+        next.last_modified = self.clock.now();
+        let (old_data, new_data) = changed_data(&current, &next);
+        let event = self.event(ctx, EventType::PersonUpdatedEvent, EventVersion::V1, id, old_data, new_data);
+        let history = history_entry(ctx, &event, next.version_number, reason);
+        let detail = Some(if restricted { "restricted" } else { "unrestricted" }.to_owned());
+        let audit = self.audit_entry(ctx, AuditAction::PersonRestrict, vec![id], detail, AuditOutcome::Success);
+        self.write(PersonWrite {
+            person: next.clone(),
+            expected_version: current.version_number,
+            event,
+            history,
+            audit,
+        })
+        .await?;
+        Ok(Updated { person: next, changed: true })
+    }
+
+    /// Reads a person's equality data (audited).
+    ///
+    /// # Errors
+    /// See [`DocumentError`]; [`DocumentError::NotFound`] when none is recorded.
+    pub async fn equality(&self, ctx: &RequestContext, id: PersonId) -> Result<StoredDocument, DocumentError> {
+        self.read_document(ctx, id, DocumentKind::Equality, AuditAction::EqualityRead).await
+    }
+
+    /// Replaces a person's equality data (audited, versioned).
+    ///
+    /// `expected_version` is the `If-Match`: required once a document exists; without one the write only
+    /// succeeds when none exists yet.
+    ///
+    /// # Errors
+    /// See [`DocumentError`].
+    pub async fn put_equality(
+        &self,
+        ctx: &RequestContext,
+        id: PersonId,
+        expected_version: Option<u64>,
+        body: &[u8],
+    ) -> Result<StoredDocument, DocumentError> {
+        let draft: EqualityData = parse_document(body)?;
+        let data = validate_equality(draft)?;
+        let kind = DocumentKind::Equality;
+        self.write_document(
+            ctx,
+            id,
+            kind,
+            expected_version,
+            Some(DocumentBody::Equality(data)),
+            AuditAction::EqualityWrite,
+        )
+        .await?
+        .ok_or(DocumentError::NotFound)
+    }
+
+    /// Reads one service area's extended data for a person (audited).
+    ///
+    /// # Errors
+    /// See [`DocumentError`]; [`DocumentError::NotFound`] when the area holds nothing for the person.
+    pub async fn extended(
+        &self,
+        ctx: &RequestContext,
+        id: PersonId,
+        area: &ServiceArea,
+    ) -> Result<StoredDocument, DocumentError> {
+        self.read_document(ctx, id, DocumentKind::Extended(area.clone()), AuditAction::ExtendedRead).await
+    }
+
+    /// Replaces one service area's extended data: any JSON object up to 64 KiB (audited, versioned; `If-Match`
+    /// as for [`Self::put_equality`]).
+    ///
+    /// # Errors
+    /// See [`DocumentError`].
+    pub async fn put_extended(
+        &self,
+        ctx: &RequestContext,
+        id: PersonId,
+        area: &ServiceArea,
+        expected_version: Option<u64>,
+        body: &[u8],
+    ) -> Result<StoredDocument, DocumentError> {
+        let object = match crate::validate::parse_object(body) {
+            Ok(object) => object,
+            Err(e) => return Err(DocumentError::Body(e)),
+        };
+        let size = serde_json::to_vec(&object).map_or(usize::MAX, |v| v.len());
+        if size > MAX_EXTENDED_BYTES {
+            return Err(DocumentError::TooLarge);
+        }
+        let kind = DocumentKind::Extended(area.clone());
+        self.write_document(
+            ctx,
+            id,
+            kind,
+            expected_version,
+            Some(DocumentBody::Extended(object)),
+            AuditAction::ExtendedWrite,
+        )
+        .await?
+        .ok_or(DocumentError::NotFound)
+    }
+
+    /// Deletes one service area's extended data (audited); `If-Match` optional.
+    ///
+    /// # Errors
+    /// See [`DocumentError`]; [`DocumentError::NotFound`] when there is nothing to delete.
+    pub async fn delete_extended(
+        &self,
+        ctx: &RequestContext,
+        id: PersonId,
+        area: &ServiceArea,
+        expected_version: Option<u64>,
+    ) -> Result<(), DocumentError> {
+        // The person first: an unknown, deleted or restricted person answers as for every other operation, and
+        // whether a restricted person holds a document is not revealed.
+        self.load(ctx, id).await?;
+        let kind = DocumentKind::Extended(area.clone());
+        let stored = self.repos.documents.get_document(id, &kind).await?.ok_or(DocumentError::NotFound)?;
+        let expected = Some(expected_version.unwrap_or(stored.version));
+        self.write_document(ctx, id, kind, expected, None, AuditAction::ExtendedDelete).await.map(|_| ())
+    }
+
+    async fn read_document(
+        &self,
+        ctx: &RequestContext,
+        id: PersonId,
+        kind: DocumentKind,
+        action: AuditAction,
+    ) -> Result<StoredDocument, DocumentError> {
+        let detail = document_detail(&kind);
+        let result = match self.load(ctx, id).await {
+            Ok(_) => self.repos.documents.get_document(id, &kind).await.map_err(LookupError::Store),
+            Err(e) => Err(e),
+        };
+        // A store failure is not an outcome of the read (as in `audit_lookup`): nothing is recorded.
+        let result = match result {
+            Err(LookupError::Store(e)) => return Err(e.into()),
+            other => other,
+        };
+        let found = match &result {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(LookupError::NotFound),
+            Err(LookupError::Restricted) => Err(LookupError::Restricted),
+            Err(_) => Err(LookupError::NotFound),
+        };
+        self.audit_lookup(ctx, action, id, detail, &found).await?;
+        result?.ok_or(DocumentError::NotFound)
+    }
+
+    async fn write_document(
+        &self,
+        ctx: &RequestContext,
+        id: PersonId,
+        kind: DocumentKind,
+        expected_version: Option<u64>,
+        body: Option<DocumentBody>,
+        action: AuditAction,
+    ) -> Result<Option<StoredDocument>, DocumentError> {
+        self.load(ctx, id).await?;
+        let current = self.repos.documents.get_document(id, &kind).await?;
+        match (&current, expected_version) {
+            (Some(_), None) if body.is_some() => return Err(DocumentError::PreconditionRequired),
+            (Some(stored), Some(expected)) if stored.version != expected => {
+                return Err(DocumentError::VersionConflict { current: Some(stored.version) });
+            }
+            (None, Some(_)) => return Err(DocumentError::VersionConflict { current: None }),
+            _ => {}
+        }
+        let version = current.as_ref().map_or(0, |c| c.version + 1);
+        let new = body.map(|body| StoredDocument {
+            person_id: id,
+            kind: kind.clone(),
+            version,
+            body,
+            updated_at: self.clock.now(),
+            updated_by: ctx.actor.clone(),
+        });
+        let audit = self.audit_entry(ctx, action, vec![id], document_detail(&kind), AuditOutcome::Success);
+        let write = DocumentWrite {
+            person_id: id,
+            kind,
+            expected_version: current.as_ref().map(|c| c.version),
+            new: new.clone(),
+            audit,
+        };
+        match self.repos.documents.write_document(write).await {
+            Ok(()) => Ok(new),
+            Err(DocumentWriteError::VersionConflict { current }) => Err(DocumentError::VersionConflict { current }),
+            Err(DocumentWriteError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// The audit entries naming a person, oldest first, after position `after`. Reading the first page
+    /// (`after == 0`) is itself audited; later pages are not, so a reader can follow the log to its end.
+    /// Works for persons in any state, restricted ones included: information governance needs it most there.
+    ///
+    /// # Errors
+    /// [`LookupError::NotFound`] for an id never stored, or a store failure.
+    pub async fn access_log(
+        &self,
+        ctx: &RequestContext,
+        id: PersonId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, LookupError> {
+        let result = match self.repos.persons.get(id).await? {
+            None => Err(LookupError::NotFound),
+            Some(_) => self
+                .repos
+                .audit
+                .entries_for_person(id, after, limit.clamp(1, MAX_ACCESS_LOG_LIMIT))
+                .await
+                .map_err(LookupError::Store),
+        };
+        // Only the first page's read is recorded: recording every page would append to the very log being paged,
+        // and a reader following it to the end would never get there.
+        if after == 0 {
+            self.audit_lookup(ctx, AuditAction::AccessLogRead, id, None, &result).await?;
+        }
+        result
+    }
+
+    /// Everything held about a person, for a subject-access request: the record (in any state), its equality
+    /// and extended documents, its history and its whole disclosure log. The export itself is audited.
+    ///
+    /// # Errors
+    /// [`LookupError::NotFound`] for an id never stored, or a store failure.
+    pub async fn subject_access(&self, ctx: &RequestContext, id: PersonId) -> Result<SubjectAccess, LookupError> {
+        let Some(person) = self.repos.persons.get(id).await? else {
+            let result: Result<(), LookupError> = Err(LookupError::NotFound);
+            self.audit_lookup(ctx, AuditAction::SubjectAccess, id, None, &result).await?;
+            return Err(LookupError::NotFound);
+        };
+        let documents = self.repos.documents.list_documents(id).await?;
+        let history = self.repos.persons.history(id).await?;
+        let mut disclosures = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.repos.audit.entries_for_person(id, after, MAX_ACCESS_LOG_LIMIT).await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            disclosures.extend(page);
+        }
+        let export = SubjectAccess { person, documents, history, disclosures };
+        self.audit_lookup(ctx, AuditAction::SubjectAccess, id, None, &Ok::<_, LookupError>(())).await?;
+        Ok(export)
     }
 
     /// Checks the store answers (readiness).
@@ -385,7 +774,7 @@ impl PersonService {
     /// # Errors
     /// The store's failure.
     pub async fn ready(&self) -> Result<(), StoreError> {
-        self.repo.ping().await
+        self.repos.persons.ping().await
     }
 
     fn event(
@@ -409,6 +798,69 @@ impl PersonService {
             entity_id,
             event_data: EventData { old_data: Value::Object(old_data), new_data: Value::Object(new_data) },
         }
+    }
+}
+
+/// Everything held about one person (subject access).
+#[derive(Debug, Clone)]
+pub struct SubjectAccess {
+    /// The record, in whatever state it is.
+    pub person: Person,
+    /// Equality and extended documents.
+    pub documents: Vec<StoredDocument>,
+    /// Every version.
+    pub history: Vec<HistoryEntry>,
+    /// Every audit entry naming the person (its disclosure log).
+    pub disclosures: Vec<AuditRecord>,
+}
+
+/// Why reading or writing an equality or extended document failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// The person cannot be read or changed (404, 410, 308/409, 403).
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The person holds no such document (→ 404).
+    #[error("no such document")]
+    NotFound,
+    /// A document exists and the write carried no `If-Match` (→ 428).
+    #[error("If-Match is required to replace an existing document")]
+    PreconditionRequired,
+    /// `If-Match` names another version, or there is no document to match (→ 409).
+    #[error("document version conflict")]
+    VersionConflict {
+        /// The stored version, `None` when there is no document.
+        current: Option<u64>,
+    },
+    /// Not a usable body (→ 400).
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// Invalid values (→ 422).
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    /// Over the document size limit (→ 413).
+    #[error("the document is larger than {MAX_EXTENDED_BYTES} bytes")]
+    TooLarge,
+}
+
+impl From<StoreError> for DocumentError {
+    fn from(e: StoreError) -> Self {
+        Self::Lookup(LookupError::Store(e))
+    }
+}
+
+/// Parses a JSON document body, naming the field on a type error or unknown key.
+fn parse_document<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DocumentError> {
+    let object = crate::validate::parse_object(body)?;
+    serde_path_to_error::deserialize::<_, T>(serde_json::Value::Object(object)).map_err(|e| {
+        DocumentError::Body(crate::validate::body_error_from_path(&e.path().to_string(), &e.inner().to_string()))
+    })
+}
+
+fn document_detail(kind: &DocumentKind) -> Option<String> {
+    match kind {
+        DocumentKind::Equality => None,
+        DocumentKind::Extended(area) => Some(format!("area={area}")),
     }
 }
 

@@ -165,8 +165,9 @@ pub const WRITABLE_KEYS: &[&str] = &[
 ];
 
 /// Keys the server computes or assigns; a client sending one gets a 400 naming it.
+/// (`processingRestricted` changes only through the processing-restriction endpoint, which needs `admin`.)
 pub const READ_ONLY_KEYS: &[&str] =
-    &["id", "personRef", "versionNumber", "createdAt", "lastModified", "isAMinor", "links"];
+    &["id", "personRef", "versionNumber", "createdAt", "lastModified", "isAMinor", "links", "processingRestricted"];
 
 /// A person as submitted: loose types, so that validation can report everything at once.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -355,15 +356,21 @@ pub fn check_keys(map: &serde_json::Map<String, serde_json::Value>, allow_id: bo
 /// [`BodyError::InvalidValue`] (wrong type, unknown enum value) or [`BodyError::UnknownField`] (nested keys).
 pub fn draft_from_map(map: serde_json::Map<String, serde_json::Value>) -> Result<PersonDraft, BodyError> {
     let value = serde_json::Value::Object(map);
-    serde_path_to_error::deserialize::<_, PersonDraft>(value).map_err(|e| {
-        let field = pointer_from_path(&e.path().to_string());
-        let reason = sanitise_serde_message(&e.inner().to_string());
-        if reason.starts_with("unknown field `") {
-            // The path already ends with the unknown key (`tenures[1].colour`).
-            return BodyError::UnknownField(field.trim_start_matches('/').to_owned());
-        }
-        BodyError::InvalidValue { field, reason }
-    })
+    serde_path_to_error::deserialize::<_, PersonDraft>(value)
+        .map_err(|e| body_error_from_path(&e.path().to_string(), &e.inner().to_string()))
+}
+
+/// Turns a deserializer failure at `path` (serde_path_to_error form) into a [`BodyError`] that names the field
+/// and never repeats the submitted value.
+#[must_use]
+pub fn body_error_from_path(path: &str, message: &str) -> BodyError {
+    let field = pointer_from_path(path);
+    let reason = sanitise_serde_message(message);
+    if reason.starts_with("unknown field `") {
+        // The path already ends with the unknown key (`tenures[1].colour`).
+        return BodyError::UnknownField(field.trim_start_matches('/').to_owned());
+    }
+    BodyError::InvalidValue { field, reason }
 }
 
 /// `tenures[0].startDate` → `/tenures/0/startDate`; `.` → ``.

@@ -1,8 +1,14 @@
 //! Property tests of the domain's round trips and invariants: name and postcode normalisation are idempotent,
 //! stored persons survive JSON, a person compared with itself has no changes, re-submitting a current value
-//! changes nothing, and validation never panics (and is stable) whatever strings it is given.
+//! changes nothing, and validation never panics (and is stable) whatever strings it is given. The same for
+//! equality data: National Insurance numbers normalise idempotently to the canonical shape, and equality
+//! validation never panics, accepts its own output unchanged and survives JSON.
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use person_core::equality::{
+    CategoryAnswer, ETHNICITY_CODES, EqualityData, GENDER_CODES, ISO_3166_ALPHA2, Language, RELIGION_CODES,
+    SEX_AT_BIRTH_CODES, SEXUAL_ORIENTATION_CODES, normalise_nino, validate_equality,
+};
 use person_core::patch::{apply_patch, changed_data, draft_of};
 use person_core::person::NO_END_SENTINEL;
 use person_core::postcode;
@@ -170,13 +176,13 @@ fn person() -> impl Strategy<Value = Person> {
         option::of(free_text()),
         free_text(),
     );
-    let bookkeeping = (person_id(), 1_i64..i64::MAX, any::<u64>(), instant(), instant(), status());
+    let bookkeeping = (person_id(), 1_i64..i64::MAX, any::<u64>(), instant(), instant(), status(), any::<bool>());
     (names, dates, roles, bookkeeping).prop_map(
         |(
             (first, middle, surname, single_name, preferred_first, preferred_middle, preferred_surname),
             (date_of_birth, death_after_days),
             (title, preferred_title, mut person_types, mut tenures, place_of_birth, reason),
-            (id, person_ref, version_number, created_at, last_modified, status),
+            (id, person_ref, version_number, created_at, last_modified, status, processing_restricted),
         )| {
             let mut seen = std::collections::HashSet::new();
             person_types.retain(|t| seen.insert(*t));
@@ -210,6 +216,7 @@ fn person() -> impl Strategy<Value = Person> {
                 created_at,
                 last_modified,
                 status,
+                processing_restricted,
             }
         },
     )
@@ -494,5 +501,133 @@ proptest! {
             let _ = validate(&draft, today());
         }
         let _ = apply_patch(&person, body.as_bytes(), today());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Equality data
+
+/// Letters HMRC allows first in a NINO prefix, and second (also not O).
+const NINO_FIRST: &str = "ABCEGHJKLMNOPRSTWXYZ";
+const NINO_SECOND: &str = "ABCEGHJKLMNPRSTWXYZ";
+const NINO_REFUSED_PREFIXES: [&str; 7] = ["BG", "GB", "KN", "NK", "NT", "TN", "ZZ"];
+
+/// Whether `text` is `^[A-Z]{2}[0-9]{6}[A-D]$`.
+fn has_canonical_nino_shape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 9
+        && bytes[..2].iter().all(u8::is_ascii_uppercase)
+        && bytes[2..8].iter().all(u8::is_ascii_digit)
+        && (b'A'..=b'D').contains(&bytes[8])
+}
+
+/// A valid NINO in canonical form.
+fn valid_nino() -> impl Strategy<Value = String> {
+    let letters = |set: &str| select(set.chars().collect::<Vec<char>>());
+    (letters(NINO_FIRST), letters(NINO_SECOND), "[0-9]{6}", select(vec!['A', 'B', 'C', 'D']))
+        .prop_map(|(first, second, digits, suffix)| format!("{first}{second}{digits}{suffix}"))
+        .prop_filter("an allocatable prefix", |nino| !NINO_REFUSED_PREFIXES.contains(&&nino[..2]))
+}
+
+/// Text shaped like a NINO (any letters, optional spaces, either case), valid ones, and anything at all.
+fn nino_like() -> impl Strategy<Value = String> {
+    prop_oneof!["[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Za-z]", valid_nino(), "[A-Z0-9 ]{7,11}", any_text(),]
+}
+
+/// `code` as typed: sometimes upper case, sometimes padded.
+fn as_typed(code: String, upper: bool, pad: bool) -> String {
+    let code = if upper { code.to_uppercase() } else { code };
+    if pad { format!(" {code} ") } else { code }
+}
+
+/// A code of `codes` (mostly, in any case and padding) or any text.
+fn code_text(codes: Vec<&'static str>) -> impl Strategy<Value = String> {
+    let known = (select(codes), any::<bool>(), any::<bool>())
+        .prop_map(|(code, upper, pad)| as_typed(code.to_owned(), upper, pad));
+    prop_oneof![4 => known, 1 => any_text()]
+}
+
+/// Optional write-in text: mostly usable, sometimes anything.
+fn write_in() -> impl Strategy<Value = String> {
+    prop_oneof![3 => free_text(), 1 => any_text()]
+}
+
+fn category_answer(codes: &'static [(&'static str, bool)]) -> impl Strategy<Value = Option<CategoryAnswer>> {
+    let all: Vec<&'static str> = codes.iter().map(|(code, _)| *code).collect();
+    option::of((code_text(all), prop_oneof![3 => Just(None), 1 => write_in().prop_map(Some)]))
+        .prop_map(|answer| answer.map(|(code, description)| CategoryAnswer { code, description }))
+}
+
+/// Submitted equality data: mostly plausible, with arbitrary text mixed into every field.
+fn arbitrary_equality() -> impl Strategy<Value = EqualityData> {
+    let categories = (
+        category_answer(GENDER_CODES),
+        category_answer(ETHNICITY_CODES),
+        category_answer(RELIGION_CODES),
+        category_answer(SEXUAL_ORIENTATION_CODES),
+        option::of(code_text(SEX_AT_BIRTH_CODES.to_vec())),
+    );
+    let lists = (
+        vec(code_text(ISO_3166_ALPHA2.to_vec()), 0..4),
+        prop_oneof![
+            4 => (write_in(), 0_usize..3)
+                .prop_map(|(language, n)| (0..n).map(|i| (format!("{language}{i}"), i == 0)).collect::<Vec<_>>()),
+            1 => vec((write_in(), any::<bool>()), 0..12),
+        ],
+        vec(write_in(), 0..3),
+        option::of(prop_oneof![2 => valid_nino(), 1 => nino_like()]),
+    );
+    (categories, lists).prop_map(
+        |(
+            (gender, ethnicity, religion, sexual_orientation, sex_registered_at_birth),
+            (nationalities, languages, communication_requirements, national_insurance_number),
+        )| EqualityData {
+            gender,
+            sex_registered_at_birth,
+            nationalities,
+            ethnicity,
+            religion,
+            sexual_orientation,
+            languages: languages.into_iter().map(|(language, is_primary)| Language { language, is_primary }).collect(),
+            communication_requirements,
+            national_insurance_number,
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn normalise_nino_is_idempotent_and_accepts_only_the_canonical_shape(raw in nino_like()) {
+        if let Some(nino) = normalise_nino(&raw) {
+            prop_assert!(has_canonical_nino_shape(&nino), "{nino:?} from {raw:?}");
+            prop_assert_eq!(normalise_nino(&nino), Some(nino.clone()));
+        }
+    }
+
+    #[test]
+    fn every_valid_nino_in_any_case_and_spacing_normalises_to_its_canonical_form(
+        nino in valid_nino(),
+        lower in any::<bool>(),
+        spaced in any::<bool>(),
+    ) {
+        let typed = if lower { nino.to_lowercase() } else { nino.clone() };
+        let typed = if spaced {
+            format!("{} {} {} {} {}", &typed[..2], &typed[2..4], &typed[4..6], &typed[6..8], &typed[8..])
+        } else {
+            typed
+        };
+
+        prop_assert_eq!(normalise_nino(&typed), Some(nino));
+    }
+
+    #[test]
+    fn equality_validation_never_panics_and_its_output_validates_to_itself(draft in arbitrary_equality()) {
+        if let Ok(valid) = validate_equality(draft) {
+            prop_assert_eq!(validate_equality(valid.clone()), Ok(valid.clone()));
+            let json = serde_json::to_string(&valid);
+            prop_assert!(json.is_ok());
+            let back: Result<EqualityData, _> = serde_json::from_str(&json.unwrap_or_default());
+            prop_assert_eq!(back.ok(), Some(valid));
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! [`ApiError`]: the one place where a failure becomes an HTTP status, a problem type URI and a message.
 //!
 //! Handlers and extractors return `ApiError`; the domain's error enums (`CreatePersonError`, `LookupError`,
-//! `UpdatePersonError`, `BodyError`, `ValidationErrors`, `StoreError`) convert into it with `?`. Rendering happens
+//! `UpdatePersonError`, `DocumentError`, `BodyError`, `ValidationErrors`, `StoreError`) convert into it with `?`. Rendering happens
 //! in two steps: `IntoResponse` attaches a [`Problem`] to the response, and the `finalize_problems` middleware
 //! (see `crate::middleware`) writes the RFC 9457 body with what only the request knows (`instance`,
 //! `correlationId`) and logs the cause of a 5xx exactly once. Responses that middleware or the framework produce
@@ -18,10 +18,13 @@ use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use person_core::api::{ProblemDetails, problem_types};
+use person_core::documents::MAX_EXTENDED_BYTES;
 use person_core::person::PersonId;
-use person_core::service::{CreatePersonError, LookupError, MAX_IDEMPOTENCY_KEY_LEN, UpdatePersonError};
+use person_core::service::{CreatePersonError, DocumentError, LookupError, MAX_IDEMPOTENCY_KEY_LEN, UpdatePersonError};
 use person_core::validate::BodyError;
 use person_core::{FieldError, StoreError, ValidationErrors};
+
+use crate::auth::Rejection;
 
 /// The media type of every error body.
 pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
@@ -46,8 +49,13 @@ pub(crate) enum ApiError {
         /// The offending parameter or header, when there is one.
         errors: Vec<FieldError>,
     },
-    /// No caller identity was established (401).
-    Unauthorised,
+    /// No caller identity was established: no token, or one that does not verify (401 with `WWW-Authenticate`).
+    Unauthorised(Rejection),
+    /// The caller is known but lacks the permission, or the person's processing is restricted (403).
+    Forbidden {
+        /// What is missing (never the token, never personal data).
+        detail: String,
+    },
     /// No such resource (404).
     NotFound {
         /// What was not found.
@@ -68,10 +76,11 @@ pub(crate) enum ApiError {
         /// The survivor.
         into: PersonId,
     },
-    /// `If-Match` names another version (409 with `currentVersion`).
+    /// `If-Match` names another version (409 with `currentVersion`), or a version of a document that does not
+    /// exist (409 without it).
     VersionConflict {
-        /// The stored version.
-        current: u64,
+        /// The stored version; `None` when nothing is stored.
+        current: Option<u64>,
     },
     /// A client-supplied id is taken (409).
     DuplicateId(PersonId),
@@ -81,6 +90,8 @@ pub(crate) enum ApiError {
     PreconditionRequired,
     /// The body is over the limit (413).
     PayloadTooLarge,
+    /// An extended-data document is over its own limit (413).
+    DocumentTooLarge,
     /// The body is not JSON (415).
     UnsupportedMediaType,
     /// The request took longer than the configured timeout (504).
@@ -111,7 +122,7 @@ impl ApiError {
     /// The error for a response that carries only an error status (framework and middleware responses).
     pub(crate) fn from_status(status: StatusCode) -> Self {
         match status {
-            StatusCode::UNAUTHORIZED => Self::Unauthorised,
+            StatusCode::UNAUTHORIZED => Self::Unauthorised(Rejection::Missing),
             StatusCode::NOT_FOUND => Self::NotFound { detail: "there is no resource at this path".to_owned() },
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
@@ -153,12 +164,13 @@ impl ApiError {
                 problem.errors = (!errors.is_empty()).then_some(errors);
                 problem
             }
-            Self::Unauthorised => p(
-                StatusCode::UNAUTHORIZED,
-                t::UNAUTHORISED,
-                "Unauthorised",
-                "no caller identity was established for this request".to_owned(),
-            ),
+            Self::Unauthorised(rejection) => {
+                let mut problem =
+                    p(StatusCode::UNAUTHORIZED, t::UNAUTHORISED, "Unauthorised", rejection.detail().to_owned());
+                problem.www_authenticate = Some(rejection.challenge());
+                problem
+            }
+            Self::Forbidden { detail } => p(StatusCode::FORBIDDEN, t::FORBIDDEN, "Forbidden", detail),
             Self::NotFound { detail } => p(StatusCode::NOT_FOUND, t::NOT_FOUND, "Not found", detail),
             Self::MethodNotAllowed => p(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -188,13 +200,15 @@ impl ApiError {
                 problem
             }
             Self::VersionConflict { current } => {
-                let mut problem = p(
-                    StatusCode::CONFLICT,
-                    t::VERSION_CONFLICT,
-                    "Version conflict",
-                    format!("If-Match does not name the current version, which is {current}"),
-                );
-                problem.current_version = Some(current);
+                let detail = match current {
+                    Some(current) => format!("If-Match does not name the current version, which is {current}"),
+                    None => {
+                        "If-Match names a version, but nothing is stored yet: send the first write without If-Match"
+                            .to_owned()
+                    }
+                };
+                let mut problem = p(StatusCode::CONFLICT, t::VERSION_CONFLICT, "Version conflict", detail);
+                problem.current_version = current;
                 problem
             }
             Self::DuplicateId(id) => p(
@@ -213,13 +227,19 @@ impl ApiError {
                 StatusCode::PRECONDITION_REQUIRED,
                 t::PRECONDITION_REQUIRED,
                 "Precondition required",
-                "send If-Match with the version you read (the ETag of GET /api/v1/persons/{id})".to_owned(),
+                "send If-Match with the version you read (the ETag of a GET of this resource)".to_owned(),
             ),
             Self::PayloadTooLarge => p(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 t::PAYLOAD_TOO_LARGE,
                 "Payload too large",
                 "the request body is over the size limit".to_owned(),
+            ),
+            Self::DocumentTooLarge => p(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                t::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                format!("an extended-data document is at most {MAX_EXTENDED_BYTES} bytes of compact JSON"),
             ),
             Self::UnsupportedMediaType => p(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -307,6 +327,9 @@ impl From<LookupError> for ApiError {
             LookupError::NotFound => Self::NotFound { detail: "no person has this id".to_owned() },
             LookupError::Deleted => Self::Gone,
             LookupError::Merged { into } => Self::Merged { into },
+            LookupError::Restricted => Self::Forbidden {
+                detail: "processing of this person's data is restricted: only admin may act on it".to_owned(),
+            },
             LookupError::Store(s) => s.into(),
         }
     }
@@ -317,9 +340,25 @@ impl From<UpdatePersonError> for ApiError {
         match e {
             UpdatePersonError::Lookup(LookupError::Merged { into }) => Self::MergedWrite { into },
             UpdatePersonError::Lookup(l) => l.into(),
-            UpdatePersonError::VersionConflict { current } => Self::VersionConflict { current },
+            UpdatePersonError::VersionConflict { current } => Self::VersionConflict { current: Some(current) },
             UpdatePersonError::Body(b) => b.into(),
             UpdatePersonError::Invalid(v) => v.into(),
+        }
+    }
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(e: DocumentError) -> Self {
+        match e {
+            // No redirect for documents: the survivor's documents are another resource, and merge may combine them.
+            DocumentError::Lookup(LookupError::Merged { into }) => Self::MergedWrite { into },
+            DocumentError::Lookup(l) => l.into(),
+            DocumentError::NotFound => Self::NotFound { detail: "nothing is stored here for this person".to_owned() },
+            DocumentError::PreconditionRequired => Self::PreconditionRequired,
+            DocumentError::VersionConflict { current } => Self::VersionConflict { current },
+            DocumentError::Body(b) => b.into(),
+            DocumentError::Invalid(v) => v.into(),
+            DocumentError::TooLarge => Self::DocumentTooLarge,
         }
     }
 }
@@ -343,6 +382,7 @@ pub(crate) struct Problem {
     current_version: Option<u64>,
     location: Option<String>,
     retry_after: Option<u32>,
+    www_authenticate: Option<&'static str>,
     cause: Option<Cause>,
 }
 
@@ -366,6 +406,7 @@ impl Problem {
             current_version: None,
             location: None,
             retry_after: None,
+            www_authenticate: None,
             cause: None,
         }
     }
@@ -418,6 +459,9 @@ impl Problem {
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(challenge) = self.www_authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = self.status;

@@ -11,11 +11,11 @@ use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName};
 use http::request::Parts;
 use person_core::person::PersonId;
-use person_core::{Actor, RequestContext};
+use person_core::{RequestContext, ServiceArea};
 use serde::de::DeserializeOwned;
 
+use crate::auth::Rejection;
 use crate::error::ApiError;
-use crate::middleware::CorrelationId;
 
 /// The `Idempotency-Key` request header.
 pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -23,10 +23,11 @@ pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempote
 /// The `Prefer` request header (RFC 7240).
 pub(crate) const PREFER: HeaderName = HeaderName::from_static("prefer");
 
-/// Who is calling and under which correlation id, for the service.
+/// Who is calling, with which permissions, why (`x-purpose`) and under which correlation id, for the service.
 ///
-/// The [`Actor`] comes from the request extensions, where an identity layer put it (today the development
-/// identity, later authentication); a request without one is refused with 401 rather than run anonymously.
+/// The [`RequestContext`] comes from the request extensions, where the access middleware put it after
+/// authenticating the caller and checking the endpoint's permission (`crate::permissions`); a request without
+/// one is refused with 401 rather than run anonymously.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub(crate) RequestContext);
 
@@ -34,10 +35,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let actor = parts.extensions.get::<Actor>().cloned().ok_or(ApiError::Unauthorised)?;
-        let correlation_id =
-            parts.extensions.get::<CorrelationId>().cloned().unwrap_or_else(CorrelationId::generate).into_string();
-        Ok(Self(RequestContext { actor, correlation_id }))
+        parts.extensions.get::<RequestContext>().cloned().map(Self).ok_or(ApiError::Unauthorised(Rejection::Missing))
     }
 }
 
@@ -55,6 +53,26 @@ impl<S: Send + Sync> FromRequestParts<S> for PersonPath {
         PersonId::parse(&raw)
             .map(Self)
             .map_err(|_| ApiError::bad_parameter("id", "invalid_id", "the person id must be a UUID (and not nil)"))
+    }
+}
+
+/// The `{id}` and `{area}` of an extended-data path, parsed: a non-UUID id or an invalid area name (`Social`,
+/// `a.b`, `..`) is a 400. (The access middleware has already refused a bad area; this is the handler's view.)
+#[derive(Debug, Clone)]
+pub(crate) struct AreaPath(pub(crate) PersonId, pub(crate) ServiceArea);
+
+impl<S: Send + Sync> FromRequestParts<S> for AreaPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((id, area)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::bad_parameter("id", "invalid_id", rejection.body_text()))?;
+        let id = PersonId::parse(&id)
+            .map_err(|_| ApiError::bad_parameter("id", "invalid_id", "the person id must be a UUID (and not nil)"))?;
+        let area =
+            ServiceArea::parse(&area).map_err(|e| ApiError::bad_parameter("area", "invalid_area", e.to_string()))?;
+        Ok(Self(id, area))
     }
 }
 

@@ -4,30 +4,37 @@
 //! into responses, keeping Hackney's wire contract (SPEC §2–§5, §9). It depends on no store: the composition
 //! root builds the service over a store and passes it in through [`AppState`].
 //!
+//! Callers are authenticated by bearer tokens, or all act as the local developer in development mode (see
+//! [`auth`]); what each endpoint needs is the permission table of the `permissions` module.
+//!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
 //! use std::sync::Arc;
-//! use person_core::{InMemoryStore, PersonService};
+//! use person_core::{InMemoryStore, PersonService, Repositories};
 //! use person_core::ports::{RandomIds, SystemClock};
 //! use person_http::{AppState, HttpConfig};
 //!
-//! let service = PersonService::new(Arc::new(InMemoryStore::new()), Arc::new(SystemClock), Arc::new(RandomIds));
+//! let store = Arc::new(InMemoryStore::new());
+//! let service = PersonService::new(Repositories::from_store(store), Arc::new(SystemClock), Arc::new(RandomIds));
+//! // Development mode (the default): no tokens, every caller is the local developer. Loopback only.
 //! let app = person_http::router(AppState::new(service, HttpConfig::default()));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app).await
 //! # }
 //! ```
 
+pub mod auth;
 mod error;
 mod extract;
 mod middleware;
 mod openapi;
+mod permissions;
 mod routes;
 mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use http::StatusCode;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -39,19 +46,21 @@ use tower_http::trace::TraceLayer;
 pub use openapi::openapi;
 pub use state::{AppState, DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, HttpConfig};
 
-use routes::{events, health, persons};
+use routes::{audit, documents, events, health, persons};
 
 /// The whole API as an axum router, ready to serve (`axum::serve`) or to nest in another application.
 ///
 /// Routes: `POST /api/v1/persons`, `POST /api/v2/persons`, `GET|PATCH|DELETE /api/v1/persons/{id}`,
-/// `GET /api/v1/persons/{id}/history`, `GET /api/v1/events`, `GET /api/v1/healthcheck/ping`, `GET /livez`,
-/// `GET /readyz`, `GET /swagger/v1/swagger.json` and the Swagger UI under `/swagger`. Unknown paths answer a
-/// 404 problem and known paths with another method a 405 problem.
+/// `GET /api/v1/persons/{id}/history`, `GET|PUT /api/v1/persons/{id}/equality`,
+/// `GET|PUT|DELETE /api/v1/persons/{id}/extended/{area}`, `PUT /api/v1/persons/{id}/processing-restriction`,
+/// `GET /api/v1/persons/{id}/access-log`, `GET /api/v1/persons/{id}/subject-access`, `GET /api/v1/events`,
+/// `GET /api/v1/healthcheck/ping`, `GET /livez`, `GET /readyz`, `GET /swagger/v1/swagger.json` and the Swagger
+/// UI under `/swagger`. Unknown paths answer a 404 problem and known paths with another method a 405 problem.
 ///
 /// Middleware, outermost first: correlation id (accepted or generated, echoed on every response), the request
 /// span, CORS, gzip compression, problem rendering (every error is `application/problem+json`), panic catching
-/// (500 problem), the request timeout (504 problem), the caller's identity (today every caller is the local
-/// developer) and the body limit (413 problem).
+/// (500 problem), the request timeout (504 problem), access (authentication 401, `x-purpose`, the permission
+/// table 403; health and OpenAPI routes are public) and the body limit (413 problem).
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let middleware = ServiceBuilder::new()
@@ -69,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::finalize_problems))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
-        .layer(axum::middleware::from_fn(middleware::development_identity))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), permissions::access))
         // Content-Length over the limit is refused before the handler runs; a chunked body over it fails
         // while being read (axum's limit, the same number).
         .layer(RequestBodyLimitLayer::new(config.body_limit))
@@ -83,6 +92,14 @@ pub fn router(state: AppState) -> Router {
             get(persons::get_person).patch(persons::update_person).delete(persons::delete_person),
         )
         .route("/api/v1/persons/{id}/history", get(persons::history))
+        .route("/api/v1/persons/{id}/equality", get(documents::get_equality).put(documents::put_equality))
+        .route(
+            "/api/v1/persons/{id}/extended/{area}",
+            get(documents::get_extended).put(documents::put_extended).delete(documents::delete_extended),
+        )
+        .route("/api/v1/persons/{id}/processing-restriction", put(persons::set_restriction))
+        .route("/api/v1/persons/{id}/access-log", get(audit::access_log))
+        .route("/api/v1/persons/{id}/subject-access", get(audit::subject_access))
         .route("/api/v1/events", get(events::feed))
         .route("/api/v1/healthcheck/ping", get(health::ping))
         .route("/livez", get(health::livez))

@@ -1,5 +1,5 @@
-//! Cross-cutting request handling: correlation ids, the caller's identity, the request span, problem
-//! rendering, panics and CORS.
+//! Cross-cutting request handling: correlation ids, the request span, problem rendering, panics and CORS. (The
+//! caller's identity and permissions are `crate::permissions`' business.)
 //!
 //! The layers are assembled in `crate::router`; each one here does one job and knows nothing of persons. Logs
 //! carry the correlation id, method, matched route and status, never bodies, query strings, names or tokens.
@@ -15,7 +15,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::Method;
 use http::header::{self, HeaderName, HeaderValue};
-use person_core::Actor;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{MakeSpan, OnResponse};
 use tracing::Span;
@@ -23,6 +22,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{IDEMPOTENCY_KEY, PREFER};
+use crate::permissions::X_PURPOSE;
 
 /// The correlation id header, accepted from the caller or generated, and echoed on every response.
 pub(crate) const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
@@ -75,17 +75,6 @@ pub(crate) async fn correlate(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(X_CORRELATION_ID, value);
     }
     response
-}
-
-/// Development identity: every caller acts as [`Actor::local_developer`] until authentication exists.
-///
-/// An identity layer's only job is to put an [`Actor`] in the request extensions; the authentication layer
-/// will replace this one (and an `Actor` already present is left alone).
-pub(crate) async fn development_identity(mut request: Request, next: Next) -> Response {
-    if request.extensions().get::<Actor>().is_none() {
-        request.extensions_mut().insert(Actor::local_developer());
-    }
-    next.run(request).await
 }
 
 /// Renders every error response as `application/problem+json` with the request's path and correlation id, and
@@ -175,7 +164,7 @@ impl<B> OnResponse<B> for RecordStatus {
 pub(crate) fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::any())
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -183,6 +172,7 @@ pub(crate) fn cors() -> CorsLayer {
             PREFER,
             IDEMPOTENCY_KEY,
             X_CORRELATION_ID,
+            X_PURPOSE,
         ])
         .expose_headers([
             header::ETAG,

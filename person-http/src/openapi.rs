@@ -3,12 +3,23 @@
 //!
 //! The UI's assets are compiled into the binary (utoipa-swagger-ui `vendored`): it works without internet
 //! access and loads nothing from a CDN.
+//!
+//! Security is added from the permission table (`crate::permissions::RULES`), not written per handler: every
+//! operation with a rule gets the `bearerAuth` requirement, its required permission at the end of its
+//! description, and 401 / 403 responses. The public operations (health, this document) get none.
 
+use http::Method;
 use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, SecurityRequirement};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::routes::{events, health, persons};
+use crate::permissions::rule_for;
+use crate::routes::{audit, documents, events, health, persons};
+
+/// The name of the bearer token security scheme.
+pub(crate) const BEARER_AUTH: &str = "bearerAuth";
 
 /// Where the OpenAPI document is served (Hackney's path).
 pub(crate) const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
@@ -22,7 +33,10 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
         title = "Person API",
         description = "The council's register of people: residents, tenants, leaseholders, household members and \
                        staff contacts. Errors are RFC 9457 `application/problem+json`; versions travel as `ETag` / \
-                       `If-Match`; `x-correlation-id` is accepted or generated and echoed on every response.",
+                       `If-Match`; `x-correlation-id` is accepted or generated and echoed on every response. Every \
+                       endpoint but health and this document needs `Authorization: Bearer <JWT>` (HS256, RS256 or \
+                       ES256) and the permission named in its description; `x-purpose` (optional) is recorded in \
+                       the audit trail.",
     ),
     paths(
         persons::create_v1,
@@ -31,6 +45,14 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
         persons::update_person,
         persons::delete_person,
         persons::history,
+        persons::set_restriction,
+        documents::get_equality,
+        documents::put_equality,
+        documents::get_extended,
+        documents::put_extended,
+        documents::delete_extended,
+        audit::access_log,
+        audit::subject_access,
         events::feed,
         health::ping,
         health::livez,
@@ -38,7 +60,10 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
     ),
     components(schemas(person_core::api::ProblemDetails, person_core::FieldError)),
     tags(
-        (name = "persons", description = "Create, read, change and delete persons; their history"),
+        (name = "persons", description = "Create, read, change and delete persons; their history; restriction of processing"),
+        (name = "equality", description = "Equality data (special category): equality:read / equality:write only"),
+        (name = "extended", description = "Per-service-area extended data: extended:<area>:read / extended:<area>:write only"),
+        (name = "audit", description = "Access logs and subject-access exports (audit:read)"),
         (name = "events", description = "The change feed (outbox), in commit order"),
         (name = "health", description = "Liveness, readiness and Hackney's ping"),
     )
@@ -50,7 +75,54 @@ struct ApiDoc;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    secure(&mut doc);
     doc
+}
+
+/// Adds the bearer scheme, and to every operation in the permission table its security requirement, required
+/// permission and 401 / 403 responses.
+fn secure(doc: &mut utoipa::openapi::OpenApi) {
+    let scheme = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(
+            "A JWT signed with HS256 (shared secret) or RS256 / ES256 (configured public key). Claims: `sub`, \
+             `name`, `email`, `groups` / `cognito:groups` (mapped to permissions by configuration), or \
+             `consumerName` for a service token; `exp` required, `nbf` checked, 30 s leeway.",
+        ))
+        .build();
+    doc.components.get_or_insert_with(Default::default).add_security_scheme(BEARER_AUTH, SecurityScheme::Http(scheme));
+    for (path, item) in &mut doc.paths.paths {
+        let operations = [
+            (Method::GET, item.get.as_mut()),
+            (Method::POST, item.post.as_mut()),
+            (Method::PUT, item.put.as_mut()),
+            (Method::PATCH, item.patch.as_mut()),
+            (Method::DELETE, item.delete.as_mut()),
+        ];
+        for (method, operation) in operations {
+            let (Some(operation), Some(rule)) = (operation, rule_for(&method, path)) else { continue };
+            operation.security = Some(vec![SecurityRequirement::new(BEARER_AUTH, Vec::<String>::new())]);
+            let needs = format!("**Required permission:** `{}` (or `admin`).", rule.needs.describe());
+            operation.description = Some(match operation.description.take() {
+                Some(text) if !text.is_empty() => format!("{text}\n\n{needs}"),
+                _ => needs,
+            });
+            let responses = &mut operation.responses.responses;
+            responses.entry("401".to_owned()).or_insert_with(|| {
+                problem("No bearer token, or one that is malformed, badly signed, expired or not yet valid").into()
+            });
+            responses.entry("403".to_owned()).or_insert_with(|| {
+                problem("The token's groups lack the required permission, or the person's processing is restricted")
+                    .into()
+            });
+        }
+    }
+}
+
+fn problem(description: &str) -> ResponseBuilder {
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ProblemDetails"))).build();
+    ResponseBuilder::new().description(description).content(crate::error::PROBLEM_JSON, content)
 }
 
 /// The Swagger UI at `/swagger` and the document at `/swagger/v1/swagger.json`.

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use person_core::PersonService;
 
+use crate::auth::{AuthConfig, Authenticator};
+
 /// Default largest request body: 1 MiB (SPEC §4).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
@@ -25,11 +27,18 @@ pub struct HttpConfig {
     /// The externally visible base URL (`https://person-api.example.gov.uk`, no trailing slash needed), used to
     /// build absolute `links.next` URLs and the OpenAPI `servers` entry. Without it links are path-relative.
     pub public_base_url: Option<String>,
+    /// How callers are authenticated and what their groups may do (default: development mode, no groups).
+    pub auth: AuthConfig,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { request_timeout: DEFAULT_REQUEST_TIMEOUT, body_limit: DEFAULT_BODY_LIMIT, public_base_url: None }
+        Self {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            body_limit: DEFAULT_BODY_LIMIT,
+            public_base_url: None,
+            auth: AuthConfig::default(),
+        }
     }
 }
 
@@ -45,13 +54,16 @@ impl HttpConfig {
 pub struct AppState {
     pub(crate) service: PersonService,
     pub(crate) config: Arc<HttpConfig>,
+    pub(crate) auth: Arc<Authenticator>,
 }
 
 impl AppState {
-    /// The state of a router serving `service` with `config`.
+    /// The state of a router serving `service` with `config`. Token keys are parsed here, once; invalid keys
+    /// (which [`crate::auth::TokenKeys::validate`] reports at start) make every token fail, never open access.
     #[must_use]
     pub fn new(service: PersonService, config: HttpConfig) -> Self {
-        Self { service, config: Arc::new(config) }
+        let auth = Arc::new(Authenticator::new(&config.auth));
+        Self { service, config: Arc::new(config), auth }
     }
 
     /// The HTTP configuration.

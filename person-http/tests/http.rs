@@ -4,18 +4,20 @@
 
 #[macro_use]
 #[expect(
+    dead_code,
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "test helpers and suite functions are test code: a failed unwrap is a failed test"
+    reason = "test helpers and suite functions are test code: a failed unwrap is a failed test; the token helpers \
+              serve the auth tests"
 )]
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use person_core::PersonService;
 use person_core::api::problem_types as types;
 use person_core::ports::{PersonRepository, RandomIds, SystemClock};
+use person_core::{PersonService, Repositories};
 use person_http::HttpConfig;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -139,7 +141,8 @@ async fn a_merged_person_answers_308_to_the_survivor() {
     let duplicate = store.insert(create_write(full_person(person_id()), None)).await.unwrap();
     let merged = PersonStatus::Merged { into: survivor.id };
     store.update(status_write(&duplicate, merged)).await.unwrap();
-    let api = spawn(PersonService::new(store, Arc::new(SystemClock), Arc::new(RandomIds))).await;
+    let service = PersonService::new(Repositories::from_store(store), Arc::new(SystemClock), Arc::new(RandomIds));
+    let api = spawn(service).await;
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
 
     let response = no_redirects.get(api.url(&format!("/api/v1/persons/{}", duplicate.id))).send().await.unwrap();

@@ -1,5 +1,5 @@
 //! What the API writes to its log: one line per request with the correlation id, method, matched route and
-//! status, never personal data; and the cause of a 500, once. A separate test binary with a single test,
+//! status, never personal data, equality values or tokens; and the cause of a 500, once. A separate test binary with a single test,
 //! because the captured subscriber is thread-local and tracing caches per-callsite interest process-wide:
 //! concurrent tests logging without a subscriber would make the capture flaky.
 
@@ -20,7 +20,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use common::faults::{Fault, faulty_service};
-use common::{expect_problem, spawn, spawn_in_memory};
+use common::{expect_problem, in_memory_service, iso, spawn, spawn_in_memory, tokens, years_ago};
 
 /// Log lines written while the guard lives (on this thread: the test runs on a current-thread runtime, so the
 /// server's tasks log here too).
@@ -103,4 +103,38 @@ async fn requests_are_logged_without_personal_data_and_the_cause_of_a_500_once()
         causes[0]["fields"]["error"],
         "unexpected store failure: SECRET driver detail: relation persons_pkey is corrupt"
     );
+
+    // Token mode: tokens (valid or not), names, dates of birth and equality values never reach the log.
+    let api = tokens::spawn_with_tokens(in_memory_service()).await;
+    let admin_token = tokens::admin_token();
+    let admin = api.with_token(&admin_token);
+    let id = admin.create_tenant().await;
+    let equality = format!("/api/v1/persons/{id}/equality");
+    assert_eq!(admin.put(&equality, None, &common::equality()).await.status(), StatusCode::CREATED);
+    assert_eq!(admin.get(&equality).await.status(), StatusCode::OK);
+    let invalid = serde_json::json!({ "nationalInsuranceNumber": "QQ12345" });
+    assert_eq!(admin.put(&equality, Some("\"0\""), &invalid).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = [tokens::expired_token(), tokens::bad_signature_token(), tokens::alg_none_token()];
+    for token in &refused {
+        let response =
+            api.client.get(api.url(&format!("/api/v1/persons/{id}"))).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let reader_token = tokens::token("reader", &["persons:read"]);
+    let reader = api.with_token(&reader_token);
+    assert_eq!(reader.get(&equality).await.status(), StatusCode::FORBIDDEN);
+
+    let lines = logs.take();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "request completed"), "requests were logged");
+    let text = format!("{lines:?}");
+    let dob = iso(years_ago(30));
+    let mut secrets =
+        vec!["Kimakhe", "O'Neill", dob.as_str(), "AB123456C", "ab 12 34 56 c", "QQ12345", "white-other", "Polish"];
+    let tokens: Vec<&String> = refused.iter().chain([&admin_token, &reader_token]).collect();
+    for token in &tokens {
+        secrets.extend(token.split('.').filter(|part| part.len() > 8));
+    }
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret} logged: {text}");
+    }
 }

@@ -4,10 +4,13 @@
 //! came from, and the process exits non-zero. Secrets (later: token keys) come only from the environment or
 //! files, never from the TOML document itself.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use person_core::Permission;
 use serde::Deserialize;
 
 /// Default listen address: loopback only.
@@ -43,6 +46,54 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Externally visible base URL used in absolute links (`PERSON_API_PUBLIC_BASE_URL`).
     pub public_base_url: Option<String>,
+    /// Token verification keys and the group → permission map.
+    pub auth: AuthSettings,
+}
+
+/// A secret value: compared and used, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// The secret's bytes.
+    #[must_use]
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Authentication settings. With neither key configured the server runs in development mode, which it only
+/// allows on a loopback address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// HS256 shared secret (`PERSON_API_JWT_SECRET`, `PERSON_API_JWT_SECRET_FILE`, `[auth] hs256_secret_file`).
+    pub hs256_secret: Option<Secret>,
+    /// PEM public key for RS256/ES256 (`PERSON_API_JWT_PUBLIC_KEY_FILE`, `[auth] public_key_file`).
+    pub public_key_pem: Option<Vec<u8>>,
+    /// Group → permissions (`[groups]` table, or `PERSON_API_GROUPS="group=perm,perm;group2=perm"`).
+    pub groups: BTreeMap<String, Vec<Permission>>,
+}
+
+impl AuthSettings {
+    /// True when no key is configured: development mode.
+    #[must_use]
+    pub fn is_development(&self) -> bool {
+        self.hs256_secret.is_none() && self.public_key_pem.is_none()
+    }
+}
+
+/// `[auth]` in the TOML file: key files only, never secrets inline.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    hs256_secret_file: Option<PathBuf>,
+    public_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -54,6 +105,7 @@ impl Default for Config {
             log_filter: "info".to_owned(),
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             public_base_url: None,
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -68,6 +120,8 @@ struct FileConfig {
     log: Option<String>,
     request_timeout_secs: Option<u64>,
     public_base_url: Option<String>,
+    auth: Option<FileAuth>,
+    groups: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// Why the configuration could not be loaded.
@@ -133,8 +187,20 @@ impl Config {
                 })?),
             },
             public_base_url: env("PERSON_API_PUBLIC_BASE_URL"),
+            auth: Some(FileAuth {
+                hs256_secret_file: env("PERSON_API_JWT_SECRET_FILE").map(PathBuf::from),
+                public_key_file: env("PERSON_API_JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
+            }),
+            groups: match env("PERSON_API_GROUPS") {
+                None => None,
+                Some(raw) => Some(parse_groups_env(&raw)?),
+            },
         };
         config.apply(from_env, "environment")?;
+        if let Some(secret) = env("PERSON_API_JWT_SECRET") {
+            config.auth.hs256_secret =
+                Some(checked_secret(secret.into_bytes(), "PERSON_API_JWT_SECRET", "environment")?);
+        }
         Ok(config)
     }
 
@@ -190,8 +256,71 @@ impl Config {
             }
             self.public_base_url = Some(url);
         }
+        if let Some(auth) = values.auth {
+            if let Some(path) = auth.hs256_secret_file {
+                let setting = name("auth.hs256_secret_file", "PERSON_API_JWT_SECRET_FILE");
+                let bytes = read_key_file(&path, &setting, origin)?;
+                let trimmed = String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec();
+                self.auth.hs256_secret = Some(checked_secret(trimmed, &setting, origin)?);
+            }
+            if let Some(path) = auth.public_key_file {
+                let setting = name("auth.public_key_file", "PERSON_API_JWT_PUBLIC_KEY_FILE");
+                self.auth.public_key_pem = Some(read_key_file(&path, &setting, origin)?);
+            }
+        }
+        if let Some(groups) = values.groups {
+            let setting = name("groups", "PERSON_API_GROUPS");
+            for (group, permissions) in groups {
+                let parsed = permissions
+                    .iter()
+                    .map(|p| p.trim().parse::<Permission>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| invalid(format!("{setting}.{group}"), &e.to_string()))?;
+                self.auth.groups.insert(group, parsed);
+            }
+        }
         Ok(())
     }
+}
+
+/// HS256 secrets shorter than this are refused: a short shared secret can be brute-forced offline from any
+/// token.
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
+fn checked_secret(bytes: Vec<u8>, setting: &str, origin: &str) -> Result<Secret, ConfigError> {
+    if bytes.len() < MIN_HS256_SECRET_BYTES {
+        return Err(ConfigError::Invalid {
+            setting: setting.to_owned(),
+            origin: origin.to_owned(),
+            reason: format!("the HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes"),
+        });
+    }
+    Ok(Secret(bytes))
+}
+
+fn read_key_file(path: &Path, setting: &str, origin: &str) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|e| ConfigError::Invalid {
+        setting: setting.to_owned(),
+        origin: origin.to_owned(),
+        reason: format!("cannot read {}: {e}", path.display()),
+    })
+}
+
+/// `group=perm,perm;other=perm` → map (the environment form of `[groups]`).
+fn parse_groups_env(raw: &str) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let mut groups = BTreeMap::new();
+    for entry in raw.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((group, permissions)) = entry.split_once('=') else {
+            return Err(ConfigError::Invalid {
+                setting: "PERSON_API_GROUPS".to_owned(),
+                origin: "environment".to_owned(),
+                reason: "expected group=permission,permission;group=permission".to_owned(),
+            });
+        };
+        let list = permissions.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+        groups.insert(group.trim().to_owned(), list);
+    }
+    Ok(groups)
 }
 
 #[cfg(test)]
@@ -242,6 +371,48 @@ mod tests {
     fn a_missing_file_is_a_read_error() {
         let err = Config::load(Some(Path::new("/nonexistent/person-api.toml")), &env_of(&[])).unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }));
+    }
+
+    #[test]
+    fn groups_and_keys_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, format!("{}\n", "s".repeat(40))).unwrap();
+        let file = dir.path().join("person-api.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[auth]\nhs256_secret_file = \"{}\"\n[groups]\nhousing-officer = [\"persons:read\", \"persons:write\"]\n",
+                secret.display()
+            ),
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&file),
+            &env_of(&[("PERSON_API_GROUPS", "social-care=extended:social-care:read,extended:social-care:write")]),
+        )
+        .unwrap();
+        assert_eq!(config.auth.hs256_secret.as_ref().map(|s| s.expose().len()), Some(40), "file secret trimmed");
+        assert_eq!(config.auth.groups["housing-officer"], vec![Permission::PersonsRead, Permission::PersonsWrite]);
+        assert_eq!(config.auth.groups["social-care"].len(), 2);
+        assert!(!config.auth.is_development());
+        assert!(!format!("{config:?}").contains("ssss"), "secrets never appear in Debug output");
+    }
+
+    #[test]
+    fn short_secrets_unknown_permissions_and_missing_key_files_are_refused() {
+        let short = Config::load(None, &env_of(&[("PERSON_API_JWT_SECRET", "short")])).unwrap_err();
+        assert!(short.to_string().contains("PERSON_API_JWT_SECRET"), "{short}");
+        let unknown = Config::load(None, &env_of(&[("PERSON_API_GROUPS", "g=persons:fly")])).unwrap_err();
+        assert!(unknown.to_string().contains("PERSON_API_GROUPS.g"), "{unknown}");
+        let missing =
+            Config::load(None, &env_of(&[("PERSON_API_JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem")])).unwrap_err();
+        assert!(missing.to_string().contains("PERSON_API_JWT_PUBLIC_KEY_FILE"), "{missing}");
+    }
+
+    #[test]
+    fn without_keys_the_server_is_in_development_mode() {
+        assert!(Config::load(None, &env_of(&[])).unwrap().auth.is_development());
     }
 
     #[test]

@@ -8,14 +8,53 @@ pub mod store;
 pub mod telemetry;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use person_core::PersonService;
-use person_core::ports::{RandomIds, SystemClock};
+use person_core::ports::{RandomIds, Repositories, SystemClock};
+use person_http::auth::{AuthConfig, AuthError, AuthMode, TokenKeys};
 use person_http::{AppState, HttpConfig};
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{AuthSettings, Config};
+
+/// Why the server refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No token key is configured and the address is not loopback: the API would be open to the network.
+    #[error(
+        "refusing to serve on {0} without authentication: configure PERSON_API_JWT_SECRET (or \
+         PERSON_API_JWT_SECRET_FILE) or PERSON_API_JWT_PUBLIC_KEY_FILE, or bind to a loopback address for \
+         development mode"
+    )]
+    OpenToTheNetwork(SocketAddr),
+    /// A configured key cannot be used.
+    #[error("invalid token key configuration")]
+    InvalidKey(#[source] AuthError),
+}
+
+/// The HTTP layer's authentication settings for serving on `addr`.
+///
+/// # Errors
+/// [`StartError::OpenToTheNetwork`] for development mode on a non-loopback address, [`StartError::InvalidKey`]
+/// for a key that does not parse.
+pub fn auth_config(settings: &AuthSettings, addr: SocketAddr) -> Result<AuthConfig, StartError> {
+    let mode = if settings.is_development() {
+        if !addr.ip().is_loopback() {
+            return Err(StartError::OpenToTheNetwork(addr));
+        }
+        AuthMode::Development
+    } else {
+        let keys = TokenKeys {
+            hs256_secret: settings.hs256_secret.as_ref().map(|s| s.expose().to_vec()),
+            public_key_pem: settings.public_key_pem.clone(),
+        };
+        keys.validate().map_err(StartError::InvalidKey)?;
+        AuthMode::Tokens(keys)
+    };
+    Ok(AuthConfig { mode, group_permissions: settings.groups.clone() })
+}
 
 /// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests finish.
 ///
@@ -26,23 +65,50 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let repository = store::open_repository(&config.store).await?;
-    let service = PersonService::new(repository.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
+    let addr = listener.local_addr()?;
+    let auth = auth_config(&config.auth, addr)?;
+    if matches!(auth.mode, AuthMode::Development) {
+        let warning = "DEVELOPMENT MODE: authentication is OFF; every caller acts as the local developer with \
+                       every permission. Serving on loopback only. Configure a token key before any real use.";
+        tracing::warn!("{warning}");
+        eprintln!("person-api: WARNING: {warning}");
+    } else if config.auth.groups.is_empty() {
+        tracing::warn!("no group permissions are configured: every token will be refused with 403");
+    }
+    let store = store::open_repository(&config.store).await?;
+    let repositories = Repositories::from_dyn(store.clone());
+    let service = PersonService::new(repositories, Arc::new(SystemClock), Arc::new(RandomIds));
     let http = HttpConfig {
         request_timeout: config.request_timeout,
         public_base_url: config.public_base_url.clone(),
+        auth,
         ..HttpConfig::default()
     };
     let app = person_http::router(AppState::new(service, http));
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, store = store_kind(&config.store), "person-api ready");
     println!("person-api listening on http://{addr}");
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     // In-flight requests have finished; flush and close the store whether or not serving failed.
-    repository.close().await;
+    store.close().await;
     served?;
     tracing::info!("person-api stopped");
     Ok(())
+}
+
+/// Parses a token lifetime such as `90s`, `15m`, `1h` or `7d` (at most 366 days).
+#[must_use]
+pub fn parse_ttl(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let number: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let seconds = match unit {
+        's' => number,
+        'm' => number.checked_mul(60)?,
+        'h' => number.checked_mul(3600)?,
+        'd' => number.checked_mul(86_400)?,
+        _ => return None,
+    };
+    (1..=366 * 86_400).contains(&seconds).then(|| std::time::Duration::from_secs(seconds))
 }
 
 /// The scheme of a store URL, safe to log (a URL may carry credentials; the scheme never does).
@@ -73,4 +139,28 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lifetimes_parse_with_units_and_bounds() {
+        assert_eq!(parse_ttl("90s"), Some(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_ttl("15m"), Some(std::time::Duration::from_secs(900)));
+        assert_eq!(parse_ttl("1h"), Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(parse_ttl("7d"), Some(std::time::Duration::from_secs(7 * 86_400)));
+        for bad in ["", "h", "0s", "10", "1y", "-1h", "400d", "1.5h"] {
+            assert_eq!(parse_ttl(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn development_mode_is_refused_off_loopback_and_allowed_on_it() {
+        let dev = AuthSettings::default();
+        assert!(matches!(auth_config(&dev, "0.0.0.0:8080".parse().unwrap()), Err(StartError::OpenToTheNetwork(_))));
+        assert!(matches!(auth_config(&dev, "127.0.0.1:8080".parse().unwrap()).unwrap().mode, AuthMode::Development));
+        assert!(auth_config(&dev, "[::1]:8080".parse().unwrap()).is_ok());
+    }
 }

@@ -25,6 +25,24 @@ enum Command {
     Serve,
     /// Apply the store's schema migrations, then exit.
     Migrate,
+    /// Print a token signed with the configured HS256 secret (for local use and tests).
+    Token {
+        /// The subject (`sub` claim): who the token speaks for.
+        #[arg(long)]
+        sub: String,
+        /// Groups, comma-separated (mapped to permissions by the `[groups]` configuration).
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Lifetime: a number with s, m, h or d (e.g. 90s, 15m, 1h, 7d).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Display name (`name` claim).
+        #[arg(long)]
+        name: Option<String>,
+        /// E-mail address (`email` claim).
+        #[arg(long)]
+        email: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -36,6 +54,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Token { sub, groups, ttl, name, email }) = &cli.command {
+        return mint_token(&config, sub, groups, ttl, name.clone(), email.clone());
+    }
     person_server::telemetry::init(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -57,6 +78,7 @@ fn main() -> ExitCode {
                 println!("person-api: migrations applied");
                 Ok(())
             }
+            Command::Token { .. } => Ok(()),
         }
     });
     match result {
@@ -64,6 +86,35 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %chain(e.as_ref()), "person-api failed");
             eprintln!("person-api: {}", chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn mint_token(
+    config: &Config,
+    sub: &str,
+    groups: &[String],
+    ttl: &str,
+    name: Option<String>,
+    email: Option<String>,
+) -> ExitCode {
+    let Some(secret) = &config.auth.hs256_secret else {
+        eprintln!("person-api: token needs an HS256 secret: set PERSON_API_JWT_SECRET or PERSON_API_JWT_SECRET_FILE");
+        return ExitCode::from(2);
+    };
+    let Some(ttl) = person_server::parse_ttl(ttl) else {
+        eprintln!("person-api: invalid --ttl `{ttl}`: expected a number with s, m, h or d, e.g. 1h");
+        return ExitCode::from(2);
+    };
+    let claims = person_http::auth::MintClaims { sub: sub.to_owned(), name, email, groups: groups.to_vec() };
+    match person_http::auth::mint_hs256(secret.expose(), &claims, ttl) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("person-api: cannot mint a token: {}", chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use person_core::ports::PersonRepository;
+use person_core::ports::Store;
 use person_sqlite::{SqliteOptions, SqliteStore};
 
 /// Why a store could not be opened.
@@ -26,7 +26,7 @@ fn scheme(url: &str) -> &str {
 ///
 /// # Errors
 /// [`OpenStoreError`] for an unknown scheme or a store that cannot be opened.
-pub async fn open_repository(url: &str) -> Result<Arc<dyn PersonRepository>, OpenStoreError> {
+pub async fn open_repository(url: &str) -> Result<Arc<dyn Store>, OpenStoreError> {
     match scheme(url) {
         "sqlite" => {
             let store = SqliteStore::open(url, SqliteOptions::default()).await.map_err(OpenStoreError::Open)?;

@@ -90,6 +90,15 @@ pub(crate) enum SqliteStoreError {
     /// The `person_ref` counter row is missing (the schema was tampered with).
     #[error("the person_ref counter is missing")]
     MissingCounter,
+    /// A stored document disagrees with the columns copied out of it (edited by hand, or a bug).
+    #[error("a stored {table} row disagrees with its document")]
+    InconsistentRow {
+        /// The table.
+        table: &'static str,
+    },
+    /// A document write's new document names another person or kind than the row it would be written to.
+    #[error("a document write names a different person or kind than its document")]
+    MismatchedDocumentWrite,
 }
 
 impl From<SqliteStoreError> for StoreError {

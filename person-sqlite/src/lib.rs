@@ -1,5 +1,6 @@
-//! The embedded default store of the Person API: [`SqliteStore`], an implementation of
-//! [`person_core::PersonRepository`] on one SQLite database file (sqlx, SQLite bundled), chosen with a
+//! The embedded default store of the Person API: [`SqliteStore`], an implementation of every storage port
+//! ([`person_core::ports::Store`]: [`person_core::PersonRepository`], [`person_core::DocumentRepository`] and
+//! [`person_core::AuditLog`]) on one SQLite database file (sqlx, SQLite bundled), chosen with a
 //! `sqlite://path/to/file.db` storage URL (SPEC §10).
 //!
 //! # Concurrency design
@@ -22,10 +23,13 @@
 //! # Atomic writes
 //!
 //! A create is one transaction: check the id and idempotency key, allocate the `personRef`
-//! (`UPDATE counters … RETURNING value`), then insert the person, its event (the outbox), its history entry
-//! and its idempotency record. An update is one transaction: a compare-and-set `UPDATE … WHERE id = ? AND
-//! version_number = ?`, then the event and history entry. A failure rolls everything back, including the
-//! `personRef` increment.
+//! (`UPDATE counters … RETURNING value`), then insert the person, its event (the outbox), its history entry,
+//! its idempotency record and its audit entry. An update is one transaction: a compare-and-set `UPDATE … WHERE
+//! id = ? AND version_number = ?`, then the event, history entry and audit entry. A document write is one
+//! transaction: a conditional insert, update or delete on the document's version, then its audit entry. A
+//! failure rolls everything back, including the `personRef` increment.
+//!
+//! The audit log is append-only in the database itself: triggers refuse any UPDATE or DELETE of its rows.
 //!
 //! # Durability
 //!
@@ -36,6 +40,8 @@
 //! [`SqliteStore::migrate`]. `docs/storage.md` describes the tables. Driver types never leave this crate:
 //! every failure is a [`person_core::StoreError`].
 
+mod audit;
+mod documents;
 mod error;
 pub mod options;
 pub mod queries;

@@ -36,16 +36,24 @@ pub const IDEMPOTENCY_KEY_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM idempoten
 pub const NEXT_PERSON_REF: &str = "UPDATE counters SET value = value + 1 WHERE name = 'person_ref' RETURNING value";
 
 /// Stores a new person. Binds: id, person_ref, version_number, state, merged_into, document, created_at,
-/// last_modified.
+/// last_modified, processing_restricted.
 pub const INSERT_PERSON: &str = "INSERT INTO persons \
-     (id, person_ref, version_number, state, merged_into, document, created_at, last_modified) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+     (id, person_ref, version_number, state, merged_into, document, created_at, last_modified, \
+      processing_restricted) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// Replaces a person if, and only if, it still has the expected version (the compare-and-set of an update).
-/// Binds: version_number, state, merged_into, document, last_modified, id, expected version.
+/// Binds: version_number, state, merged_into, document, last_modified, processing_restricted, id, expected
+/// version.
 pub const UPDATE_PERSON: &str = "UPDATE persons \
-     SET version_number = ?, state = ?, merged_into = ?, document = ?, last_modified = ? \
+     SET version_number = ?, state = ?, merged_into = ?, document = ?, last_modified = ?, \
+         processing_restricted = ? \
      WHERE id = ? AND version_number = ?";
+
+/// Which of the given persons are restricted, in one statement whatever the number of ids. Binds: a JSON array
+/// of ids (expanded by `json_each`, so the statement text never depends on the number of ids).
+pub const RESTRICTED_AMONG: &str = "SELECT id FROM persons \
+     WHERE processing_restricted = 1 AND id IN (SELECT value FROM json_each(?))";
 
 /// The stored version of a person, to explain why an update matched no row. Binds: id.
 pub const PERSON_VERSION: &str = "SELECT version_number FROM persons WHERE id = ?";
@@ -74,6 +82,45 @@ pub const INSERT_IDEMPOTENCY: &str =
 /// Reads an idempotency record. Binds: key.
 pub const GET_IDEMPOTENCY: &str = "SELECT key, fingerprint, document, created_at FROM idempotency WHERE key = ?";
 
+/// Reads one document of a person. Binds: person_id, kind.
+pub const GET_DOCUMENT: &str =
+    "SELECT person_id, kind, version, document FROM documents WHERE person_id = ? AND kind = ?";
+
+/// Every document of a person, by kind. Binds: person_id.
+pub const LIST_DOCUMENTS: &str =
+    "SELECT person_id, kind, version, document FROM documents WHERE person_id = ? ORDER BY kind";
+
+/// Stores the first version of a document if, and only if, none is stored (the compare-and-set of a first
+/// write: no row changed means one exists). Binds: person_id, kind, version, document, updated_at.
+pub const INSERT_DOCUMENT: &str = "INSERT INTO documents (person_id, kind, version, document, updated_at) \
+     VALUES (?, ?, ?, ?, ?) ON CONFLICT (person_id, kind) DO NOTHING";
+
+/// Replaces a document if, and only if, it still has the expected version. Binds: version, document,
+/// updated_at, person_id, kind, expected version.
+pub const REPLACE_DOCUMENT: &str = "UPDATE documents SET version = ?, document = ?, updated_at = ? \
+     WHERE person_id = ? AND kind = ? AND version = ?";
+
+/// Deletes a document if, and only if, it still has the expected version. Binds: person_id, kind, expected
+/// version.
+pub const DELETE_DOCUMENT: &str = "DELETE FROM documents WHERE person_id = ? AND kind = ? AND version = ?";
+
+/// The stored version of a document, to explain why a document write matched no row. Binds: person_id, kind.
+pub const DOCUMENT_VERSION: &str = "SELECT version FROM documents WHERE person_id = ? AND kind = ?";
+
+/// Appends an audit entry; its position is allocated by the insert. Binds: id, at, action, document.
+pub const INSERT_AUDIT: &str =
+    "INSERT INTO audit_log (id, at, action, document) VALUES (?, ?, ?, ?) RETURNING position";
+
+/// Files an audit entry under each person it names (once each). Binds: position, a JSON array of person ids.
+pub const INSERT_AUDIT_PERSONS: &str =
+    "INSERT INTO audit_persons (position, person_id) SELECT DISTINCT ?, value FROM json_each(?)";
+
+/// A page of the audit entries naming a person, in append order: an index range read on `audit_persons`.
+/// Binds: person_id, after (exclusive), limit.
+pub const AUDIT_FOR_PERSON: &str = "SELECT l.position, l.document \
+     FROM audit_persons p JOIN audit_log l ON l.position = p.position \
+     WHERE p.person_id = ? AND p.position > ? ORDER BY p.position LIMIT ?";
+
 /// Checks that a connection answers.
 pub const PING: &str = "SELECT 1";
 
@@ -89,12 +136,22 @@ pub const CATALOGUE: &[NamedQuery] = &[
     NamedQuery { name: "person.update", sql: UPDATE_PERSON },
     NamedQuery { name: "person.version", sql: PERSON_VERSION },
     NamedQuery { name: "person.get", sql: GET_PERSON },
+    NamedQuery { name: "person.restricted_among", sql: RESTRICTED_AMONG },
     NamedQuery { name: "event.insert", sql: INSERT_EVENT },
     NamedQuery { name: "events.after", sql: EVENTS_AFTER },
     NamedQuery { name: "history.insert", sql: INSERT_HISTORY },
     NamedQuery { name: "history.list", sql: LIST_HISTORY },
     NamedQuery { name: "idempotency.insert", sql: INSERT_IDEMPOTENCY },
     NamedQuery { name: "idempotency.get", sql: GET_IDEMPOTENCY },
+    NamedQuery { name: "document.get", sql: GET_DOCUMENT },
+    NamedQuery { name: "document.list", sql: LIST_DOCUMENTS },
+    NamedQuery { name: "document.insert", sql: INSERT_DOCUMENT },
+    NamedQuery { name: "document.replace", sql: REPLACE_DOCUMENT },
+    NamedQuery { name: "document.delete", sql: DELETE_DOCUMENT },
+    NamedQuery { name: "document.version", sql: DOCUMENT_VERSION },
+    NamedQuery { name: "audit.insert", sql: INSERT_AUDIT },
+    NamedQuery { name: "audit.insert_persons", sql: INSERT_AUDIT_PERSONS },
+    NamedQuery { name: "audit.for_person", sql: AUDIT_FOR_PERSON },
     NamedQuery { name: "store.ping", sql: PING },
 ];
 

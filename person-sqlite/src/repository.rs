@@ -1,5 +1,6 @@
 //! [`PersonRepository`] for [`SqliteStore`]: every write is one `BEGIN IMMEDIATE` transaction on the single
-//! writer connection; every read is one statement on a reader connection.
+//! writer connection (the change, its event, history entry and audit entry together); every read is one
+//! statement on a reader connection.
 //!
 //! Errors a caller must act on (`DuplicateId`, `IdempotencyKeyTaken`, `NotFound`, `VersionConflict`) are found
 //! by checks inside the write transaction, which holds the write lock, so no other write can slip in between a
@@ -15,25 +16,26 @@ use person_core::{Person, PersonId, PersonRef};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use crate::SqliteStore;
+use crate::audit::insert_audit_rows;
 use crate::error::{SQLITE_CONSTRAINT_PRIMARYKEY, SqliteStoreError, failed, out_of_range, sqlite_code};
 use crate::queries;
 use crate::rows::{
-    EventColumns, EventRow, HistoryColumns, HistoryRow, IdempotencyColumns, IdempotencyRow, PersonColumns, PersonRow,
-    to_sql_integer,
+    AuditColumns, EventColumns, EventRow, HistoryColumns, HistoryRow, IdempotencyColumns, IdempotencyRow,
+    PersonColumns, PersonIdRow, PersonRow, id_list, to_sql_integer,
 };
 
 /// A write transaction on the writer connection.
-type WriteTx = Transaction<'static, Sqlite>;
+pub(crate) type WriteTx = Transaction<'static, Sqlite>;
 
 impl SqliteStore {
     /// Waits for the writer connection and takes the database write lock.
-    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         self.writer.begin_with(queries::BEGIN_IMMEDIATE).await.map_err(failed("transaction.begin_immediate"))
     }
 }
 
 /// Commits `tx` when `outcome` is a success, rolls it back otherwise.
-async fn finish<T, E: From<StoreError>>(tx: WriteTx, outcome: Result<T, E>) -> Result<T, E> {
+pub(crate) async fn finish<T, E: From<StoreError>>(tx: WriteTx, outcome: Result<T, E>) -> Result<T, E> {
     match outcome {
         Ok(value) => {
             tx.commit().await.map_err(failed("transaction.commit"))?;
@@ -76,6 +78,7 @@ async fn insert_person_row(tx: &mut SqliteConnection, person: &Person) -> Result
         .bind(row.document)
         .bind(row.created_at)
         .bind(row.last_modified)
+        .bind(row.processing_restricted)
         .execute(tx)
         .await;
     match result {
@@ -150,6 +153,7 @@ async fn create_in(tx: &mut SqliteConnection, write: NewPersonWrite) -> Result<P
     if let Some(record) = &created.idempotency {
         insert_idempotency_row(tx, record).await?;
     }
+    insert_audit_rows(tx, &AuditColumns::new(&created.audit)?).await?;
     Ok(created.person)
 }
 
@@ -163,6 +167,7 @@ async fn update_in(tx: &mut SqliteConnection, write: &PersonWrite) -> Result<(),
         .bind(row.merged_into)
         .bind(row.document)
         .bind(row.last_modified)
+        .bind(row.processing_restricted)
         .bind(&row.id)
         .bind(expected)
         .execute(&mut *tx)
@@ -183,6 +188,7 @@ async fn update_in(tx: &mut SqliteConnection, write: &PersonWrite) -> Result<(),
     }
     insert_event_row(tx, &write.event).await?;
     insert_history_row(tx, &write.history).await?;
+    insert_audit_rows(tx, &AuditColumns::new(&write.audit)?).await?;
     Ok(())
 }
 
@@ -249,6 +255,20 @@ impl PersonRepository for SqliteStore {
             .map_err(failed("idempotency.get"))?
             .map(IdempotencyRow::into_record)
             .transpose()
+    }
+
+    async fn restricted_among(&self, ids: &[PersonId]) -> Result<Vec<PersonId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as::<_, PersonIdRow>(queries::RESTRICTED_AMONG)
+            .bind(id_list(ids)?)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(failed("person.restricted_among"))?
+            .into_iter()
+            .map(PersonIdRow::into_id)
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,18 +1,20 @@
-//! Storage shapes: the columns written for a person, event, history entry or idempotency record, and the rows
-//! read back, with their conversions to and from `person-core` types.
+//! Storage shapes: the columns written for a person, event, history entry, idempotency record, document or
+//! audit entry, and the rows read back, with their conversions to and from `person-core` types.
 //!
 //! Documents are serde_json of the domain types and are the source of truth for reads; the other columns copy
 //! fields out of them for constraints and lookups. A row that fails to convert is [`StoreError::Unexpected`],
 //! never a panic. This module knows no SQL and no connection.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use person_core::event::{FeedEntry, HistoryEntry, PersonEvent};
-use person_core::ports::{IdempotencyRecord, StoreError};
-use person_core::{Person, PersonStatus};
-use serde::Serialize;
+use person_core::audit::AuditEntry;
+use person_core::documents::{DocumentBody, DocumentKind, DocumentWrite, StoredDocument};
+use person_core::event::{Actor, FeedEntry, HistoryEntry, PersonEvent};
+use person_core::ports::{AuditRecord, IdempotencyRecord, StoreError};
+use person_core::{Person, PersonId, PersonStatus};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use crate::error::{corrupt, out_of_range, unserialisable};
+use crate::error::{SqliteStoreError, corrupt, out_of_range, unserialisable};
 
 /// A timestamp as stored: RFC 3339 UTC with nine fraction digits, so that text order is time order.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
@@ -46,6 +48,8 @@ pub(crate) struct PersonColumns {
     pub(crate) document: String,
     pub(crate) created_at: String,
     pub(crate) last_modified: String,
+    /// `processingRestricted` as 0 or 1.
+    pub(crate) processing_restricted: i64,
 }
 
 impl PersonColumns {
@@ -64,6 +68,7 @@ impl PersonColumns {
             document: to_document(person, "person")?,
             created_at: timestamp(person.created_at),
             last_modified: timestamp(person.last_modified),
+            processing_restricted: i64::from(person.processing_restricted),
         })
     }
 }
@@ -185,9 +190,188 @@ impl IdempotencyRow {
     }
 }
 
+/// A JSON array of person ids, bound as one parameter and expanded by SQLite's `json_each`.
+pub(crate) fn id_list(ids: &[PersonId]) -> Result<String, StoreError> {
+    to_document(&ids, "person id list")
+}
+
+/// A person id read back from an `id` column.
+#[derive(sqlx::FromRow)]
+pub(crate) struct PersonIdRow {
+    id: String,
+}
+
+impl PersonIdRow {
+    pub(crate) fn into_id(self) -> Result<PersonId, StoreError> {
+        PersonId::parse(&self.id).map_err(|_| out_of_range("person id"))
+    }
+}
+
+/// The `document` column of a `documents` row: the [`StoredDocument`] with its kind as the storage key.
+///
+/// [`DocumentBody`] is untagged (its JSON is just the body), and an equality body with every answer omitted is
+/// `{}`, indistinguishable from an empty extended object; so the body is rebuilt by `kind`, never guessed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DocumentOut<'a> {
+    person_id: PersonId,
+    kind: &'a str,
+    version: u64,
+    body: &'a DocumentBody,
+    updated_at: DateTime<Utc>,
+    updated_by: &'a Actor,
+}
+
+/// [`DocumentOut`] read back, the body still untyped until the kind is known.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DocumentIn {
+    person_id: PersonId,
+    kind: String,
+    version: u64,
+    body: serde_json::Value,
+    updated_at: DateTime<Utc>,
+    updated_by: Actor,
+}
+
+/// The document kind stored under `key` (the inverse of [`DocumentKind::key`]).
+fn parse_kind(key: &str) -> Result<DocumentKind, StoreError> {
+    DocumentKind::from_key(key).ok_or_else(|| out_of_range("document kind"))
+}
+
+/// The columns of a `documents` row.
+pub(crate) struct DocumentColumns {
+    pub(crate) version: i64,
+    pub(crate) document: String,
+    pub(crate) updated_at: String,
+}
+
+/// Everything a document write binds: the row's key, the version it expects and the row it leaves (`None`:
+/// delete).
+pub(crate) struct DocumentWriteColumns {
+    pub(crate) person_id: String,
+    pub(crate) kind: String,
+    pub(crate) expected_version: Option<i64>,
+    pub(crate) new: Option<DocumentColumns>,
+}
+
+impl DocumentWriteColumns {
+    /// Refuses a write whose new document belongs to another person or kind than the row it is written to (a bug
+    /// in the caller: storing it would file one person's data under another).
+    pub(crate) fn new(write: &DocumentWrite) -> Result<Self, StoreError> {
+        let kind = write.kind.key();
+        let new = match &write.new {
+            None => None,
+            Some(document) => {
+                if document.person_id != write.person_id || document.kind != write.kind {
+                    return Err(SqliteStoreError::MismatchedDocumentWrite.into());
+                }
+                let out = DocumentOut {
+                    person_id: document.person_id,
+                    kind: &kind,
+                    version: document.version,
+                    body: &document.body,
+                    updated_at: document.updated_at,
+                    updated_by: &document.updated_by,
+                };
+                Some(DocumentColumns {
+                    version: to_sql_integer(document.version, "document version")?,
+                    document: to_document(&out, "document")?,
+                    updated_at: timestamp(document.updated_at),
+                })
+            }
+        };
+        Ok(Self {
+            person_id: write.person_id.to_string(),
+            expected_version: write
+                .expected_version
+                .map(|v| to_sql_integer(v, "expected document version"))
+                .transpose()?,
+            kind,
+            new,
+        })
+    }
+}
+
+/// A `documents` row read back.
+#[derive(sqlx::FromRow)]
+pub(crate) struct DocumentRow {
+    person_id: String,
+    kind: String,
+    version: i64,
+    document: String,
+}
+
+impl DocumentRow {
+    pub(crate) fn into_document(self) -> Result<StoredDocument, StoreError> {
+        let stored: DocumentIn = from_document(&self.document, "document")?;
+        let columns_agree = stored.kind == self.kind
+            && stored.person_id.to_string() == self.person_id
+            && i64::try_from(stored.version).is_ok_and(|v| v == self.version);
+        if !columns_agree {
+            return Err(SqliteStoreError::InconsistentRow { table: "documents" }.into());
+        }
+        let kind = parse_kind(&stored.kind)?;
+        let body = DocumentBody::from_json(&kind, stored.body).map_err(|_| out_of_range("document body"))?;
+        Ok(StoredDocument {
+            person_id: stored.person_id,
+            kind,
+            version: stored.version,
+            body,
+            updated_at: stored.updated_at,
+            updated_by: stored.updated_by,
+        })
+    }
+}
+
+/// The columns of an `audit_log` row, and the ids of the persons it names for `audit_persons`.
+pub(crate) struct AuditColumns {
+    pub(crate) id: String,
+    pub(crate) at: String,
+    pub(crate) action: String,
+    pub(crate) document: String,
+    /// A JSON array of the person ids (expanded by `json_each`).
+    pub(crate) person_ids: String,
+}
+
+impl AuditColumns {
+    pub(crate) fn new(entry: &AuditEntry) -> Result<Self, StoreError> {
+        // The action's wire name (`person-read` …), the same text the document holds.
+        let action = match serde_json::to_value(entry.action) {
+            Ok(serde_json::Value::String(action)) => action,
+            Ok(_) => return Err(out_of_range("audit action")),
+            Err(e) => return Err(unserialisable("audit action", &e)),
+        };
+        Ok(Self {
+            id: entry.id.hyphenated().to_string(),
+            at: timestamp(entry.at),
+            action,
+            document: to_document(entry, "audit entry")?,
+            person_ids: id_list(&entry.person_ids)?,
+        })
+    }
+}
+
+/// An audit entry read back with its position.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    position: i64,
+    document: String,
+}
+
+impl AuditRow {
+    pub(crate) fn into_record(self) -> Result<AuditRecord, StoreError> {
+        let position = u64::try_from(self.position).map_err(|_| out_of_range("audit position"))?;
+        Ok(AuditRecord { position, entry: from_document(&self.document, "audit entry")? })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
+
+    use person_core::ServiceArea;
+    use person_core::equality::EqualityData;
 
     use super::*;
 
@@ -204,5 +388,46 @@ mod tests {
     fn a_negative_position_is_out_of_range_not_a_panic() {
         let row = EventRow { position: -1, document: "{}".to_owned() };
         assert!(matches!(row.into_entry(), Err(StoreError::Unexpected(_))));
+    }
+
+    #[test]
+    fn document_kinds_round_trip_through_their_keys_and_unknown_keys_are_refused() {
+        let care = DocumentKind::Extended(ServiceArea::parse("social-care").unwrap());
+        for kind in [DocumentKind::Equality, care] {
+            assert_eq!(parse_kind(&kind.key()).unwrap(), kind);
+        }
+        for bad in ["", "extended:", "extended:Bad", "equality:x", "other"] {
+            assert!(matches!(parse_kind(bad), Err(StoreError::Unexpected(_))), "{bad}");
+        }
+    }
+
+    fn stored_row(kind: &str, body: serde_json::Value) -> DocumentRow {
+        let person = person_core::testkit::fixtures::person_id();
+        let document = serde_json::json!({
+            "personId": person, "kind": kind, "version": 3, "body": body,
+            "updatedAt": "2026-01-02T03:04:05Z", "updatedBy": { "subject": "s" },
+        });
+        DocumentRow { person_id: person.to_string(), kind: kind.to_owned(), version: 3, document: document.to_string() }
+    }
+
+    // An equality document with every answer declined is `{}`, as is an empty extended document: the kind, not
+    // the shape, decides.
+    #[test]
+    fn an_empty_body_is_rebuilt_by_its_kind() {
+        let equality = stored_row("equality", serde_json::json!({})).into_document().unwrap();
+        assert_eq!(equality.body, DocumentBody::Equality(EqualityData::default()));
+        let extended = stored_row("extended:social-care", serde_json::json!({})).into_document().unwrap();
+        assert_eq!(extended.body, DocumentBody::Extended(serde_json::Map::new()));
+    }
+
+    #[test]
+    fn a_document_disagreeing_with_its_columns_or_kind_is_unexpected() {
+        let mut row = stored_row("equality", serde_json::json!({}));
+        row.version = 4;
+        assert!(matches!(row.into_document(), Err(StoreError::Unexpected(_))));
+        let not_equality = stored_row("equality", serde_json::json!({ "secret": "Zoë" }));
+        assert!(matches!(not_equality.into_document(), Err(StoreError::Unexpected(_))));
+        let not_an_object = stored_row("extended:social-care", serde_json::json!([1]));
+        assert!(matches!(not_an_object.into_document(), Err(StoreError::Unexpected(_))));
     }
 }

@@ -1,14 +1,19 @@
 //! Concurrency beyond the contract suite: writers racing with readers on a file store, creates racing on the
-//! same id or idempotency key, and two store handles on one file (as two processes would be).
+//! same id or idempotency key, document writes racing on one version, audit appends racing with changes, and two
+//! store handles on one file (as two processes would be).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use person_core::Person;
-use person_core::ports::{InsertError, PersonRepository};
-use person_core::testkit::fixtures::{create_write, full_person, person_id, rename_write};
+use person_core::audit::AuditAction;
+use person_core::documents::{DocumentBody, DocumentKind};
+use person_core::ports::{AuditLog, DocumentRepository, DocumentWriteError, InsertError, PersonRepository};
+use person_core::testkit::fixtures::{
+    audit_entry, create_write, document_write, extended_body, full_person, person_id, rename_write,
+};
+use person_core::{Person, ServiceArea};
 use person_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
 
@@ -126,4 +131,91 @@ async fn two_stores_on_one_file_like_two_processes_never_share_a_person_ref() {
     let feed = first.events_after(0, 100).await.expect("feed reads");
     assert_eq!(feed.len(), 50);
     assert!(feed.windows(2).all(|w| w[0].position < w[1].position));
+}
+
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+fn social_care() -> DocumentKind {
+    DocumentKind::Extended(ServiceArea::parse("social-care").expect("valid area"))
+}
+
+/// Two store handles on one file (two processes), 20 writers each round, all expecting the same version of one
+/// document: per round exactly one wins, the others conflict naming the winner's version, and only the winner
+/// is stored and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn document_writes_racing_on_one_version_across_two_handles_let_exactly_one_win() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let options = SqliteOptions { busy_timeout: Duration::from_secs(60), ..SqliteOptions::default() };
+    let first = open(&dir, options.clone()).await;
+    let second = open(&dir, options).await;
+    let person = create(&first).await;
+
+    let mut expected = None;
+    for round in 0..3_u64 {
+        let tasks = (0..20).map(|i| {
+            let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+            let body = extended_body(&format!("round {round} writer {i}"));
+            let write = document_write(person.id, social_care(), expected, Some((round, body.clone())));
+            tokio::spawn(async move { (body, store.write_document(write).await) })
+        });
+        let results: Vec<(DocumentBody, Result<(), DocumentWriteError>)> =
+            join_all(tasks).await.into_iter().map(|r| r.expect("task completes")).collect();
+        let winners: Vec<&DocumentBody> = results.iter().filter(|(_, r)| r.is_ok()).map(|(body, _)| body).collect();
+        let conflicts = results
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(DocumentWriteError::VersionConflict { current: Some(v) }) if *v == round))
+            .count();
+        assert_eq!((winners.len(), conflicts), (1, 19), "round {round}: {results:?}");
+        let stored = second.get_document(person.id, &social_care()).await.expect("read").expect("stored");
+        assert_eq!((stored.version, &stored.body), (round, winners[0]), "the winner is what is stored");
+        expected = Some(round);
+    }
+    let writes = first
+        .entries_for_person(person.id, 0, 1000)
+        .await
+        .expect("audit reads")
+        .into_iter()
+        .filter(|r| r.entry.action == AuditAction::ExtendedWrite)
+        .count();
+    assert_eq!(writes, 3, "only the winning writes are audited");
+}
+
+/// Audit appends racing with person and document writes on two handles: every entry is kept once, positions
+/// are unique, and each person's access log is in position order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audit_appends_racing_with_changes_are_all_kept_in_position_order() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let options = SqliteOptions { busy_timeout: Duration::from_secs(60), ..SqliteOptions::default() };
+    let first = open(&dir, options.clone()).await;
+    let second = open(&dir, options).await;
+    let person = create(&first).await;
+
+    let appends = (0..40).map(|i| {
+        let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+        let entry = audit_entry(AuditAction::PersonRead, vec![person.id]);
+        let id = entry.id;
+        tokio::spawn(async move {
+            store.append(entry).await.expect("append succeeds");
+            id
+        })
+    });
+    let changes = {
+        let store = second.clone();
+        let person = person.clone();
+        tokio::spawn(async move {
+            store.update(rename_write(&person, "Changed")).await.expect("update succeeds");
+            let write = document_write(person.id, social_care(), None, Some((0, extended_body("x"))));
+            store.write_document(write).await.expect("document write succeeds");
+        })
+    };
+    let appended: HashSet<_> = join_all(appends).await.into_iter().map(|r| r.expect("append completes")).collect();
+    changes.await.expect("changes complete");
+
+    let log = first.entries_for_person(person.id, 0, 1000).await.expect("audit reads");
+    assert_eq!(log.len(), 43, "create, update, document write and 40 reads");
+    assert!(log.windows(2).all(|w| w[0].position < w[1].position), "positions increase");
+    let reads: HashSet<_> =
+        log.iter().filter(|r| r.entry.action == AuditAction::PersonRead).map(|r| r.entry.id).collect();
+    assert_eq!(reads, appended, "every appended entry is kept exactly once");
+    let positions: Vec<u64> = log.iter().map(|r| r.position).collect();
+    assert_eq!(positions, (1..=43).collect::<Vec<u64>>(), "one gap-free sequence across both handles");
 }

@@ -1,11 +1,15 @@
 //! The `person-core` store contract, run against a fresh SQLite database file per test.
 
 use async_trait::async_trait;
+use person_core::Person;
+use person_core::PersonId;
+use person_core::audit::AuditEntry;
+use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry};
 use person_core::ports::{
-    IdempotencyRecord, InsertError, NewPersonWrite, PersonRepository, PersonWrite, StoreError, UpdateError,
+    AuditLog, AuditRecord, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError, NewPersonWrite,
+    PersonRepository, PersonWrite, StoreError, UpdateError,
 };
-use person_core::{Person, PersonId};
 use person_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
 
@@ -50,8 +54,43 @@ impl PersonRepository for TempStore {
         self.store.find_idempotent_create(key).await
     }
 
+    async fn restricted_among(&self, ids: &[PersonId]) -> Result<Vec<PersonId>, StoreError> {
+        self.store.restricted_among(ids).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
+    }
+}
+
+#[async_trait]
+impl DocumentRepository for TempStore {
+    async fn get_document(&self, person: PersonId, kind: &DocumentKind) -> Result<Option<StoredDocument>, StoreError> {
+        self.store.get_document(person, kind).await
+    }
+
+    async fn list_documents(&self, person: PersonId) -> Result<Vec<StoredDocument>, StoreError> {
+        self.store.list_documents(person).await
+    }
+
+    async fn write_document(&self, write: DocumentWrite) -> Result<(), DocumentWriteError> {
+        self.store.write_document(write).await
+    }
+}
+
+#[async_trait]
+impl AuditLog for TempStore {
+    async fn append(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        self.store.append(entry).await
+    }
+
+    async fn entries_for_person(
+        &self,
+        person: PersonId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.store.entries_for_person(person, after, limit).await
     }
 }
 

@@ -1,12 +1,18 @@
-//! What survives closing and reopening the database file, what opening an existing file does, and how files
-//! and URLs that cannot be used are refused.
+//! What survives closing and reopening the database file, what opening an existing file does (including
+//! upgrading a database written by an earlier version), and how files and URLs that cannot be used are refused.
 
 use std::error::Error as _;
 use std::path::Path;
 
-use person_core::ports::{InsertError, PersonRepository, StoreError};
-use person_core::testkit::fixtures::{create_write, full_person, person_id, rename_write};
-use person_core::{Person, PersonStatus};
+use chrono::SecondsFormat;
+use person_core::audit::AuditAction;
+use person_core::documents::DocumentKind;
+use person_core::ports::{AuditLog, DocumentRepository, InsertError, PersonRepository, StoreError};
+use person_core::testkit::fixtures::{
+    audit_entry, create_write, document_write, equality_body, extended_body, full_person, person_id, rename_write,
+    restriction_write,
+};
+use person_core::{Person, PersonRef, PersonStatus, ServiceArea};
 use person_sqlite::{SqliteOptions, SqliteStore};
 use sqlx::Connection as _;
 
@@ -66,6 +72,196 @@ async fn persons_events_history_and_idempotency_records_survive_closing_and_reop
     let record = store.find_idempotent_create("caller:key-1").await.expect("lookup").expect("record kept");
     assert_eq!(record.person, first);
     assert_eq!(record.fingerprint, "fp-caller:key-1");
+}
+
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+fn social_care() -> DocumentKind {
+    DocumentKind::Extended(ServiceArea::parse("social-care").expect("valid area"))
+}
+
+#[tokio::test]
+async fn documents_audit_entries_and_restrictions_survive_closing_and_reopening() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("person.db");
+    let store = open(&path).await;
+    let person = create(&store, None).await;
+    let other = create(&store, None).await;
+    let restrict = restriction_write(&person, true);
+    let restricted = restrict.person.clone();
+    store.update(restrict).await.expect("restriction succeeds");
+    let equality = document_write(person.id, DocumentKind::Equality, None, Some((0, equality_body())));
+    store.write_document(equality).await.expect("equality write succeeds");
+    store
+        .write_document(document_write(person.id, social_care(), None, Some((0, extended_body("first")))))
+        .await
+        .expect("extended write succeeds");
+    store.append(audit_entry(AuditAction::Search, vec![person.id, other.id])).await.expect("append succeeds");
+    let documents_before = store.list_documents(person.id).await.expect("documents list");
+    let audit_before = store.entries_for_person(person.id, 0, 100).await.expect("audit reads");
+    assert_eq!(documents_before.len(), 2);
+    assert_eq!(audit_before.len(), 5, "create, restrict, two document writes, search");
+    store.close().await;
+    drop(store);
+
+    let store = open(&path).await;
+    assert_eq!(store.get(person.id).await.expect("get").as_ref(), Some(&restricted));
+    assert_eq!(store.restricted_among(&[person.id, other.id]).await.expect("query"), vec![person.id]);
+    assert_eq!(store.list_documents(person.id).await.expect("documents list"), documents_before);
+    let equality = store.get_document(person.id, &DocumentKind::Equality).await.expect("read").expect("kept");
+    assert_eq!(equality.body, equality_body());
+    assert_eq!(store.entries_for_person(person.id, 0, 100).await.expect("audit reads"), audit_before);
+    let for_other = store.entries_for_person(other.id, 0, 100).await.expect("audit reads");
+    assert_eq!(
+        for_other.iter().map(|r| r.entry.action).collect::<Vec<_>>(),
+        [AuditAction::PersonCreate, AuditAction::Search]
+    );
+
+    // Versions and positions carry on where they were.
+    store
+        .write_document(document_write(person.id, social_care(), Some(0), Some((1, extended_body("second")))))
+        .await
+        .expect("the stored version is still the expected one");
+    store.append(audit_entry(AuditAction::PersonRead, vec![person.id])).await.expect("append succeeds");
+    let after = store.entries_for_person(person.id, audit_before[4].position, 100).await.expect("audit reads");
+    assert_eq!(
+        after.iter().map(|r| r.entry.action).collect::<Vec<_>>(),
+        [AuditAction::ExtendedWrite, AuditAction::PersonRead]
+    );
+    assert!(after[0].position > audit_before[4].position);
+}
+
+/// A database as version 1 of the store left it: only migration 0001 applied, with the persons it wrote.
+struct V1Database {
+    plain: Person,
+    flagged: Person,
+}
+
+/// Applies migration 0001 alone (from a copy of the released file, so its checksum is the one version 1
+/// recorded) and writes two persons the way version 1 did: rows in persons, events, person_history,
+/// idempotency and the counter. `flagged`'s document says `processingRestricted: true`, which version 1 never
+/// wrote, to show the upgrade derives the new column from the documents.
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn create_v1_database(path: &Path) -> V1Database {
+    let migrations = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(migrations.path().join("0001_init.sql"), include_str!("../migrations/0001_init.sql"))
+        .expect("migration copied");
+    let migrator = sqlx::migrate::Migrator::new(migrations.path()).await.expect("migrations resolve");
+    assert_eq!(migrator.iter().count(), 1);
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.expect("connects");
+    migrator.run(&mut conn).await.expect("migration 0001 applies");
+
+    let mut persons = Vec::new();
+    for (person_ref, key) in [(1, Some("caller:v1")), (2, None)] {
+        let mut person = full_person(person_id());
+        person.processing_restricted = person_ref == 2;
+        let created = create_write(person, key).assign(PersonRef(person_ref));
+        let document = serde_json::to_string(&created.person).expect("person serialises");
+        let at = created.person.created_at.to_rfc3339_opts(SecondsFormat::Nanos, true);
+        sqlx::query(
+            "INSERT INTO persons (id, person_ref, version_number, state, merged_into, document, created_at, \
+             last_modified) VALUES (?, ?, 0, 'active', NULL, ?, ?, ?)",
+        )
+        .bind(created.person.id.to_string())
+        .bind(person_ref)
+        .bind(&document)
+        .bind(&at)
+        .bind(&at)
+        .execute(&mut conn)
+        .await
+        .expect("v1 person row");
+        sqlx::query("INSERT INTO events (id, person_id, event_type, document) VALUES (?, ?, ?, ?)")
+            .bind(created.event.id.to_string())
+            .bind(created.person.id.to_string())
+            .bind(created.event.event_type.as_str())
+            .bind(serde_json::to_string(&created.event).expect("event serialises"))
+            .execute(&mut conn)
+            .await
+            .expect("v1 event row");
+        sqlx::query("INSERT INTO person_history (person_id, version_number, event_id, document) VALUES (?, 0, ?, ?)")
+            .bind(created.person.id.to_string())
+            .bind(created.event.id.to_string())
+            .bind(serde_json::to_string(&created.history).expect("history serialises"))
+            .execute(&mut conn)
+            .await
+            .expect("v1 history row");
+        if let Some(record) = &created.idempotency {
+            sqlx::query(
+                "INSERT INTO idempotency (key, fingerprint, person_id, document, created_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&record.key)
+            .bind(&record.fingerprint)
+            .bind(created.person.id.to_string())
+            .bind(&document)
+            .bind(&at)
+            .execute(&mut conn)
+            .await
+            .expect("v1 idempotency row");
+        }
+        sqlx::query("UPDATE counters SET value = ? WHERE name = 'person_ref'")
+            .bind(person_ref)
+            .execute(&mut conn)
+            .await
+            .expect("v1 counter");
+        persons.push(created.person);
+    }
+    conn.close().await.expect("closes");
+    let flagged = persons.pop().expect("two persons");
+    let plain = persons.pop().expect("two persons");
+    V1Database { plain, flagged }
+}
+
+#[tokio::test]
+async fn a_version_1_database_upgrades_in_place_keeping_its_data() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("person.db");
+    let V1Database { plain, flagged } = create_v1_database(&path).await;
+
+    let store = open(&path).await;
+    assert_eq!(store.get(plain.id).await.expect("get").as_ref(), Some(&plain));
+    assert!(!plain.processing_restricted);
+    assert_eq!(store.get(flagged.id).await.expect("get").as_ref(), Some(&flagged));
+    assert_eq!(store.events_after(0, 100).await.expect("feed reads").len(), 2);
+    assert_eq!(store.history(plain.id).await.expect("history reads").len(), 1);
+    let record = store.find_idempotent_create("caller:v1").await.expect("lookup").expect("record kept");
+    assert_eq!(record.person, plain);
+    assert_eq!(
+        store.restricted_among(&[plain.id, flagged.id]).await.expect("query"),
+        vec![flagged.id],
+        "the new column is derived from the stored documents"
+    );
+    assert!(store.entries_for_person(plain.id, 0, 100).await.expect("audit reads").is_empty());
+    assert!(store.list_documents(plain.id).await.expect("documents list").is_empty());
+
+    // The upgraded database takes every kind of write.
+    store.update(restriction_write(&plain, true)).await.expect("restriction succeeds");
+    let mut restricted = store.restricted_among(&[plain.id, flagged.id]).await.expect("query");
+    restricted.sort();
+    let mut expected = vec![plain.id, flagged.id];
+    expected.sort();
+    assert_eq!(restricted, expected);
+    store
+        .write_document(document_write(plain.id, DocumentKind::Equality, None, Some((0, equality_body()))))
+        .await
+        .expect("document write succeeds");
+    assert_eq!(create(&store, None).await.person_ref.0, 3, "personRefs continue after the upgrade");
+    let actions: Vec<AuditAction> = store
+        .entries_for_person(plain.id, 0, 100)
+        .await
+        .expect("audit reads")
+        .into_iter()
+        .map(|r| r.entry.action)
+        .collect();
+    assert_eq!(actions, [AuditAction::PersonRestrict, AuditAction::EqualityWrite]);
+    store.close().await;
+
+    let mut conn = sqlx::SqliteConnection::connect(&url(&path)).await.expect("connects");
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut conn)
+        .await
+        .expect("migrations read");
+    assert_eq!(versions, [1, 2]);
+    conn.close().await.expect("closes");
 }
 
 #[tokio::test]
@@ -137,7 +333,17 @@ async fn the_database_is_in_wal_mode_with_the_documented_schema() {
             .await
             .expect("schema reads");
     for expected in [
+        "audit_log",
+        "audit_log_id_key",
+        "audit_log_no_delete",
+        "audit_log_no_replace",
+        "audit_log_no_update",
+        "audit_persons",
+        "audit_persons_no_delete",
+        "audit_persons_no_replace",
+        "audit_persons_no_update",
         "counters",
+        "documents",
         "events",
         "events_id_key",
         "events_person_id_idx",
@@ -146,6 +352,7 @@ async fn the_database_is_in_wal_mode_with_the_documented_schema() {
         "persons",
         "persons_last_modified_idx",
         "persons_person_ref_key",
+        "persons_processing_restricted_idx",
     ] {
         assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
     }

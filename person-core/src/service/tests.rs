@@ -9,11 +9,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
+use crate::access::Permission;
 use crate::api::PersonResponse;
 use crate::event::EventData;
 use crate::memory::InMemoryStore;
 use crate::person::{Name, PersonType, TenureSummary, Title};
-use crate::ports::{FixedClock, IdempotencyRecord, MockIdGenerator, MockPersonRepository, RandomIds};
+use crate::ports::{
+    AuditLog, DocumentRepository, FixedClock, IdempotencyRecord, MockAuditLog, MockDocumentRepository, MockIdGenerator,
+    MockPersonRepository, PersonRepository, RandomIds,
+};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 10, 9, 30, 0).unwrap()
@@ -24,7 +28,7 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 fn service_at(store: &Arc<InMemoryStore>, at: DateTime<Utc>) -> PersonService {
-    PersonService::new(store.clone(), Arc::new(FixedClock(at)), Arc::new(RandomIds))
+    PersonService::new(Repositories::from_store(store.clone()), Arc::new(FixedClock(at)), Arc::new(RandomIds))
 }
 
 fn setup() -> (PersonService, Arc<InMemoryStore>) {
@@ -32,19 +36,31 @@ fn setup() -> (PersonService, Arc<InMemoryStore>) {
     (service_at(&store, now()), store)
 }
 
-fn ctx_for(subject: &str) -> RequestContext {
-    RequestContext {
-        actor: Actor {
-            subject: subject.to_owned(),
-            name: "Olu Officer".to_owned(),
-            email: "olu@hackney.gov.uk".to_owned(),
-        },
-        correlation_id: format!("corr-{subject}"),
-    }
+/// What a housing officer holds: persons and the feed, nothing sensitive, not `admin`.
+fn officer_permissions() -> Permissions {
+    [Permission::PersonsRead, Permission::PersonsWrite, Permission::PersonsDelete, Permission::EventsRead]
+        .into_iter()
+        .collect()
 }
 
+fn ctx_with(subject: &str, permissions: Permissions) -> RequestContext {
+    let actor =
+        Actor { subject: subject.to_owned(), name: "Olu Officer".to_owned(), email: "olu@hackney.gov.uk".to_owned() };
+    RequestContext::new(actor, permissions, format!("corr-{subject}"))
+}
+
+fn ctx_for(subject: &str) -> RequestContext {
+    ctx_with(subject, officer_permissions())
+}
+
+/// A housing officer (not `admin`).
 fn ctx() -> RequestContext {
     ctx_for("officer-1")
+}
+
+/// An administrator: every permission, restricted persons included.
+fn admin() -> RequestContext {
+    ctx_with("admin-1", Permissions::all())
 }
 
 fn body_json() -> Value {
@@ -72,7 +88,7 @@ async fn create(service: &PersonService) -> Person {
 }
 
 async fn all_events(service: &PersonService) -> Vec<FeedEntry> {
-    service.events(0, MAX_FEED_LIMIT).await.unwrap().entries
+    service.events(&ctx(), 0, MAX_FEED_LIMIT).await.unwrap().entries
 }
 
 /// Marks `person` merged into `into` directly through the repository, as a merge would.
@@ -93,7 +109,19 @@ async fn merge_via_repository(store: &InMemoryStore, person: &Person, into: Pers
         event_data: EventData::default(),
     };
     let history = history_entry(&ctx(), &event, next.version_number, Some("duplicate".to_owned()));
-    store.update(PersonWrite { person: next, expected_version: person.version_number, event, history }).await.unwrap();
+    let audit = AuditEntry {
+        id: Uuid::new_v4(),
+        at: now(),
+        actor: ctx().actor,
+        action: AuditAction::PersonUpdate,
+        person_ids: vec![person.id, into],
+        detail: Some("merge".to_owned()),
+        purpose: None,
+        correlation_id: "corr-merge".to_owned(),
+        outcome: AuditOutcome::Success,
+    };
+    let write = PersonWrite { person: next, expected_version: person.version_number, event, history, audit };
+    store.update(write).await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -155,7 +183,7 @@ async fn create_writes_the_first_history_entry_with_the_creation_reason() {
 
     let person = create(&service).await;
 
-    let history = service.history(person.id).await.unwrap();
+    let history = service.history(&ctx(), person.id).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].version_number, 0);
     assert_eq!(history[0].event_type, EventType::PersonCreatedEvent);
@@ -213,7 +241,7 @@ async fn a_client_supplied_id_is_kept() {
     let person = service.create(&ctx(), with_id.to_string().as_bytes(), CreateOptions::default()).await.unwrap().person;
 
     assert_eq!(person.id.as_uuid(), id);
-    assert_eq!(service.get(person.id).await.unwrap(), person);
+    assert_eq!(service.get(&ctx(), person.id).await.unwrap(), person);
 }
 
 #[tokio::test]
@@ -361,7 +389,7 @@ async fn an_invalid_create_under_an_idempotency_key_does_not_burn_the_key() {
 async fn get_of_an_unknown_id_is_not_found() {
     let (service, _store) = setup();
 
-    let result = service.get(PersonId::new(Uuid::new_v4()).unwrap()).await;
+    let result = service.get(&ctx(), PersonId::new(Uuid::new_v4()).unwrap()).await;
 
     assert!(matches!(result, Err(LookupError::NotFound)), "{result:?}");
 }
@@ -372,7 +400,7 @@ async fn get_of_a_deleted_person_is_deleted() {
     let person = create(&service).await;
     service.delete(&ctx(), person.id, None, None).await.unwrap();
 
-    let result = service.get(person.id).await;
+    let result = service.get(&ctx(), person.id).await;
 
     assert!(matches!(result, Err(LookupError::Deleted)), "{result:?}");
 }
@@ -384,10 +412,10 @@ async fn get_of_a_merged_person_names_the_survivor() {
     let duplicate = create(&service).await;
     merge_via_repository(&store, &duplicate, survivor.id).await;
 
-    let result = service.get(duplicate.id).await;
+    let result = service.get(&ctx(), duplicate.id).await;
 
     assert!(matches!(result, Err(LookupError::Merged { into }) if into == survivor.id), "{result:?}");
-    assert_eq!(service.get(survivor.id).await.unwrap(), survivor);
+    assert_eq!(service.get(&ctx(), survivor.id).await.unwrap(), survivor);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -402,7 +430,7 @@ async fn update_with_a_stale_version_is_a_version_conflict_with_the_current_vers
     let result = service.update(&ctx(), person.id, 0, br#"{"middleName": "Mary"}"#).await;
 
     assert!(matches!(result, Err(UpdatePersonError::VersionConflict { current: 1 })), "{result:?}");
-    let read = service.get(person.id).await.unwrap();
+    let read = service.get(&ctx(), person.id).await.unwrap();
     assert_eq!(read.middle_name.as_ref().map(Name::as_str), Some("Grace"));
     assert_eq!(all_events(&service).await.len(), 2);
 }
@@ -426,7 +454,7 @@ async fn update_changes_only_the_given_keys_and_moves_the_version_and_last_modif
     assert_eq!(updated.person, expected);
     assert_eq!(updated.person.created_at, now());
     assert_eq!(updated.person.reason, "New tenancy", "the creation reason is kept");
-    assert_eq!(service.get(person.id).await.unwrap(), expected);
+    assert_eq!(service.get(&ctx(), person.id).await.unwrap(), expected);
 }
 
 #[tokio::test]
@@ -440,7 +468,7 @@ async fn update_records_the_change_reason_and_only_the_changed_keys_in_history_a
         .await
         .unwrap();
 
-    let history = service.history(person.id).await.unwrap();
+    let history = service.history(&ctx(), person.id).await.unwrap();
     assert_eq!(history.iter().map(|h| h.version_number).collect::<Vec<_>>(), vec![0, 1]);
     let entry = &history[1];
     assert_eq!(entry.event_type, EventType::PersonUpdatedEvent);
@@ -467,9 +495,9 @@ async fn a_patch_that_changes_nothing_stores_and_publishes_nothing() {
 
     assert!(!updated.changed);
     assert_eq!(updated.person, person);
-    assert_eq!(service.get(person.id).await.unwrap().version_number, 0);
+    assert_eq!(service.get(&ctx(), person.id).await.unwrap().version_number, 0);
     assert_eq!(all_events(&service).await.len(), 1);
-    assert_eq!(service.history(person.id).await.unwrap().len(), 1);
+    assert_eq!(service.history(&ctx(), person.id).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -481,7 +509,7 @@ async fn an_invalid_patch_is_refused_and_stores_nothing() {
 
     let Err(UpdatePersonError::Invalid(errors)) = result else { panic!("expected Invalid, got {result:?}") };
     assert!(errors.has_code("W15"));
-    assert_eq!(service.get(person.id).await.unwrap(), person);
+    assert_eq!(service.get(&ctx(), person.id).await.unwrap(), person);
     assert_eq!(all_events(&service).await.len(), 1);
 }
 
@@ -519,7 +547,7 @@ async fn delete_leaves_a_tombstone_publishes_an_event_and_keeps_history() {
 
     service.delete(&ctx(), person.id, Some(0), Some("Created in error".to_owned())).await.unwrap();
 
-    assert!(matches!(service.get(person.id).await, Err(LookupError::Deleted)));
+    assert!(matches!(service.get(&ctx(), person.id).await, Err(LookupError::Deleted)));
     let tombstone = store.get(person.id).await.unwrap().unwrap();
     assert_eq!((tombstone.status, tombstone.version_number), (PersonStatus::Deleted, 1));
     let events = all_events(&service).await;
@@ -527,7 +555,7 @@ async fn delete_leaves_a_tombstone_publishes_an_event_and_keeps_history() {
     assert_eq!(events[1].event.event_type, EventType::PersonDeletedEvent);
     assert_eq!(events[1].event.entity_id, person.id);
     assert_eq!(events[1].event.event_data.old_data, serde_json::to_value(&person).unwrap());
-    let history = service.history(person.id).await.unwrap();
+    let history = service.history(&ctx(), person.id).await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].event_type, EventType::PersonDeletedEvent);
     assert_eq!(history[1].reason.as_deref(), Some("Created in error"));
@@ -542,7 +570,7 @@ async fn delete_with_a_stale_expected_version_is_a_version_conflict() {
     let result = service.delete(&ctx(), person.id, Some(0), None).await;
 
     assert!(matches!(result, Err(UpdatePersonError::VersionConflict { current: 1 })), "{result:?}");
-    assert!(service.get(person.id).await.is_ok(), "the person is still live");
+    assert!(service.get(&ctx(), person.id).await.is_ok(), "the person is still live");
 }
 
 #[tokio::test]
@@ -564,7 +592,7 @@ async fn deleting_twice_answers_deleted() {
 async fn history_of_an_unknown_id_is_not_found() {
     let (service, _store) = setup();
 
-    let result = service.history(PersonId::new(Uuid::new_v4()).unwrap()).await;
+    let result = service.history(&ctx(), PersonId::new(Uuid::new_v4()).unwrap()).await;
 
     assert!(matches!(result, Err(LookupError::NotFound)), "{result:?}");
 }
@@ -574,9 +602,9 @@ async fn events_page_through_the_feed_with_next_after() {
     let (service, _store) = setup();
     let ids = [create(&service).await.id, create(&service).await.id, create(&service).await.id];
 
-    let first = service.events(0, 2).await.unwrap();
-    let second = service.events(first.next_after, 2).await.unwrap();
-    let third = service.events(second.next_after, 2).await.unwrap();
+    let first = service.events(&ctx(), 0, 2).await.unwrap();
+    let second = service.events(&ctx(), first.next_after, 2).await.unwrap();
+    let third = service.events(&ctx(), second.next_after, 2).await.unwrap();
 
     assert_eq!(first.entries.iter().map(|e| e.event.entity_id).collect::<Vec<_>>(), ids[..2]);
     assert_eq!(first.next_after, 2);
@@ -592,7 +620,7 @@ async fn an_events_limit_of_zero_is_clamped_to_one() {
     create(&service).await;
     create(&service).await;
 
-    let page = service.events(0, 0).await.unwrap();
+    let page = service.events(&ctx(), 0, 0).await.unwrap();
 
     assert_eq!(page.entries.len(), 1);
 }
@@ -637,6 +665,7 @@ fn response_for(date_of_birth: Option<NaiveDate>, tenures: Vec<TenureSummary>) -
         created_at: now(),
         last_modified: now(),
         status: PersonStatus::Active,
+        processing_restricted: false,
     };
     PersonResponse::new(&person, date(2026, 1, 10), vec![])
 }
@@ -686,8 +715,14 @@ fn tenures_are_sorted_active_then_secure_then_latest_start_in_the_response() {
 // ---------------------------------------------------------------------------------------------------------------
 // The service over mocked ports: how store answers are mapped
 
+/// The service over mocked ports; a mock without expectations fails the test if it is called at all.
+fn mocked_with(repo: MockPersonRepository, documents: MockDocumentRepository, audit: MockAuditLog) -> PersonService {
+    let repos = Repositories { persons: Arc::new(repo), documents: Arc::new(documents), audit: Arc::new(audit) };
+    PersonService::new(repos, Arc::new(FixedClock(now())), Arc::new(RandomIds))
+}
+
 fn mocked(repo: MockPersonRepository) -> PersonService {
-    PersonService::new(Arc::new(repo), Arc::new(FixedClock(now())), Arc::new(RandomIds))
+    mocked_with(repo, MockDocumentRepository::new(), MockAuditLog::new())
 }
 
 fn unavailable() -> StoreError {
@@ -717,6 +752,7 @@ fn live_person() -> Person {
         created_at: now(),
         last_modified: now(),
         status: PersonStatus::Active,
+        processing_restricted: false,
     }
 }
 
@@ -809,7 +845,7 @@ async fn a_store_failure_on_get_surfaces_as_lookup_store_error() {
     let mut repo = MockPersonRepository::new();
     repo.expect_get().returning(|_| Err(unavailable()));
 
-    let result = mocked(repo).get(PersonId::new(Uuid::new_v4()).unwrap()).await;
+    let result = mocked(repo).get(&ctx(), PersonId::new(Uuid::new_v4()).unwrap()).await;
 
     assert!(matches!(result, Err(LookupError::Store(StoreError::Unavailable(_)))), "{result:?}");
 }
@@ -866,9 +902,1112 @@ async fn a_nil_generated_id_is_never_used_for_a_person() {
         },
     );
     let store = Arc::new(InMemoryStore::new());
-    let service = PersonService::new(store, Arc::new(FixedClock(now())), Arc::new(ids));
+    let service = PersonService::new(Repositories::from_store(store), Arc::new(FixedClock(now())), Arc::new(ids));
 
     let person = service.create(&ctx(), &body(), CreateOptions::default()).await.unwrap().person;
 
     assert!(!person.id.as_uuid().is_nil());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared helpers for access control, documents and the audit trail
+
+fn social_care() -> ServiceArea {
+    ServiceArea::parse("social-care").unwrap()
+}
+
+fn housing_needs() -> ServiceArea {
+    ServiceArea::parse("housing-needs").unwrap()
+}
+
+/// Every permission except `admin` (including social care's extended data): what the restriction must still stop.
+fn everything_but_admin() -> RequestContext {
+    let mut permissions: Permissions = Permission::FIXED.iter().filter(|p| **p != Permission::Admin).cloned().collect();
+    permissions.extend([Permission::ExtendedRead(social_care()), Permission::ExtendedWrite(social_care())]);
+    ctx_with("auditor-1", permissions)
+}
+
+/// An equality officer, declaring why they act.
+fn equality_officer() -> RequestContext {
+    let permissions =
+        [Permission::PersonsRead, Permission::EqualityRead, Permission::EqualityWrite].into_iter().collect();
+    RequestContext { purpose: Some("equality monitoring".to_owned()), ..ctx_with("equality-1", permissions) }
+}
+
+/// A social worker, holding social care's extended data only.
+fn social_worker() -> RequestContext {
+    let permissions =
+        [Permission::PersonsRead, Permission::ExtendedRead(social_care()), Permission::ExtendedWrite(social_care())]
+            .into_iter()
+            .collect();
+    ctx_with("social-worker-1", permissions)
+}
+
+/// Restricts `id` as an administrator.
+async fn restrict(service: &PersonService, id: PersonId) -> Updated {
+    service.set_restriction(&admin(), id, true, None, Some("Article 18 request".to_owned())).await.unwrap()
+}
+
+/// Every audit entry naming `id`, read from the store directly (reading through the service would add one).
+async fn audit_of(store: &InMemoryStore, id: PersonId) -> Vec<AuditEntry> {
+    AuditLog::entries_for_person(store, id, 0, 10_000).await.unwrap().into_iter().map(|r| r.entry).collect()
+}
+
+fn unknown_id() -> PersonId {
+    PersonId::new(Uuid::new_v4()).unwrap()
+}
+
+fn equality_json() -> Value {
+    json!({
+        "gender": { "code": "woman" },
+        "sexRegisteredAtBirth": "female",
+        "nationalities": ["gb", "IE"],
+        "ethnicity": { "code": "white-other", "description": "Polish" },
+        "religion": { "code": "no-religion" },
+        "languages": [{ "language": "Polish", "isPrimary": true }, { "language": "English" }],
+        "communicationRequirements": ["Interpreter"],
+        "nationalInsuranceNumber": "ab 12 34 56 c"
+    })
+}
+
+fn equality_body() -> Vec<u8> {
+    equality_json().to_string().into_bytes()
+}
+
+fn equality_of(document: &StoredDocument) -> &EqualityData {
+    match &document.body {
+        DocumentBody::Equality(data) => data,
+        DocumentBody::Extended(_) => panic!("expected equality data"),
+    }
+}
+
+fn extended_of(document: &StoredDocument) -> &Map<String, Value> {
+    match &document.body {
+        DocumentBody::Extended(map) => map,
+        DocumentBody::Equality(_) => panic!("expected extended data"),
+    }
+}
+
+async fn put_equality_as(
+    service: &PersonService,
+    id: PersonId,
+    value: &Value,
+) -> Result<StoredDocument, DocumentError> {
+    service.put_equality(&equality_officer(), id, None, value.to_string().as_bytes()).await
+}
+
+fn invalid_fields(result: &Result<StoredDocument, DocumentError>) -> Vec<(String, String)> {
+    let Err(DocumentError::Invalid(errors)) = result else { panic!("expected Invalid, got {result:?}") };
+    errors.errors().iter().map(|e| (e.field.clone(), e.code.clone())).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// restriction of processing
+
+#[tokio::test]
+async fn a_restricted_person_is_refused_to_every_non_admin_operation() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+    restrict(&service, person.id).await;
+    let caller = everything_but_admin();
+    let area = social_care();
+
+    let get = service.get(&caller, person.id).await;
+    let history = service.history(&caller, person.id).await;
+    let update = service.update(&caller, person.id, 1, br#"{"middleName": "Grace"}"#).await;
+    let delete = service.delete(&caller, person.id, None, None).await;
+    let restriction = service.set_restriction(&caller, person.id, false, None, None).await;
+    let equality = service.equality(&caller, person.id).await;
+    let put_equality = service.put_equality(&caller, person.id, None, &equality_body()).await;
+    let extended = service.extended(&caller, person.id, &area).await;
+    let put_extended = service.put_extended(&caller, person.id, &area, None, br#"{"a": 1}"#).await;
+    let delete_extended = service.delete_extended(&caller, person.id, &area, None).await;
+
+    assert!(matches!(get, Err(LookupError::Restricted)), "{get:?}");
+    assert!(matches!(history, Err(LookupError::Restricted)), "{history:?}");
+    assert!(matches!(update, Err(UpdatePersonError::Lookup(LookupError::Restricted))), "{update:?}");
+    assert!(matches!(delete, Err(UpdatePersonError::Lookup(LookupError::Restricted))), "{delete:?}");
+    assert!(matches!(restriction, Err(UpdatePersonError::Lookup(LookupError::Restricted))), "{restriction:?}");
+    assert!(matches!(equality, Err(DocumentError::Lookup(LookupError::Restricted))), "{equality:?}");
+    assert!(matches!(put_equality, Err(DocumentError::Lookup(LookupError::Restricted))), "{put_equality:?}");
+    assert!(matches!(extended, Err(DocumentError::Lookup(LookupError::Restricted))), "{extended:?}");
+    assert!(matches!(put_extended, Err(DocumentError::Lookup(LookupError::Restricted))), "{put_extended:?}");
+    assert!(matches!(delete_extended, Err(DocumentError::Lookup(LookupError::Restricted))), "{delete_extended:?}");
+    let stored = store.get(person.id).await.unwrap().unwrap();
+    assert_eq!((stored.version_number, stored.status, stored.processing_restricted), (1, PersonStatus::Active, true));
+    assert!(store.list_documents(person.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn deleting_extended_data_of_a_restricted_person_does_not_reveal_whether_a_document_exists() {
+    let (service, _store) = setup();
+    let with_document = create(&service).await;
+    let without_document = create(&service).await;
+    service.put_extended(&admin(), with_document.id, &social_care(), None, br#"{"a": 1}"#).await.unwrap();
+    restrict(&service, with_document.id).await;
+    restrict(&service, without_document.id).await;
+
+    let with = service.delete_extended(&social_worker(), with_document.id, &social_care(), None).await;
+    let without = service.delete_extended(&social_worker(), without_document.id, &social_care(), None).await;
+
+    assert!(matches!(with, Err(DocumentError::Lookup(LookupError::Restricted))), "{with:?}");
+    assert!(matches!(without, Err(DocumentError::Lookup(LookupError::Restricted))), "{without:?}");
+    assert!(service.extended(&admin(), with_document.id, &social_care()).await.is_ok(), "the document is kept");
+}
+
+#[tokio::test]
+async fn an_admin_reads_a_restricted_person_and_its_history() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    let restricted = restrict(&service, person.id).await.person;
+
+    let read = service.get(&admin(), person.id).await.unwrap();
+    let history = service.history(&admin(), person.id).await.unwrap();
+
+    assert_eq!(read, restricted);
+    assert!(read.processing_restricted);
+    assert_eq!(history.iter().map(|h| h.version_number).collect::<Vec<_>>(), vec![0, 1]);
+}
+
+#[tokio::test]
+async fn an_admin_update_of_a_restricted_person_keeps_the_restriction() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+    restrict(&service, person.id).await;
+
+    let updated = service.update(&admin(), person.id, 1, br#"{"middleName": "Grace"}"#).await.unwrap();
+
+    assert!(updated.changed);
+    assert!(updated.person.processing_restricted, "a patch cannot lift the restriction");
+    assert!(store.get(person.id).await.unwrap().unwrap().processing_restricted);
+    let event = &service.events(&admin(), 0, MAX_FEED_LIMIT).await.unwrap().entries[2].event;
+    assert_eq!(event.event_data.new_data, json!({ "middleName": "Grace" }), "only the patched key changed");
+    assert!(matches!(service.get(&ctx(), person.id).await, Err(LookupError::Restricted)));
+}
+
+#[tokio::test]
+async fn a_patch_that_changes_nothing_on_a_restricted_person_stores_nothing() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    restrict(&service, person.id).await;
+
+    let updated = service.update(&admin(), person.id, 1, br#"{"middleName": "Augusta"}"#).await.unwrap();
+
+    assert!(!updated.changed);
+    assert_eq!(updated.person.version_number, 1);
+    assert_eq!(service.events(&admin(), 0, MAX_FEED_LIMIT).await.unwrap().entries.len(), 2);
+}
+
+#[tokio::test]
+async fn set_restriction_makes_a_new_version_with_an_update_event_holding_only_processing_restricted() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+
+    let updated =
+        service.set_restriction(&admin(), person.id, true, Some(0), Some("Art. 18".to_owned())).await.unwrap();
+
+    assert!(updated.changed);
+    assert_eq!(updated.person, Person { processing_restricted: true, version_number: 1, ..person.clone() });
+    assert_eq!(store.get(person.id).await.unwrap(), Some(updated.person.clone()));
+    let events = service.events(&admin(), 0, MAX_FEED_LIMIT).await.unwrap().entries;
+    assert_eq!(events.len(), 2);
+    let event = &events[1].event;
+    assert_eq!(event.event_type, EventType::PersonUpdatedEvent);
+    assert_eq!(event.correlation_id, "corr-admin-1");
+    let keys = |data: &Value| data.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&event.event_data.old_data), vec!["processingRestricted"]);
+    assert_eq!(keys(&event.event_data.new_data), vec!["processingRestricted"]);
+    assert_eq!(event.event_data.new_data["processingRestricted"], json!(true));
+    assert_ne!(event.event_data.old_data["processingRestricted"], json!(true));
+    let history = service.history(&admin(), person.id).await.unwrap();
+    assert_eq!(history[1].reason.as_deref(), Some("Art. 18"));
+    assert_eq!(history[1].event_id, event.id);
+    let restriction = audit_of(&store, person.id).await.into_iter().find(|e| e.action == AuditAction::PersonRestrict);
+    let restriction = restriction.expect("the restriction is audited");
+    assert_eq!((restriction.detail.as_deref(), restriction.outcome), (Some("restricted"), AuditOutcome::Success));
+}
+
+#[tokio::test]
+async fn setting_the_restriction_it_already_has_changes_nothing() {
+    let (service, store) = setup();
+    let open = create(&service).await;
+    let person = create(&service).await;
+    restrict(&service, person.id).await;
+
+    let again = service.set_restriction(&admin(), person.id, true, None, None).await.unwrap();
+    let lift_open = service.set_restriction(&admin(), open.id, false, None, None).await.unwrap();
+
+    assert!(!again.changed);
+    assert_eq!(again.person.version_number, 1);
+    assert!(!lift_open.changed);
+    assert_eq!(lift_open.person, open);
+    assert_eq!(service.events(&admin(), 0, MAX_FEED_LIMIT).await.unwrap().entries.len(), 3);
+    let restrictions =
+        audit_of(&store, person.id).await.iter().filter(|e| e.action == AuditAction::PersonRestrict).count();
+    assert_eq!(restrictions, 1);
+}
+
+#[tokio::test]
+async fn lifting_the_restriction_makes_the_person_readable_again() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    restrict(&service, person.id).await;
+
+    let lifted = service.set_restriction(&admin(), person.id, false, Some(1), None).await.unwrap();
+
+    assert!(lifted.changed);
+    assert_eq!(lifted.person.version_number, 2);
+    let read = service.get(&ctx(), person.id).await.unwrap();
+    assert!(!read.processing_restricted);
+}
+
+#[tokio::test]
+async fn set_restriction_with_a_stale_version_is_a_version_conflict() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    service.update(&ctx(), person.id, 0, br#"{"middleName": "Grace"}"#).await.unwrap();
+
+    let result = service.set_restriction(&admin(), person.id, true, Some(0), None).await;
+
+    assert!(matches!(result, Err(UpdatePersonError::VersionConflict { current: 1 })), "{result:?}");
+    assert!(service.get(&ctx(), person.id).await.is_ok(), "still unrestricted");
+}
+
+#[tokio::test]
+async fn the_feed_omits_a_restricted_persons_events_for_non_admins_and_moves_the_cursor_past_them() {
+    let (service, _store) = setup();
+    let open = create(&service).await;
+    let hidden = create(&service).await;
+    restrict(&service, hidden.id).await;
+
+    let whole = service.events(&ctx(), 0, MAX_FEED_LIMIT).await.unwrap();
+    let only_hidden = service.events(&ctx(), 1, 2).await.unwrap();
+
+    assert_eq!(whole.entries.iter().map(|e| e.event.entity_id).collect::<Vec<_>>(), vec![open.id]);
+    assert_eq!(whole.next_after, 3, "the cursor moves past the omitted events");
+    assert!(only_hidden.entries.is_empty());
+    assert_eq!(only_hidden.next_after, 3, "a page of omitted events still advances the cursor");
+}
+
+#[tokio::test]
+async fn the_feed_shows_a_restricted_persons_events_to_admins() {
+    let (service, _store) = setup();
+    let open = create(&service).await;
+    let hidden = create(&service).await;
+    restrict(&service, hidden.id).await;
+
+    let page = service.events(&admin(), 0, MAX_FEED_LIMIT).await.unwrap();
+
+    let seen: Vec<(u64, PersonId)> = page.entries.iter().map(|e| (e.position, e.event.entity_id)).collect();
+    assert_eq!(seen, vec![(1, open.id), (2, hidden.id), (3, hidden.id)]);
+    assert_eq!(page.next_after, 3);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the audit trail
+
+#[tokio::test]
+async fn a_read_is_audited_with_the_actor_correlation_id_and_purpose() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+    let caller = RequestContext { purpose: Some("tenancy check".to_owned()), ..ctx_for("reader-1") };
+
+    service.get(&caller, person.id).await.unwrap();
+
+    let entries = audit_of(&store, person.id).await;
+    assert_eq!(entries.len(), 2, "the create and the read");
+    let read = &entries[1];
+    assert_eq!(read.action, AuditAction::PersonRead);
+    assert_eq!(read.actor.subject, "reader-1");
+    assert_eq!(read.correlation_id, "corr-reader-1");
+    assert_eq!(read.purpose.as_deref(), Some("tenancy check"));
+    assert_eq!(read.person_ids, vec![person.id]);
+    assert_eq!(read.outcome, AuditOutcome::Success);
+    assert_eq!(read.at, now());
+    assert_eq!(entries[0].purpose, None, "the create declared no purpose");
+}
+
+#[tokio::test]
+async fn reads_of_unknown_deleted_and_merged_persons_are_audited_as_not_found() {
+    let (service, store) = setup();
+    let deleted = create(&service).await;
+    service.delete(&ctx(), deleted.id, None, None).await.unwrap();
+    let survivor = create(&service).await;
+    let merged = create(&service).await;
+    merge_via_repository(&store, &merged, survivor.id).await;
+    let unknown = unknown_id();
+
+    assert!(service.get(&ctx(), unknown).await.is_err());
+    assert!(service.history(&ctx(), unknown).await.is_err());
+    assert!(service.get(&ctx(), deleted.id).await.is_err());
+    assert!(service.get(&ctx(), merged.id).await.is_err());
+
+    let outcomes = |entries: Vec<AuditEntry>| entries.into_iter().map(|e| (e.action, e.outcome)).collect::<Vec<_>>();
+    assert_eq!(
+        outcomes(audit_of(&store, unknown).await),
+        vec![(AuditAction::PersonRead, AuditOutcome::NotFound), (AuditAction::HistoryRead, AuditOutcome::NotFound)]
+    );
+    assert_eq!(
+        outcomes(audit_of(&store, deleted.id).await).last(),
+        Some(&(AuditAction::PersonRead, AuditOutcome::NotFound))
+    );
+    assert_eq!(
+        outcomes(audit_of(&store, merged.id).await).last(),
+        Some(&(AuditAction::PersonRead, AuditOutcome::NotFound))
+    );
+}
+
+#[tokio::test]
+async fn refused_reads_of_a_restricted_person_are_audited_as_denied() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+    restrict(&service, person.id).await;
+    let caller = everything_but_admin();
+
+    let _ = service.get(&caller, person.id).await;
+    let _ = service.history(&caller, person.id).await;
+    let _ = service.equality(&caller, person.id).await;
+    let _ = service.extended(&caller, person.id, &social_care()).await;
+
+    let refused: Vec<(AuditAction, AuditOutcome, String)> = audit_of(&store, person.id)
+        .await
+        .into_iter()
+        .filter(|e| e.actor.subject == "auditor-1")
+        .map(|e| (e.action, e.outcome, e.correlation_id))
+        .collect();
+    let denied = |action| (action, AuditOutcome::Denied, "corr-auditor-1".to_owned());
+    assert_eq!(
+        refused,
+        vec![
+            denied(AuditAction::PersonRead),
+            denied(AuditAction::HistoryRead),
+            denied(AuditAction::EqualityRead),
+            denied(AuditAction::ExtendedRead)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn history_equality_and_extended_reads_are_audited_with_their_action_and_outcome() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+
+    service.history(&ctx(), person.id).await.unwrap();
+    let missing = service.equality(&equality_officer(), person.id).await;
+    put_equality_as(&service, person.id, &equality_json()).await.unwrap();
+    service.equality(&equality_officer(), person.id).await.unwrap();
+    service.put_extended(&social_worker(), person.id, &social_care(), None, br#"{"plan": "weekly"}"#).await.unwrap();
+    service.extended(&social_worker(), person.id, &social_care()).await.unwrap();
+
+    assert!(matches!(missing, Err(DocumentError::NotFound)), "{missing:?}");
+    let entries: Vec<(AuditAction, AuditOutcome, Option<String>, Option<String>)> = audit_of(&store, person.id)
+        .await
+        .into_iter()
+        .skip(1)
+        .map(|e| (e.action, e.outcome, e.detail, e.purpose))
+        .collect();
+    let area = Some("area=social-care".to_owned());
+    let purpose = Some("equality monitoring".to_owned());
+    assert_eq!(
+        entries,
+        vec![
+            (AuditAction::HistoryRead, AuditOutcome::Success, None, None),
+            (AuditAction::EqualityRead, AuditOutcome::NotFound, None, purpose.clone()),
+            (AuditAction::EqualityWrite, AuditOutcome::Success, None, purpose.clone()),
+            (AuditAction::EqualityRead, AuditOutcome::Success, None, purpose),
+            (AuditAction::ExtendedWrite, AuditOutcome::Success, area.clone(), None),
+            (AuditAction::ExtendedRead, AuditOutcome::Success, area, None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn creates_updates_and_deletes_appear_in_the_access_log_with_their_actors() {
+    let (service, _store) = setup();
+    let person = service.create(&ctx_for("creator"), &body(), CreateOptions::default()).await.unwrap().person;
+    service.update(&ctx_for("editor"), person.id, 0, br#"{"middleName": "Grace"}"#).await.unwrap();
+    service.delete(&ctx_for("remover"), person.id, Some(1), None).await.unwrap();
+
+    let log = service.access_log(&everything_but_admin(), person.id, 0, MAX_ACCESS_LOG_LIMIT).await.unwrap();
+
+    let entries: Vec<(AuditAction, &str, &str, AuditOutcome)> = log
+        .iter()
+        .map(|r| (r.entry.action, r.entry.actor.subject.as_str(), r.entry.correlation_id.as_str(), r.entry.outcome))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            (AuditAction::PersonCreate, "creator", "corr-creator", AuditOutcome::Success),
+            (AuditAction::PersonUpdate, "editor", "corr-editor", AuditOutcome::Success),
+            (AuditAction::PersonDelete, "remover", "corr-remover", AuditOutcome::Success),
+        ]
+    );
+    assert!(log.windows(2).all(|w| w[0].position < w[1].position));
+}
+
+#[tokio::test]
+async fn refused_changes_record_no_audit_entry() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+
+    let _ = service.update(&ctx(), person.id, 7, br#"{"middleName": "Grace"}"#).await;
+    let _ = service.update(&ctx(), person.id, 0, br#"{"firstName": null}"#).await;
+    let _ = service.update(&ctx(), person.id, 0, br#"{"middleName": "Augusta"}"#).await;
+    let _ = service.delete(&ctx(), person.id, Some(3), None).await;
+
+    let actions: Vec<AuditAction> = audit_of(&store, person.id).await.into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, vec![AuditAction::PersonCreate], "conflicts, invalid and empty patches change nothing");
+}
+
+#[tokio::test]
+async fn record_denied_records_a_denied_entry_for_the_person() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+    let caller = RequestContext { purpose: Some("curious".to_owned()), ..ctx_for("housing-officer") };
+
+    service
+        .record_denied(&caller, AuditAction::ExtendedRead, Some(person.id), Some("area=social-care".to_owned()))
+        .await
+        .unwrap();
+    service.record_denied(&caller, AuditAction::Search, None, None).await.unwrap();
+
+    let entries = audit_of(&store, person.id).await;
+    assert_eq!(entries.len(), 2, "the create and the refusal; the person-less refusal names nobody");
+    let denied = &entries[1];
+    assert_eq!((denied.action, denied.outcome), (AuditAction::ExtendedRead, AuditOutcome::Denied));
+    assert_eq!(denied.actor.subject, "housing-officer");
+    assert_eq!(denied.correlation_id, "corr-housing-officer");
+    assert_eq!(denied.purpose.as_deref(), Some("curious"));
+    assert_eq!(denied.detail.as_deref(), Some("area=social-care"));
+}
+
+#[tokio::test]
+async fn the_access_log_pages_with_after_and_limit_and_records_only_first_page_reads() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    for _ in 0..3 {
+        service.get(&ctx(), person.id).await.unwrap();
+    }
+    let auditor = everything_but_admin();
+
+    let first = service.access_log(&auditor, person.id, 0, 2).await.unwrap();
+    let second = service.access_log(&auditor, person.id, first[1].position, 2).await.unwrap();
+    let rest = service.access_log(&auditor, person.id, second[1].position, MAX_ACCESS_LOG_LIMIT).await.unwrap();
+    let one = service.access_log(&auditor, person.id, 0, 0).await.unwrap();
+
+    let actions = |page: &[AuditRecord]| page.iter().map(|r| r.entry.action).collect::<Vec<_>>();
+    assert_eq!(actions(&first), vec![AuditAction::PersonCreate, AuditAction::PersonRead]);
+    assert_eq!(actions(&second), vec![AuditAction::PersonRead, AuditAction::PersonRead]);
+    assert_eq!(actions(&rest), vec![AuditAction::AccessLogRead], "only the first page's read is recorded");
+    assert!(first[1].position < second[0].position && second[1].position < rest[0].position);
+    assert_eq!(rest[0].entry.actor.subject, "auditor-1");
+    assert_eq!(one.len(), 1, "a limit of zero is clamped to one");
+}
+
+#[tokio::test]
+async fn the_access_log_works_for_restricted_and_deleted_persons_but_not_unknown_ones() {
+    let (service, store) = setup();
+    let restricted = create(&service).await;
+    restrict(&service, restricted.id).await;
+    let _ = service.get(&ctx(), restricted.id).await;
+    let deleted = create(&service).await;
+    service.delete(&ctx(), deleted.id, None, None).await.unwrap();
+    let auditor = everything_but_admin();
+    let unknown = unknown_id();
+
+    let restricted_log = service.access_log(&auditor, restricted.id, 0, MAX_ACCESS_LOG_LIMIT).await.unwrap();
+    let deleted_log = service.access_log(&auditor, deleted.id, 0, MAX_ACCESS_LOG_LIMIT).await.unwrap();
+    let unknown_log = service.access_log(&auditor, unknown, 0, MAX_ACCESS_LOG_LIMIT).await;
+
+    let outcomes = |log: &[AuditRecord]| log.iter().map(|r| (r.entry.action, r.entry.outcome)).collect::<Vec<_>>();
+    assert_eq!(
+        outcomes(&restricted_log),
+        vec![
+            (AuditAction::PersonCreate, AuditOutcome::Success),
+            (AuditAction::PersonRestrict, AuditOutcome::Success),
+            (AuditAction::PersonRead, AuditOutcome::Denied),
+        ]
+    );
+    assert_eq!(
+        outcomes(&deleted_log),
+        vec![(AuditAction::PersonCreate, AuditOutcome::Success), (AuditAction::PersonDelete, AuditOutcome::Success)]
+    );
+    assert!(matches!(unknown_log, Err(LookupError::NotFound)), "{unknown_log:?}");
+    let unknown_entries = audit_of(&store, unknown).await;
+    assert_eq!(unknown_entries.len(), 1);
+    assert_eq!(
+        (unknown_entries[0].action, unknown_entries[0].outcome),
+        (AuditAction::AccessLogRead, AuditOutcome::NotFound)
+    );
+}
+
+#[tokio::test]
+async fn subject_access_returns_everything_held_with_the_full_disclosure_log() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+    service.update(&ctx_for("editor"), person.id, 0, br#"{"middleName": "Grace"}"#).await.unwrap();
+    put_equality_as(&service, person.id, &equality_json()).await.unwrap();
+    service.put_extended(&social_worker(), person.id, &social_care(), None, br#"{"plan": "weekly"}"#).await.unwrap();
+    service.put_extended(&admin(), person.id, &housing_needs(), None, br#"{"band": "A"}"#).await.unwrap();
+    service.get(&ctx_for("reader"), person.id).await.unwrap();
+    let before = audit_of(&store, person.id).await;
+    let auditor = RequestContext { purpose: Some("SAR 2026-17".to_owned()), ..everything_but_admin() };
+
+    let export = service.subject_access(&auditor, person.id).await.unwrap();
+
+    assert_eq!(export.person, store.get(person.id).await.unwrap().unwrap());
+    assert_eq!(export.person.version_number, 1);
+    let mut kinds: Vec<String> = export.documents.iter().map(|d| d.kind.key()).collect();
+    kinds.sort();
+    assert_eq!(kinds, vec!["equality", "extended:housing-needs", "extended:social-care"]);
+    let equality = export.documents.iter().find(|d| d.kind == DocumentKind::Equality).unwrap();
+    assert_eq!(equality_of(equality).national_insurance_number.as_deref(), Some("AB123456C"));
+    assert_eq!(export.history.iter().map(|h| h.version_number).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(export.disclosures.iter().map(|r| r.entry.clone()).collect::<Vec<_>>(), before);
+    assert_eq!(before.len(), 6, "create, update, equality write, two extended writes, read");
+    let after = audit_of(&store, person.id).await;
+    assert_eq!(after.len(), before.len() + 1);
+    let export_entry = after.last().unwrap();
+    assert_eq!((export_entry.action, export_entry.outcome), (AuditAction::SubjectAccess, AuditOutcome::Success));
+    assert_eq!(export_entry.actor.subject, "auditor-1");
+    assert_eq!(export_entry.purpose.as_deref(), Some("SAR 2026-17"));
+}
+
+#[tokio::test]
+async fn subject_access_covers_restricted_and_deleted_persons_and_refuses_unknown_ones() {
+    let (service, store) = setup();
+    let restricted = create(&service).await;
+    restrict(&service, restricted.id).await;
+    let deleted = create(&service).await;
+    service.delete(&ctx(), deleted.id, None, None).await.unwrap();
+    let unknown = unknown_id();
+
+    let restricted_export = service.subject_access(&everything_but_admin(), restricted.id).await.unwrap();
+    let deleted_export = service.subject_access(&everything_but_admin(), deleted.id).await.unwrap();
+    let unknown_export = service.subject_access(&everything_but_admin(), unknown).await;
+
+    assert!(restricted_export.person.processing_restricted);
+    assert_eq!(deleted_export.person.status, PersonStatus::Deleted);
+    assert_eq!(deleted_export.history.len(), 2);
+    assert!(matches!(unknown_export, Err(LookupError::NotFound)), "{unknown_export:?}");
+    let unknown_entries = audit_of(&store, unknown).await;
+    assert_eq!(unknown_entries.len(), 1);
+    assert_eq!(
+        (unknown_entries[0].action, unknown_entries[0].outcome),
+        (AuditAction::SubjectAccess, AuditOutcome::NotFound)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// equality data
+
+#[tokio::test]
+async fn a_first_equality_put_without_if_match_creates_version_zero_normalised() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+
+    let stored = put_equality_as(&service, person.id, &equality_json()).await.unwrap();
+
+    assert_eq!((stored.person_id, stored.kind.clone(), stored.version), (person.id, DocumentKind::Equality, 0));
+    assert_eq!((stored.updated_at, stored.updated_by.subject.as_str()), (now(), "equality-1"));
+    let data = equality_of(&stored);
+    assert_eq!(data.national_insurance_number.as_deref(), Some("AB123456C"));
+    assert_eq!(data.nationalities, vec!["GB", "IE"]);
+    assert_eq!(data.ethnicity.as_ref().and_then(|e| e.description.as_deref()), Some("Polish"));
+    assert_eq!(service.equality(&equality_officer(), person.id).await.unwrap(), stored);
+}
+
+#[tokio::test]
+async fn a_nino_typed_with_spaces_and_lower_case_is_stored_canonically() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+
+    put_equality_as(&service, person.id, &json!({ "nationalInsuranceNumber": "ab 12 34 56 c" })).await.unwrap();
+
+    let read = service.equality(&equality_officer(), person.id).await.unwrap();
+    assert_eq!(equality_of(&read).national_insurance_number.as_deref(), Some("AB123456C"));
+}
+
+#[tokio::test]
+async fn equality_writes_publish_no_event_and_leave_the_person_alone() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+
+    put_equality_as(&service, person.id, &equality_json()).await.unwrap();
+
+    assert_eq!(store.get(person.id).await.unwrap().as_ref(), Some(&person));
+    assert_eq!(all_events(&service).await.len(), 1, "equality data never reaches the feed");
+    assert_eq!(service.history(&ctx(), person.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_equality_put_without_if_match_is_precondition_required() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    let first = put_equality_as(&service, person.id, &equality_json()).await.unwrap();
+
+    let result = put_equality_as(&service, person.id, &json!({ "sexRegisteredAtBirth": "male" })).await;
+
+    assert!(matches!(result, Err(DocumentError::PreconditionRequired)), "{result:?}");
+    assert_eq!(service.equality(&equality_officer(), person.id).await.unwrap(), first);
+}
+
+#[tokio::test]
+async fn an_equality_put_with_the_current_version_replaces_it_and_a_stale_one_conflicts() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    put_equality_as(&service, person.id, &equality_json()).await.unwrap();
+    let officer = equality_officer();
+
+    let replaced = service.put_equality(&officer, person.id, Some(0), br#"{"sexRegisteredAtBirth": "male"}"#).await;
+    let stale = service.put_equality(&officer, person.id, Some(0), br#"{"sexRegisteredAtBirth": "female"}"#).await;
+
+    let replaced = replaced.unwrap();
+    assert_eq!(replaced.version, 1);
+    assert_eq!(
+        equality_of(&replaced),
+        &EqualityData { sex_registered_at_birth: Some("male".to_owned()), ..EqualityData::default() }
+    );
+    assert!(matches!(stale, Err(DocumentError::VersionConflict { current: Some(1) })), "{stale:?}");
+    assert_eq!(service.equality(&officer, person.id).await.unwrap(), replaced);
+}
+
+#[tokio::test]
+async fn if_match_on_missing_equality_data_is_a_conflict_with_no_current_version() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+
+    let result = service.put_equality(&equality_officer(), person.id, Some(0), &equality_body()).await;
+
+    assert!(matches!(result, Err(DocumentError::VersionConflict { current: None })), "{result:?}");
+    assert!(store.list_documents(person.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn invalid_national_insurance_numbers_are_invalid_at_their_field_without_echoing_them() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+
+    for nino in ["BG123456A", "QQ12345", "AB123456E"] {
+        let result = put_equality_as(&service, person.id, &json!({ "nationalInsuranceNumber": nino })).await;
+
+        assert_eq!(invalid_fields(&result), vec![("/nationalInsuranceNumber".to_owned(), "invalid_nino".to_owned())]);
+        let shown = format!("{result:?} {}", result.as_ref().err().map(ToString::to_string).unwrap_or_default());
+        assert!(!shown.contains(nino), "{nino} echoed in {shown}");
+    }
+    assert!(store.list_documents(person.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_ethnicity_code_is_invalid_at_ethnicity_code() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+
+    let result = put_equality_as(&service, person.id, &json!({ "ethnicity": { "code": "martian" } })).await;
+
+    assert_eq!(invalid_fields(&result), vec![("/ethnicity/code".to_owned(), "unknown_code".to_owned())]);
+}
+
+#[tokio::test]
+async fn an_unknown_equality_key_is_an_unknown_field() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+
+    let top = put_equality_as(&service, person.id, &json!({ "favouriteColour": "blue" })).await;
+    let nested =
+        put_equality_as(&service, person.id, &json!({ "ethnicity": { "code": "white-irish", "colour": 1 } })).await;
+
+    assert!(
+        matches!(top, Err(DocumentError::Body(BodyError::UnknownField(ref k))) if k == "favouriteColour"),
+        "{top:?}"
+    );
+    assert!(
+        matches!(nested, Err(DocumentError::Body(BodyError::UnknownField(ref k))) if k == "ethnicity/colour"),
+        "{nested:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrongly_typed_equality_value_is_an_invalid_value_naming_the_field() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+
+    let list = put_equality_as(&service, person.id, &json!({ "nationalities": "GB" })).await;
+    let nested =
+        put_equality_as(&service, person.id, &json!({ "languages": [{ "language": "Welsh", "isPrimary": "yes" }] }))
+            .await;
+
+    let Err(DocumentError::Body(BodyError::InvalidValue { field, reason })) = list else { panic!("{list:?}") };
+    assert_eq!(field, "/nationalities");
+    assert!(!reason.contains("GB"), "{reason}");
+    let Err(DocumentError::Body(BodyError::InvalidValue { field, .. })) = nested else { panic!("{nested:?}") };
+    assert_eq!(field, "/languages/0/isPrimary");
+}
+
+#[tokio::test]
+async fn a_malformed_or_non_object_equality_body_is_a_body_error() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+
+    for body in [&b"{not json"[..], b"[]", b"\"AB123456C\"", b"null"] {
+        let result = service.put_equality(&equality_officer(), person.id, None, body).await;
+
+        assert!(matches!(result, Err(DocumentError::Body(BodyError::Malformed(_)))), "{result:?}");
+    }
+}
+
+#[tokio::test]
+async fn equality_of_an_unknown_or_deleted_person_is_a_lookup_error() {
+    let (service, _store) = setup();
+    let deleted = create(&service).await;
+    put_equality_as(&service, deleted.id, &equality_json()).await.unwrap();
+    service.delete(&ctx(), deleted.id, None, None).await.unwrap();
+    let officer = equality_officer();
+    let unknown = unknown_id();
+
+    let read_unknown = service.equality(&officer, unknown).await;
+    let put_unknown = service.put_equality(&officer, unknown, None, &equality_body()).await;
+    let read_deleted = service.equality(&officer, deleted.id).await;
+    let put_deleted = service.put_equality(&officer, deleted.id, Some(0), &equality_body()).await;
+
+    assert!(matches!(read_unknown, Err(DocumentError::Lookup(LookupError::NotFound))), "{read_unknown:?}");
+    assert!(matches!(put_unknown, Err(DocumentError::Lookup(LookupError::NotFound))), "{put_unknown:?}");
+    assert!(matches!(read_deleted, Err(DocumentError::Lookup(LookupError::Deleted))), "{read_deleted:?}");
+    assert!(matches!(put_deleted, Err(DocumentError::Lookup(LookupError::Deleted))), "{put_deleted:?}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// extended data
+
+#[tokio::test]
+async fn extended_data_is_put_read_replaced_and_deleted_per_area() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+    let worker = social_worker();
+    let area = social_care();
+
+    let first =
+        service.put_extended(&worker, person.id, &area, None, br#"{"plan": {"visits": [1, 2]}}"#).await.unwrap();
+    let read = service.extended(&worker, person.id, &area).await.unwrap();
+    let second = service.put_extended(&worker, person.id, &area, Some(0), br#"{"plan": null}"#).await.unwrap();
+    service.delete_extended(&worker, person.id, &area, Some(1)).await.unwrap();
+
+    assert_eq!((first.version, first.kind.clone()), (0, DocumentKind::Extended(area.clone())));
+    assert_eq!(extended_of(&first), json!({ "plan": { "visits": [1, 2] } }).as_object().unwrap());
+    assert_eq!(read, first);
+    assert_eq!(second.version, 1);
+    assert_eq!(extended_of(&second), json!({ "plan": null }).as_object().unwrap());
+    let gone = service.extended(&worker, person.id, &area).await;
+    assert!(matches!(gone, Err(DocumentError::NotFound)), "{gone:?}");
+    let actions: Vec<AuditAction> = audit_of(&store, person.id).await.into_iter().skip(1).map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        vec![
+            AuditAction::ExtendedWrite,
+            AuditAction::ExtendedRead,
+            AuditAction::ExtendedWrite,
+            AuditAction::ExtendedDelete,
+            AuditAction::ExtendedRead
+        ]
+    );
+}
+
+#[tokio::test]
+async fn extended_areas_are_isolated_from_each_other() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    service.put_extended(&admin(), person.id, &social_care(), None, br#"{"care": true}"#).await.unwrap();
+    service.put_extended(&admin(), person.id, &social_care(), Some(0), br#"{"care": false}"#).await.unwrap();
+
+    let other_before = service.extended(&admin(), person.id, &housing_needs()).await;
+    let housing = service.put_extended(&admin(), person.id, &housing_needs(), None, br#"{"band": "A"}"#).await.unwrap();
+    service.delete_extended(&admin(), person.id, &social_care(), None).await.unwrap();
+
+    assert!(matches!(other_before, Err(DocumentError::NotFound)), "{other_before:?}");
+    assert_eq!(housing.version, 0, "each area has its own version");
+    assert_eq!(service.extended(&admin(), person.id, &housing_needs()).await.unwrap(), housing);
+    let equality = service.equality(&admin(), person.id).await;
+    assert!(matches!(equality, Err(DocumentError::NotFound)), "extended data is not equality data: {equality:?}");
+}
+
+#[tokio::test]
+async fn extended_writes_follow_if_match() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    let worker = social_worker();
+    let area = social_care();
+    service.put_extended(&worker, person.id, &area, None, br#"{"a": 1}"#).await.unwrap();
+
+    let without = service.put_extended(&worker, person.id, &area, None, br#"{"a": 2}"#).await;
+    let stale = service.put_extended(&worker, person.id, &area, Some(3), br#"{"a": 2}"#).await;
+    let stale_delete = service.delete_extended(&worker, person.id, &area, Some(3)).await;
+    let missing = service.put_extended(&worker, person.id, &housing_needs(), Some(0), br#"{"a": 2}"#).await;
+
+    assert!(matches!(without, Err(DocumentError::PreconditionRequired)), "{without:?}");
+    assert!(matches!(stale, Err(DocumentError::VersionConflict { current: Some(0) })), "{stale:?}");
+    assert!(matches!(stale_delete, Err(DocumentError::VersionConflict { current: Some(0) })), "{stale_delete:?}");
+    assert!(matches!(missing, Err(DocumentError::VersionConflict { current: None })), "{missing:?}");
+    let kept = service.extended(&worker, person.id, &area).await.unwrap();
+    assert_eq!((kept.version, extended_of(&kept)), (0, json!({ "a": 1 }).as_object().unwrap()));
+}
+
+#[tokio::test]
+async fn a_non_object_extended_body_is_a_body_error() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+
+    for body in [&b"[1, 2]"[..], b"\"text\"", b"42", b"null", b"{not json", b""] {
+        let result = service.put_extended(&social_worker(), person.id, &social_care(), None, body).await;
+
+        assert!(matches!(result, Err(DocumentError::Body(BodyError::Malformed(_)))), "{result:?}");
+    }
+    assert!(store.list_documents(person.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_extended_document_over_64_kib_is_too_large_and_one_of_exactly_64_kib_is_accepted() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+    // `{"a":"…"}` is 8 bytes around the text.
+    let sized = |bytes: usize| json!({ "a": "x".repeat(bytes - 8) }).to_string().into_bytes();
+    assert_eq!(sized(MAX_EXTENDED_BYTES).len(), MAX_EXTENDED_BYTES);
+
+    let too_large =
+        service.put_extended(&admin(), person.id, &social_care(), None, &sized(MAX_EXTENDED_BYTES + 1)).await;
+    let at_limit = service.put_extended(&admin(), person.id, &housing_needs(), None, &sized(MAX_EXTENDED_BYTES)).await;
+
+    assert!(matches!(too_large, Err(DocumentError::TooLarge)), "{too_large:?}");
+    assert!(at_limit.is_ok(), "{at_limit:?}");
+    let kinds: Vec<String> = store.list_documents(person.id).await.unwrap().iter().map(|d| d.kind.key()).collect();
+    assert_eq!(kinds, vec!["extended:housing-needs"]);
+}
+
+#[tokio::test]
+async fn the_size_limit_counts_compact_json_not_the_submitted_whitespace() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+    let padded = format!("{{ {} \"a\": 1 }}", " ".repeat(MAX_EXTENDED_BYTES));
+
+    let result = service.put_extended(&admin(), person.id, &social_care(), None, padded.as_bytes()).await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn deleting_a_missing_extended_document_is_not_found() {
+    let (service, store) = setup();
+    let person = create(&service).await;
+
+    let result = service.delete_extended(&social_worker(), person.id, &social_care(), None).await;
+
+    assert!(matches!(result, Err(DocumentError::NotFound)), "{result:?}");
+    assert_eq!(audit_of(&store, person.id).await.len(), 1, "nothing was deleted, nothing recorded");
+}
+
+#[tokio::test]
+async fn extended_data_of_an_unknown_or_deleted_person_is_a_lookup_error() {
+    let (service, _store) = setup();
+    let deleted = create(&service).await;
+    service.put_extended(&social_worker(), deleted.id, &social_care(), None, br#"{"a": 1}"#).await.unwrap();
+    service.delete(&ctx(), deleted.id, None, None).await.unwrap();
+    let worker = social_worker();
+    let area = social_care();
+
+    for id in [unknown_id(), deleted.id] {
+        let read = service.extended(&worker, id, &area).await;
+        let put = service.put_extended(&worker, id, &area, None, br#"{"a": 2}"#).await;
+        let delete = service.delete_extended(&worker, id, &area, None).await;
+
+        let expected = |e: &LookupError| {
+            if id == deleted.id { matches!(e, LookupError::Deleted) } else { matches!(e, LookupError::NotFound) }
+        };
+        assert!(matches!(&read, Err(DocumentError::Lookup(e)) if expected(e)), "{read:?}");
+        assert!(matches!(&put, Err(DocumentError::Lookup(e)) if expected(e)), "{put:?}");
+        assert!(matches!(&delete, Err(DocumentError::Lookup(e)) if expected(e)), "{delete:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Debug output never shows personal data
+
+#[test]
+fn debug_output_of_documents_audit_entries_and_contexts_shows_no_personal_data() {
+    let id = unknown_id();
+    let actor = Actor {
+        subject: "officer-9".to_owned(),
+        name: "Olu Officer".to_owned(),
+        email: "olu@hackney.gov.uk".to_owned(),
+    };
+    let equality = EqualityData {
+        ethnicity: Some(crate::equality::CategoryAnswer {
+            code: "white-other".to_owned(),
+            description: Some("Polish".to_owned()),
+        }),
+        languages: vec![crate::equality::Language { language: "Kurdish".to_owned(), is_primary: true }],
+        national_insurance_number: Some("AB123456C".to_owned()),
+        ..EqualityData::default()
+    };
+    let document = |kind, body| StoredDocument {
+        person_id: id,
+        kind,
+        version: 3,
+        body,
+        updated_at: now(),
+        updated_by: actor.clone(),
+    };
+    let extended = json!({ "carer": "Ada Lovelace" }).as_object().unwrap().clone();
+    let entry = AuditEntry {
+        id: Uuid::new_v4(),
+        at: now(),
+        actor: actor.clone(),
+        action: AuditAction::SubjectAccess,
+        person_ids: vec![id],
+        detail: Some("area=social-care".to_owned()),
+        purpose: Some("SAR for Ada Lovelace".to_owned()),
+        correlation_id: "corr-9".to_owned(),
+        outcome: AuditOutcome::Success,
+    };
+    let context = RequestContext {
+        purpose: Some("visit Ada Lovelace".to_owned()),
+        ..RequestContext::new(actor.clone(), Permissions::all(), "corr-9")
+    };
+
+    let shown = format!(
+        "{:?} {:?} {:?} {:?} {:?}",
+        equality,
+        document(DocumentKind::Equality, DocumentBody::Equality(equality.clone())),
+        document(DocumentKind::Extended(social_care()), DocumentBody::Extended(extended)),
+        entry,
+        context,
+    );
+
+    for secret in ["AB123456C", "Polish", "Kurdish", "Ada", "Lovelace", "Olu Officer", "olu@hackney.gov.uk"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    for useful in ["officer-9", "SubjectAccess", "corr-9", "social-care", "version: 3"] {
+        assert!(shown.contains(useful), "{useful} missing from {shown}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Access control and audit over mocked ports
+
+#[tokio::test]
+async fn creates_hand_their_audit_entry_to_the_store_in_the_same_write() {
+    let mut repo = MockPersonRepository::new();
+    let seen = Arc::new(Mutex::new(None));
+    let seen_in_mock = seen.clone();
+    repo.expect_insert().times(1).returning(move |write| {
+        let assigned = write.assign(PersonRef(3));
+        *seen_in_mock.lock().unwrap() = Some(assigned.audit.clone());
+        Ok(assigned.person)
+    });
+    let mut audit = MockAuditLog::new();
+    audit.expect_append().never();
+
+    let created = mocked_with(repo, MockDocumentRepository::new(), audit)
+        .create(&ctx(), &body(), CreateOptions::default())
+        .await
+        .unwrap();
+
+    let entry = seen.lock().unwrap().clone().expect("insert was called");
+    assert_eq!((entry.action, entry.outcome), (AuditAction::PersonCreate, AuditOutcome::Success));
+    assert_eq!(entry.person_ids, vec![created.person.id]);
+    assert_eq!((entry.actor.subject.as_str(), entry.correlation_id.as_str()), ("officer-1", "corr-officer-1"));
+}
+
+#[tokio::test]
+async fn updates_and_deletes_hand_their_audit_entry_to_the_store_in_the_same_write() {
+    let person = live_person();
+    let mut repo = MockPersonRepository::new();
+    let current = person.clone();
+    repo.expect_get().returning(move |_| Ok(Some(current.clone())));
+    repo.expect_update()
+        .times(1)
+        .withf(|w| w.audit.action == AuditAction::PersonUpdate && w.audit.person_ids == vec![w.person.id])
+        .returning(|_| Ok(()));
+    repo.expect_update()
+        .times(1)
+        .withf(|w| w.audit.action == AuditAction::PersonDelete && w.audit.correlation_id == "corr-officer-1")
+        .returning(|_| Ok(()));
+    let mut audit = MockAuditLog::new();
+    audit.expect_append().never();
+    let service = mocked_with(repo, MockDocumentRepository::new(), audit);
+
+    service.update(&ctx(), person.id, 4, br#"{"middleName": "Grace"}"#).await.unwrap();
+    service.delete(&ctx(), person.id, None, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_read_that_cannot_be_audited_is_not_served() {
+    let person = live_person();
+    let mut repo = MockPersonRepository::new();
+    let current = person.clone();
+    repo.expect_get().returning(move |_| Ok(Some(current.clone())));
+    let mut audit = MockAuditLog::new();
+    audit.expect_append().times(1).returning(|_| Err(unavailable()));
+
+    let result = mocked_with(repo, MockDocumentRepository::new(), audit).get(&ctx(), person.id).await;
+
+    assert!(matches!(result, Err(LookupError::Store(StoreError::Unavailable(_)))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_store_failure_reading_a_document_is_not_recorded_as_a_disclosure() {
+    let person = live_person();
+    let mut repo = MockPersonRepository::new();
+    let current = person.clone();
+    repo.expect_get().returning(move |_| Ok(Some(current.clone())));
+    let mut documents = MockDocumentRepository::new();
+    documents.expect_get_document().returning(|_, _| Err(unavailable()));
+    let mut audit = MockAuditLog::new();
+    audit.expect_append().never();
+
+    let result = mocked_with(repo, documents, audit).equality(&equality_officer(), person.id).await;
+
+    assert!(matches!(result, Err(DocumentError::Lookup(LookupError::Store(_)))), "{result:?}");
+}
+
+#[tokio::test]
+async fn document_writes_hand_their_audit_entry_to_the_store_in_the_same_write() {
+    let person = live_person();
+    let mut repo = MockPersonRepository::new();
+    let current = person.clone();
+    repo.expect_get().returning(move |_| Ok(Some(current.clone())));
+    let mut documents = MockDocumentRepository::new();
+    documents.expect_get_document().returning(|_, _| Ok(None));
+    documents
+        .expect_write_document()
+        .times(1)
+        .withf(|w| {
+            w.expected_version.is_none()
+                && w.new.as_ref().is_some_and(|d| d.version == 0)
+                && w.audit.action == AuditAction::EqualityWrite
+                && w.audit.purpose.as_deref() == Some("equality monitoring")
+        })
+        .returning(|_| Ok(()));
+    let mut audit = MockAuditLog::new();
+    audit.expect_append().never();
+
+    let stored =
+        mocked_with(repo, documents, audit).put_equality(&equality_officer(), person.id, None, &equality_body()).await;
+
+    assert_eq!(stored.unwrap().version, 0);
+}
+
+#[tokio::test]
+async fn a_document_conflict_at_write_time_is_reported_with_the_stores_version() {
+    let person = live_person();
+    let mut repo = MockPersonRepository::new();
+    let current = person.clone();
+    repo.expect_get().returning(move |_| Ok(Some(current.clone())));
+    let mut documents = MockDocumentRepository::new();
+    documents.expect_get_document().returning(|_, _| Ok(None));
+    documents.expect_write_document().returning(|_| Err(DocumentWriteError::VersionConflict { current: Some(0) }));
+
+    let result = mocked_with(repo, documents, MockAuditLog::new())
+        .put_extended(&social_worker(), person.id, &social_care(), None, br#"{"a": 1}"#)
+        .await;
+
+    assert!(matches!(result, Err(DocumentError::VersionConflict { current: Some(0) })), "{result:?}");
 }

@@ -6,12 +6,18 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 
+use crate::access::ServiceArea;
+use crate::audit::AuditAction;
+use crate::documents::{DocumentKind, StoredDocument};
 use crate::person::{Person, PersonStatus};
-use crate::ports::{InsertError, PersonRepository, UpdateError};
-use crate::testkit::fixtures::{create_write, full_person, person_id, rename_write, status_write};
+use crate::ports::{DocumentWriteError, InsertError, UpdateError};
+use crate::testkit::fixtures::{
+    audit_entry, create_write, document_write, equality_body, extended_body, full_person, person_id, rename_write,
+    restriction_write, status_write,
+};
 
 /// A shared store under test.
-pub type Store = Arc<dyn PersonRepository>;
+pub type Store = Arc<dyn crate::ports::Store>;
 
 async fn create(store: &Store) -> Person {
     store.insert(create_write(full_person(person_id()), None)).await.expect("insert succeeds")
@@ -286,4 +292,130 @@ pub async fn feed_is_complete_and_ordered_under_concurrent_writers(store: Store)
 /// `ping` succeeds on a working store.
 pub async fn ping_succeeds_on_a_working_store(store: Store) {
     store.ping().await.expect("ping succeeds");
+}
+
+fn social_care() -> DocumentKind {
+    DocumentKind::Extended(ServiceArea::parse("social-care").expect("valid area"))
+}
+
+async fn audit_actions(store: &Store, person: crate::person::PersonId) -> Vec<AuditAction> {
+    store
+        .entries_for_person(person, 0, 1000)
+        .await
+        .expect("audit read succeeds")
+        .into_iter()
+        .map(|r| r.entry.action)
+        .collect()
+}
+
+/// Creates, updates and document writes record their audit entries atomically with the change; refused
+/// writes record none.
+pub async fn changes_write_their_audit_entries_atomically(store: Store) {
+    let person = create(&store).await;
+    store.update(rename_write(&person, "Audited")).await.expect("update succeeds");
+    let _ = store.update(rename_write(&person, "Stale")).await;
+    store
+        .write_document(document_write(person.id, DocumentKind::Equality, None, Some((0, equality_body()))))
+        .await
+        .expect("document write succeeds");
+    let _ =
+        store.write_document(document_write(person.id, DocumentKind::Equality, None, Some((0, equality_body())))).await;
+    assert_eq!(
+        audit_actions(&store, person.id).await,
+        vec![AuditAction::PersonCreate, AuditAction::PersonUpdate, AuditAction::EqualityWrite]
+    );
+}
+
+/// Appended audit entries come back for each person they name, in order, paged by position.
+pub async fn audit_entries_are_appended_and_listed_per_person_in_order(store: Store) {
+    let (a, b) = (person_id(), person_id());
+    let actions = [AuditAction::PersonRead, AuditAction::HistoryRead, AuditAction::EqualityRead];
+    for action in actions {
+        store.append(audit_entry(action, vec![a])).await.expect("append succeeds");
+    }
+    let shared = audit_entry(AuditAction::Search, vec![a, b]);
+    store.append(shared.clone()).await.expect("append succeeds");
+    let all = store.entries_for_person(a, 0, 100).await.expect("audit read succeeds");
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position), "positions must increase");
+    assert_eq!(all[3].entry, shared, "the entry comes back exactly as appended");
+    let page = store.entries_for_person(a, all[1].position, 1).await.expect("audit read succeeds");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].entry.action, AuditAction::EqualityRead);
+    let for_b = store.entries_for_person(b, 0, 100).await.expect("audit read succeeds");
+    assert_eq!(for_b.iter().map(|r| r.entry.id).collect::<Vec<_>>(), vec![shared.id]);
+    assert!(store.entries_for_person(person_id(), 0, 100).await.expect("audit read succeeds").is_empty());
+}
+
+/// `restricted_among` names exactly the restricted persons among the ids asked about.
+pub async fn restricted_among_names_only_restricted_persons(store: Store) {
+    let open = create(&store).await;
+    let restricted = create(&store).await;
+    store.update(restriction_write(&restricted, true)).await.expect("restriction succeeds");
+    let read = store.get(restricted.id).await.expect("get succeeds").expect("person exists");
+    assert!(read.processing_restricted, "the restriction flag is stored");
+    let found = store.restricted_among(&[open.id, restricted.id, person_id()]).await.expect("query succeeds");
+    assert_eq!(found, vec![restricted.id]);
+    assert!(store.restricted_among(&[]).await.expect("query succeeds").is_empty());
+}
+
+/// Equality and extended documents are stored, read back exactly, listed, replaced by version, and deleted.
+pub async fn documents_round_trip_by_version_and_can_be_deleted(store: Store) {
+    let person = create(&store).await;
+    let equality = document_write(person.id, DocumentKind::Equality, None, Some((0, equality_body())));
+    let expected_equality: StoredDocument = equality.new.clone().expect("has content");
+    store.write_document(equality).await.expect("equality write succeeds");
+    let care = document_write(person.id, social_care(), None, Some((0, extended_body("first"))));
+    store.write_document(care).await.expect("extended write succeeds");
+    let read = store.get_document(person.id, &DocumentKind::Equality).await.expect("read succeeds");
+    assert_eq!(read, Some(expected_equality));
+    let replace = document_write(person.id, social_care(), Some(0), Some((1, extended_body("second"))));
+    let expected_care = replace.new.clone().expect("has content");
+    store.write_document(replace).await.expect("replace succeeds");
+    assert_eq!(store.get_document(person.id, &social_care()).await.expect("read succeeds"), Some(expected_care));
+    let mut listed: Vec<String> =
+        store.list_documents(person.id).await.expect("list succeeds").iter().map(|d| d.kind.key()).collect();
+    listed.sort();
+    assert_eq!(listed, vec!["equality".to_owned(), "extended:social-care".to_owned()]);
+    store.write_document(document_write(person.id, social_care(), Some(1), None)).await.expect("delete succeeds");
+    assert_eq!(store.get_document(person.id, &social_care()).await.expect("read succeeds"), None);
+    assert_eq!(store.list_documents(person.id).await.expect("list succeeds").len(), 1);
+    let other_area = DocumentKind::Extended(ServiceArea::parse("housing-needs").expect("valid area"));
+    assert_eq!(store.get_document(person.id, &other_area).await.expect("read succeeds"), None);
+}
+
+/// A document write with the wrong expected version is a conflict naming the stored version, and writes
+/// nothing.
+pub async fn document_writes_with_a_wrong_version_conflict_and_write_nothing(store: Store) {
+    let person = create(&store).await;
+    let first = document_write(person.id, DocumentKind::Equality, None, Some((0, equality_body())));
+    store.write_document(first).await.expect("first write succeeds");
+    let again = store
+        .write_document(document_write(person.id, DocumentKind::Equality, None, Some((0, extended_body("x")))))
+        .await;
+    assert!(matches!(again, Err(DocumentWriteError::VersionConflict { current: Some(0) })), "got {again:?}");
+    let stale = store.write_document(document_write(person.id, DocumentKind::Equality, Some(5), None)).await;
+    assert!(matches!(stale, Err(DocumentWriteError::VersionConflict { current: Some(0) })), "got {stale:?}");
+    let missing =
+        store.write_document(document_write(person.id, social_care(), Some(0), Some((1, extended_body("y"))))).await;
+    assert!(matches!(missing, Err(DocumentWriteError::VersionConflict { current: None })), "got {missing:?}");
+    let read = store.get_document(person.id, &DocumentKind::Equality).await.expect("read succeeds").expect("kept");
+    assert_eq!(read.version, 0);
+    assert_eq!(read.body, equality_body());
+}
+
+/// 20 concurrent document writes expecting the same version: exactly one wins.
+pub async fn concurrent_document_writes_let_exactly_one_win(store: Store) {
+    let person = create(&store).await;
+    let tasks = (0..20).map(|i| {
+        let store = store.clone();
+        let write = document_write(person.id, social_care(), None, Some((0, extended_body(&format!("w{i}")))));
+        tokio::spawn(async move { store.write_document(write).await })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.expect("task completes")).collect();
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "results: {results:?}");
+    let writes =
+        audit_actions(&store, person.id).await.into_iter().filter(|a| *a == AuditAction::ExtendedWrite).count();
+    assert_eq!(writes, 1, "only the winning write is audited");
 }

@@ -4,6 +4,9 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::audit::{AuditAction, AuditEntry, AuditOutcome};
+use crate::documents::{DocumentBody, DocumentKind, DocumentWrite, StoredDocument};
+use crate::equality::{CategoryAnswer, EqualityData, Language};
 use crate::event::{Actor, EventData, EventType, EventUser, EventVersion, HistoryEntry, PersonEvent};
 use crate::person::{Name, Person, PersonId, PersonRef, PersonStatus, PersonType, TenureSummary, Title};
 use crate::ports::{IdempotencyKey, NewPersonWrite, PersonWrite};
@@ -76,6 +79,7 @@ pub fn full_person(id: PersonId) -> Person {
         created_at: instant(),
         last_modified: instant(),
         status: PersonStatus::Active,
+        processing_restricted: false,
     }
 }
 
@@ -117,13 +121,30 @@ fn history(event: &PersonEvent, version: u64) -> HistoryEntry {
     }
 }
 
+/// An audit entry for `action` on `persons`, as the service would record it.
+#[must_use]
+pub fn audit_entry(action: AuditAction, persons: Vec<PersonId>) -> AuditEntry {
+    AuditEntry {
+        id: Uuid::new_v4(),
+        at: instant(),
+        actor: actor(),
+        action,
+        person_ids: persons,
+        detail: None,
+        purpose: Some("contract test".to_owned()),
+        correlation_id: format!("corr-{}", Uuid::new_v4()),
+        outcome: AuditOutcome::Success,
+    }
+}
+
 /// The write of a create of `person`, optionally with an idempotency key.
 #[must_use]
 pub fn create_write(person: Person, idempotency_key: Option<&str>) -> NewPersonWrite {
     let event = event(person.id, EventType::PersonCreatedEvent, Value::Object(Map::new()), Value::Null);
     let history = history(&event, 0);
     let key = idempotency_key.map(|k| IdempotencyKey { key: k.to_owned(), fingerprint: format!("fp-{k}") });
-    NewPersonWrite::new(person, event, history, key)
+    let audit = audit_entry(AuditAction::PersonCreate, vec![person.id]);
+    NewPersonWrite::new(person, event, history, audit, key)
 }
 
 /// The write that renames `current`'s middle name to `middle` (version + 1).
@@ -136,7 +157,8 @@ pub fn rename_write(current: &Person, middle: &str) -> PersonWrite {
     let new = json!({ "middleName": middle });
     let event = event(current.id, EventType::PersonUpdatedEvent, old, new);
     let history = history(&event, next.version_number);
-    PersonWrite { person: next, expected_version: current.version_number, event, history }
+    let audit = audit_entry(AuditAction::PersonUpdate, vec![current.id]);
+    PersonWrite { person: next, expected_version: current.version_number, event, history, audit }
 }
 
 /// The write that changes `current`'s status (delete or merge), version + 1.
@@ -151,5 +173,70 @@ pub fn status_write(current: &Person, status: PersonStatus) -> PersonWrite {
     };
     let event = event(current.id, event_type, Value::Object(Map::new()), Value::Object(Map::new()));
     let history = history(&event, next.version_number);
-    PersonWrite { person: next, expected_version: current.version_number, event, history }
+    let audit = audit_entry(AuditAction::PersonDelete, vec![current.id]);
+    PersonWrite { person: next, expected_version: current.version_number, event, history, audit }
+}
+
+/// The write that sets `current`'s processing restriction (version + 1).
+#[must_use]
+pub fn restriction_write(current: &Person, restricted: bool) -> PersonWrite {
+    let mut write = status_write(current, current.status);
+    write.person.processing_restricted = restricted;
+    write.event.event_type = EventType::PersonUpdatedEvent;
+    write.audit.action = AuditAction::PersonRestrict;
+    write
+}
+
+/// A document write: `new` content at `version` (or a delete when `None`), expecting `expected`.
+#[must_use]
+pub fn document_write(
+    person: PersonId,
+    kind: DocumentKind,
+    expected: Option<u64>,
+    new: Option<(u64, DocumentBody)>,
+) -> DocumentWrite {
+    let action = match (&kind, &new) {
+        (DocumentKind::Equality, _) => AuditAction::EqualityWrite,
+        (DocumentKind::Extended(_), Some(_)) => AuditAction::ExtendedWrite,
+        (DocumentKind::Extended(_), None) => AuditAction::ExtendedDelete,
+    };
+    DocumentWrite {
+        person_id: person,
+        kind: kind.clone(),
+        expected_version: expected,
+        new: new.map(|(version, body)| StoredDocument {
+            person_id: person,
+            kind,
+            version,
+            body,
+            updated_at: instant(),
+            updated_by: actor(),
+        }),
+        audit: audit_entry(action, vec![person]),
+    }
+}
+
+/// Equality data with every answer given.
+#[must_use]
+pub fn equality_body() -> DocumentBody {
+    DocumentBody::Equality(EqualityData {
+        gender: Some(CategoryAnswer { code: "woman".to_owned(), description: None }),
+        sex_registered_at_birth: Some("female".to_owned()),
+        nationalities: vec!["GB".to_owned(), "IE".to_owned()],
+        ethnicity: Some(CategoryAnswer { code: "white-other".to_owned(), description: Some("Polish".to_owned()) }),
+        religion: Some(CategoryAnswer { code: "no-religion".to_owned(), description: None }),
+        sexual_orientation: Some(CategoryAnswer { code: "prefer-not-to-say".to_owned(), description: None }),
+        languages: vec![Language { language: "Polish".to_owned(), is_primary: true }],
+        communication_requirements: vec!["Interpreter".to_owned()],
+        national_insurance_number: Some("AB123456C".to_owned()),
+    })
+}
+
+/// An extended-data body.
+#[must_use]
+pub fn extended_body(marker: &str) -> DocumentBody {
+    match json!({ "marker": marker, "nested": { "list": [1, 2, 3] }, "unicode": "Zoë 王" }) {
+        Value::Object(map) => DocumentBody::Extended(map),
+        _ => DocumentBody::Extended(Map::new()),
+    }
 }

@@ -8,7 +8,7 @@ pub mod fixtures;
 
 /// Generates one `#[tokio::test]` per contract case, for a store built by `$factory`.
 ///
-/// `$factory` is an `async fn() -> Option<S>` where `S: PersonRepository + 'static`; it returns `None` (after
+/// `$factory` is an `async fn() -> Option<S>` where `S: ports::Store + 'static` (every port); it returns `None` (after
 /// printing a `skipped: …` line) when the backend is not configured, e.g. no test database URL.
 ///
 /// ```text
@@ -34,7 +34,13 @@ macro_rules! store_contract_tests {
             events_are_returned_in_commit_order_and_paged,
             history_lists_every_version_in_order,
             feed_is_complete_and_ordered_under_concurrent_writers,
-            ping_succeeds_on_a_working_store
+            ping_succeeds_on_a_working_store,
+            changes_write_their_audit_entries_atomically,
+            audit_entries_are_appended_and_listed_per_person_in_order,
+            restricted_among_names_only_restricted_persons,
+            documents_round_trip_by_version_and_can_be_deleted,
+            document_writes_with_a_wrong_version_conflict_and_write_nothing,
+            concurrent_document_writes_let_exactly_one_win
         );
     };
     (@cases $factory:path; $($case:ident),+ $(,)?) => {

@@ -7,28 +7,32 @@ use person_core::service::MAX_FEED_LIMIT;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::Params;
+use crate::extract::{Caller, Params};
 use crate::state::AppState;
 
-/// Page size when `limit` is not given.
-pub(crate) const DEFAULT_FEED_LIMIT: u32 = 100;
+/// Page size when `limit` is not given (the feed and access logs).
+pub(crate) const DEFAULT_PAGE_LIMIT: u32 = 100;
 
-/// The query string as sent: both values are parsed here so that a bad one is a 400 naming it.
+/// A paged query string as sent (`after`, `limit`): both values are parsed here so that a bad one is a 400
+/// naming it.
 #[derive(Debug, Deserialize)]
-pub(crate) struct FeedQuery {
+pub(crate) struct PageQuery {
     after: Option<String>,
     limit: Option<String>,
 }
 
-/// A validated feed request.
+/// A validated page request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FeedRequest {
-    after: u64,
-    limit: u32,
+pub(crate) struct PageRequest {
+    /// Position to read after.
+    pub(crate) after: u64,
+    /// Largest page.
+    pub(crate) limit: u32,
 }
 
-impl FeedQuery {
-    fn parse(&self) -> Result<FeedRequest, ApiError> {
+impl PageQuery {
+    /// The cursor (default 0) and the limit (1 to `max_limit`, default 100).
+    pub(crate) fn parse(&self, max_limit: u32) -> Result<PageRequest, ApiError> {
         let after = match self.after.as_deref() {
             None => 0,
             Some(raw) => decimal(raw).ok_or_else(|| {
@@ -40,19 +44,15 @@ impl FeedQuery {
             })?,
         };
         let limit = match self.limit.as_deref() {
-            None => DEFAULT_FEED_LIMIT,
+            None => DEFAULT_PAGE_LIMIT.min(max_limit),
             Some(raw) => decimal(raw)
                 .and_then(|n| u32::try_from(n).ok())
-                .filter(|n| (1..=MAX_FEED_LIMIT).contains(n))
+                .filter(|n| (1..=max_limit).contains(n))
                 .ok_or_else(|| {
-                    ApiError::bad_parameter(
-                        "limit",
-                        "invalid_limit",
-                        format!("must be a number from 1 to {MAX_FEED_LIMIT}"),
-                    )
+                    ApiError::bad_parameter("limit", "invalid_limit", format!("must be a number from 1 to {max_limit}"))
                 })?,
         };
-        Ok(FeedRequest { after, limit })
+        Ok(PageRequest { after, limit })
     }
 }
 
@@ -63,6 +63,8 @@ fn decimal(raw: &str) -> Option<u64> {
 /// Read events after a cursor, in commit order.
 ///
 /// Follow `links.next` (also when a page is empty: it is where to poll next) to see every event exactly once.
+/// Events about persons whose processing is restricted are left out unless the caller holds `admin`; the cursor
+/// still moves past them.
 #[utoipa::path(
     get,
     path = "/api/v1/events",
@@ -79,10 +81,11 @@ fn decimal(raw: &str) -> Option<u64> {
 )]
 pub(crate) async fn feed(
     State(state): State<AppState>,
-    Params(query): Params<FeedQuery>,
+    Caller(ctx): Caller,
+    Params(query): Params<PageQuery>,
 ) -> Result<Json<FeedResponse>, ApiError> {
-    let request = query.parse()?;
-    let page = state.service.events(request.after, request.limit).await?;
+    let request = query.parse(MAX_FEED_LIMIT)?;
+    let page = state.service.events(&ctx, request.after, request.limit).await?;
     let next = format!("{}/api/v1/events?after={}&limit={}", state.config.base_url(), page.next_after, request.limit);
     Ok(Json(FeedResponse {
         results: page.entries,
@@ -95,14 +98,15 @@ pub(crate) async fn feed(
 mod tests {
     use super::*;
 
-    fn query(after: Option<&str>, limit: Option<&str>) -> FeedQuery {
-        FeedQuery { after: after.map(str::to_owned), limit: limit.map(str::to_owned) }
+    fn query(after: Option<&str>, limit: Option<&str>) -> PageQuery {
+        PageQuery { after: after.map(str::to_owned), limit: limit.map(str::to_owned) }
     }
 
     #[test]
     fn defaults_are_the_start_of_the_feed_and_100_events() {
-        assert_eq!(query(None, None).parse().ok(), Some(FeedRequest { after: 0, limit: DEFAULT_FEED_LIMIT }));
-        assert_eq!(query(Some("42"), Some("1000")).parse().ok(), Some(FeedRequest { after: 42, limit: 1000 }));
+        let parse = |q: PageQuery| q.parse(MAX_FEED_LIMIT).ok();
+        assert_eq!(parse(query(None, None)), Some(PageRequest { after: 0, limit: DEFAULT_PAGE_LIMIT }));
+        assert_eq!(parse(query(Some("42"), Some("1000"))), Some(PageRequest { after: 42, limit: 1000 }));
     }
 
     #[test]
@@ -117,7 +121,7 @@ mod tests {
             (None, Some("ten")),
             (None, Some("99999999999")),
         ] {
-            assert!(query(after, limit).parse().is_err(), "{after:?} {limit:?}");
+            assert!(query(after, limit).parse(MAX_FEED_LIMIT).is_err(), "{after:?} {limit:?}");
         }
     }
 }

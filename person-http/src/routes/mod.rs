@@ -1,5 +1,7 @@
 //! The endpoints, one module per resource, and the fallbacks for unknown paths and methods.
 
+pub(crate) mod audit;
+pub(crate) mod documents;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod persons;

@@ -1,4 +1,5 @@
-//! Person endpoints: create (v1 and v2), read, merge-patch update, soft delete, history.
+//! Person endpoints: create (v1 and v2), read, merge-patch update, soft delete, history, restriction of
+//! processing.
 //!
 //! Each handler extracts, calls one [`PersonService`](person_core::PersonService) use case and maps the result
 //! to a response; validation, versions and events are the service's business.
@@ -9,11 +10,15 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::{self, HeaderName};
 use person_core::EventVersion;
+use person_core::ValidationErrors;
 use person_core::api::{HistoryResponse, PersonResponse, ProblemDetails};
 use person_core::person::Person;
 use person_core::service::CreateOptions;
-use person_core::validate::PersonDraft;
+use person_core::validate::BodyError;
+use person_core::validate::{MAX_FREE_TEXT, PersonDraft, codes, parse_object};
 use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::person_location;
 use crate::error::ApiError;
@@ -27,7 +32,7 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
 const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
 
 /// `ETag` of a version: a strong tag holding the version number.
-fn etag(version: u64) -> String {
+pub(crate) fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }
 
@@ -133,9 +138,10 @@ async fn create(
 )]
 pub(crate) async fn get_person(
     State(state): State<AppState>,
+    Caller(ctx): Caller,
     PersonPath(id): PersonPath,
 ) -> Result<Response, ApiError> {
-    let person = state.service.get(id).await?;
+    let person = state.service.get(&ctx, id).await?;
     Ok(([(header::ETAG, etag(person.version_number))], show(&state, &person)).into_response())
 }
 
@@ -238,8 +244,94 @@ pub(crate) async fn delete_person(
 )]
 pub(crate) async fn history(
     State(state): State<AppState>,
+    Caller(ctx): Caller,
     PersonPath(id): PersonPath,
 ) -> Result<Json<HistoryResponse>, ApiError> {
-    let results = state.service.history(id).await?;
+    let results = state.service.history(&ctx, id).await?;
     Ok(Json(HistoryResponse { results }))
+}
+
+/// The body of `PUT /api/v1/persons/{id}/processing-restriction`.
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+pub(crate) struct RestrictionRequest {
+    /// `true` restricts processing (the person disappears from listings and reads need `admin`); `false` lifts
+    /// the restriction.
+    restricted: bool,
+    /// Why (recorded in the person's history), up to 500 characters.
+    reason: Option<String>,
+}
+
+impl RestrictionRequest {
+    /// Reads the body: unknown keys and wrong types are a 400 naming the field, a missing `restricted` or an
+    /// over-long `reason` a 422. Values are never echoed.
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let map = parse_object(body)?;
+        if let Some(key) = map.keys().find(|key| !matches!(key.as_str(), "restricted" | "reason")) {
+            return Err(BodyError::UnknownField(key.clone()).into());
+        }
+        let invalid = |field: &str, expected: &str| BodyError::InvalidValue {
+            field: field.to_owned(),
+            reason: expected.to_owned(),
+        };
+        let mut errors = ValidationErrors::default();
+        let restricted = match map.get("restricted") {
+            Some(Value::Bool(restricted)) => *restricted,
+            None | Some(Value::Null) => {
+                errors.push("/restricted", codes::REQUIRED, "restricted (true or false) is required");
+                false
+            }
+            Some(_) => return Err(invalid("/restricted", "invalid type, expected a boolean").into()),
+        };
+        let reason = match map.get("reason") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => {
+                let text = text.trim();
+                if text.chars().count() > MAX_FREE_TEXT {
+                    errors.push("/reason", codes::TOO_LONG, format!("must be at most {MAX_FREE_TEXT} characters"));
+                } else if text.chars().any(char::is_control) {
+                    errors.push("/reason", codes::CONTROL_CHARACTERS, "must not contain control characters");
+                }
+                (!text.is_empty()).then(|| text.to_owned())
+            }
+            Some(_) => return Err(invalid("/reason", "invalid type, expected a string").into()),
+        };
+        if errors.is_empty() { Ok(Self { restricted, reason }) } else { Err(errors.into()) }
+    }
+}
+
+/// Restrict (or lift the restriction of) the processing of a person's data (UK GDPR art. 18).
+///
+/// A restricted person is hidden from the event feed and every listing for callers without `admin`, and reading
+/// or changing it needs `admin`. The change is a new version of the person (history, `PersonUpdatedEvent`);
+/// setting the value it already has changes nothing. Answers the person with its new `ETag`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/persons/{id}/processing-restriction",
+    tag = "persons",
+    operation_id = "setProcessingRestriction",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The person's id"),
+        ("If-Match" = Option<String>, Header, description = "When given, the change applies only to this version of the person"),
+    ),
+    request_body(content = RestrictionRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The person after the change", body = PersonResponse, headers(("ETag" = String, description = "The person's version now stored"))),
+        (status = 400, description = "Malformed body, unknown key, wrong type, bad If-Match", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such person", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Stale If-Match (`currentVersion`), or the person was merged", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "The person was deleted", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "`restricted` missing, or `reason` too long", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn set_restriction(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    PersonPath(id): PersonPath,
+    IfMatch(expected): IfMatch,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let request = RestrictionRequest::parse(&body)?;
+    let updated = state.service.set_restriction(&ctx, id, request.restricted, expected, request.reason).await?;
+    let tag = [(header::ETAG, etag(updated.person.version_number))];
+    Ok((tag, show(&state, &updated.person)).into_response())
 }

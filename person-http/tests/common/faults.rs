@@ -4,11 +4,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use person_core::audit::AuditEntry;
+use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry};
 use person_core::ports::{
-    IdempotencyRecord, InsertError, NewPersonWrite, PersonRepository, PersonWrite, RandomIds, SystemClock, UpdateError,
+    AuditLog, AuditRecord, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError, NewPersonWrite,
+    PersonRepository, PersonWrite, RandomIds, SystemClock, UpdateError,
 };
-use person_core::{Person, PersonId, PersonService, StoreError};
+use person_core::{Person, PersonId, PersonService, Repositories, StoreError};
 
 /// A store that fails in one way on every call.
 #[derive(Debug, Clone, Copy)]
@@ -73,11 +76,51 @@ impl PersonRepository for FaultyStore {
         self.fail().await
     }
 
+    async fn restricted_among(&self, _ids: &[PersonId]) -> Result<Vec<PersonId>, StoreError> {
+        self.fail().await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.fail().await
     }
 }
 
+#[async_trait]
+impl DocumentRepository for FaultyStore {
+    async fn get_document(
+        &self,
+        _person: PersonId,
+        _kind: &DocumentKind,
+    ) -> Result<Option<StoredDocument>, StoreError> {
+        self.fail().await
+    }
+
+    async fn list_documents(&self, _person: PersonId) -> Result<Vec<StoredDocument>, StoreError> {
+        self.fail().await
+    }
+
+    async fn write_document(&self, _write: DocumentWrite) -> Result<(), DocumentWriteError> {
+        Ok(self.fail().await?)
+    }
+}
+
+#[async_trait]
+impl AuditLog for FaultyStore {
+    async fn append(&self, _entry: AuditEntry) -> Result<(), StoreError> {
+        self.fail().await
+    }
+
+    async fn entries_for_person(
+        &self,
+        _person: PersonId,
+        _after: u64,
+        _limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.fail().await
+    }
+}
+
 pub(crate) fn faulty_service(fault: Fault) -> PersonService {
-    PersonService::new(Arc::new(FaultyStore(fault)), Arc::new(SystemClock), Arc::new(RandomIds))
+    let store = Arc::new(FaultyStore(fault));
+    PersonService::new(Repositories::from_store(store), Arc::new(SystemClock), Arc::new(RandomIds))
 }

@@ -6,13 +6,15 @@
 
 pub(crate) mod faults;
 pub(crate) mod suite;
+pub(crate) mod tokens;
 
 use std::sync::Arc;
 
 use chrono::{Months, NaiveDate, Utc};
 use person_core::ports::{RandomIds, SystemClock};
-use person_core::{InMemoryStore, PersonService};
+use person_core::{InMemoryStore, PersonService, Repositories};
 use person_http::{AppState, HttpConfig};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -66,6 +68,19 @@ macro_rules! http_suite {
             health_endpoints_answer_200,
             cors_preflight_allows_the_api_headers_and_exposes_etag_location_and_correlation_id,
             responses_are_gzip_compressed_when_the_client_accepts_it,
+            the_openapi_document_declares_bearer_security_and_the_permission_of_every_protected_operation,
+            equality_data_round_trips_with_etag_and_if_match,
+            invalid_national_insurance_numbers_and_unknown_ethnicity_codes_are_422_naming_the_field,
+            a_national_insurance_number_is_stored_in_canonical_form,
+            equality_values_never_appear_in_person_responses_history_or_events,
+            extended_data_is_versioned_per_area_and_can_be_deleted,
+            invalid_area_names_are_400_and_never_a_path_traversal,
+            an_extended_document_must_be_a_json_object_of_at_most_64_kib,
+            restricting_processing_is_a_new_version_shown_in_the_person,
+            the_access_log_lists_what_was_done_to_a_person_with_purpose_and_pages_with_a_cursor,
+            a_bad_x_purpose_header_is_a_400_naming_the_header,
+            the_subject_access_export_holds_record_equality_extended_history_and_disclosure_log,
+            documents_of_an_unknown_person_are_404,
         );
     };
     (@tests $spawn:expr; $($name:ident),* $(,)?) => {
@@ -81,7 +96,8 @@ macro_rules! http_suite {
 
 /// A service over a fresh in-memory store, the system clock and random ids.
 pub(crate) fn in_memory_service() -> PersonService {
-    PersonService::new(Arc::new(InMemoryStore::new()), Arc::new(SystemClock), Arc::new(RandomIds))
+    let store = Arc::new(InMemoryStore::new());
+    PersonService::new(Repositories::from_store(store), Arc::new(SystemClock), Arc::new(RandomIds))
 }
 
 /// Starts the router over `service` with the default configuration on `127.0.0.1:<free port>`.
@@ -110,12 +126,43 @@ pub(crate) struct Api {
     pub(crate) base: String,
     /// The HTTP client (connection pooling, follows redirects).
     pub(crate) client: reqwest::Client,
+    /// The bearer token the client sends, if any (for raw requests).
+    pub(crate) token: Option<String>,
 }
 
 impl Api {
     /// A client of the server at `base`.
     pub(crate) fn new(base: String) -> Self {
-        Self { base, client: reqwest::Client::new() }
+        Self { base, client: reqwest::Client::new(), token: None }
+    }
+
+    /// A client of the same server that sends `Authorization: Bearer <token>` with every request.
+    pub(crate) fn with_token(&self, token: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).expect("a header value");
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+        let client = reqwest::Client::builder().default_headers(headers).build().expect("a client");
+        Self { base: self.base.clone(), client, token: Some(token.to_owned()) }
+    }
+
+    /// `host:port` of the server, for raw HTTP.
+    pub(crate) fn authority(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// `PUT path` with a JSON body and, when given, `If-Match`.
+    pub(crate) async fn put(&self, path: &str, if_match: Option<&str>, body: &Value) -> Response {
+        let mut request = self.client.put(self.url(path)).json(body);
+        if let Some(tag) = if_match {
+            request = request.header("If-Match", tag);
+        }
+        request.send().await.expect("PUT")
+    }
+
+    /// `DELETE path`.
+    pub(crate) async fn delete(&self, path: &str) -> Response {
+        self.client.delete(self.url(path)).send().await.expect("DELETE")
     }
 
     /// The absolute URL of `path`.
@@ -264,6 +311,40 @@ pub(crate) fn tenant() -> Value {
                 "paymentReference": "PR123",
             },
         ],
+    })
+}
+
+/// Sends `GET path` as raw HTTP/1.1 (no client-side path normalisation: `..` and `%2e%2e` arrive as sent) and
+/// returns the status code.
+pub(crate) async fn raw_get_status(api: &Api, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(api.authority()).await.expect("connect");
+    let authorization = api.token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {}\r\n{authorization}Connection: close\r\n\r\n", api.authority());
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response);
+    let status_line = text.lines().next().unwrap_or_default();
+    status_line.split_whitespace().nth(1).and_then(|code| code.parse().ok()).expect("a status code")
+}
+
+/// Equality data with every question answered; the National Insurance number is sent in a non-canonical form.
+pub(crate) fn equality() -> Value {
+    json!({
+        "gender": { "code": "woman" },
+        "sexRegisteredAtBirth": "female",
+        "nationalities": ["GB", "ie"],
+        "ethnicity": { "code": "white-other", "description": "Polish" },
+        "religion": { "code": "prefer-not-to-say" },
+        "sexualOrientation": { "code": "bisexual" },
+        "languages": [
+            { "language": "Polish", "isPrimary": true },
+            { "language": "English", "isPrimary": false },
+        ],
+        "communicationRequirements": ["Interpreter"],
+        "nationalInsuranceNumber": "ab 12 34 56 c",
     })
 }
 

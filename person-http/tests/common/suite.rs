@@ -12,7 +12,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Api, PROBLEM_JSON, expect_problem, header, housing_officer, iso, tenant, today, years_ago};
+use super::{
+    Api, PROBLEM_JSON, equality, expect_problem, header, housing_officer, iso, raw_get_status, tenant, today, years_ago,
+};
 
 pub(crate) async fn creating_a_valid_tenant_answers_201_with_location_etag_and_the_person(api: &Api) {
     let response = api.post("/api/v1/persons", &tenant()).await;
@@ -693,4 +695,380 @@ pub(crate) async fn responses_are_gzip_compressed_when_the_client_accepts_it(api
 
     let plain = api.get("/swagger/v1/swagger.json").await;
     assert_eq!(header(&plain, "content-encoding"), "");
+}
+
+pub(crate) async fn the_openapi_document_declares_bearer_security_and_the_permission_of_every_protected_operation(
+    api: &Api,
+) {
+    let doc: Value = api.get("/swagger/v1/swagger.json").await.json().await.unwrap();
+
+    let scheme = &doc["components"]["securitySchemes"]["bearerAuth"];
+    assert_eq!(scheme["type"], "http", "{scheme}");
+    assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+    assert_eq!(scheme["bearerFormat"], "JWT", "{scheme}");
+    for (path, method, permission) in [
+        ("/api/v1/persons", "post", "persons:write"),
+        ("/api/v2/persons", "post", "persons:write"),
+        ("/api/v1/persons/{id}", "get", "persons:read"),
+        ("/api/v1/persons/{id}", "patch", "persons:write"),
+        ("/api/v1/persons/{id}", "delete", "persons:delete"),
+        ("/api/v1/persons/{id}/history", "get", "persons:read"),
+        ("/api/v1/persons/{id}/equality", "get", "equality:read"),
+        ("/api/v1/persons/{id}/equality", "put", "equality:write"),
+        ("/api/v1/persons/{id}/extended/{area}", "get", "extended:{area}:read"),
+        ("/api/v1/persons/{id}/extended/{area}", "put", "extended:{area}:write"),
+        ("/api/v1/persons/{id}/extended/{area}", "delete", "extended:{area}:write"),
+        ("/api/v1/persons/{id}/processing-restriction", "put", "admin"),
+        ("/api/v1/persons/{id}/access-log", "get", "audit:read"),
+        ("/api/v1/persons/{id}/subject-access", "get", "audit:read"),
+        ("/api/v1/events", "get", "events:read"),
+    ] {
+        let operation = &doc["paths"][path][method];
+        assert_eq!(operation["security"], json!([{ "bearerAuth": [] }]), "{method} {path}");
+        let description = operation["description"].as_str().unwrap_or_default();
+        assert!(description.contains(&format!("`{permission}`")), "{method} {path}: {description}");
+        for status in ["401", "403"] {
+            assert!(operation["responses"][status].is_object(), "{method} {path} documents {status}");
+        }
+    }
+    for path in ["/api/v1/healthcheck/ping", "/livez", "/readyz"] {
+        assert!(doc["paths"][path]["get"]["security"].is_null(), "{path} is public");
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for schema in ["EqualityData", "AccessLogResponse", "SubjectAccessResponse", "AuditEntry", "RestrictionRequest"] {
+        assert!(schemas.contains_key(schema), "schema {schema}");
+    }
+}
+
+pub(crate) async fn equality_data_round_trips_with_etag_and_if_match(api: &Api) {
+    let id = api.create_tenant().await;
+    let path = format!("/api/v1/persons/{id}/equality");
+    expect_problem(api.get(&path).await, 404, types::NOT_FOUND).await;
+    let nothing_to_match =
+        expect_problem(api.put(&path, Some("\"0\""), &equality()).await, 409, types::VERSION_CONFLICT).await;
+    assert!(nothing_to_match.get("currentVersion").is_none(), "{nothing_to_match}");
+
+    let created = api.put(&path, None, &equality()).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(header(&created, "etag"), "\"0\"");
+    assert_eq!(header(&created, "location"), path);
+    let stored: Value = created.json().await.unwrap();
+    assert_eq!(stored["nationalities"], json!(["GB", "IE"]));
+    let read = api.get(&path).await;
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(header(&read, "etag"), "\"0\"");
+    assert_eq!(read.json::<Value>().await.unwrap(), stored);
+
+    let mut changed = equality();
+    changed["religion"] = json!({ "code": "buddhist" });
+    expect_problem(api.put(&path, None, &changed).await, 428, types::PRECONDITION_REQUIRED).await;
+    let stale = expect_problem(api.put(&path, Some("\"7\""), &changed).await, 409, types::VERSION_CONFLICT).await;
+    assert_eq!(stale["currentVersion"], 0);
+    let replaced = api.put(&path, Some("\"0\""), &changed).await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    assert_eq!(header(&replaced, "etag"), "\"1\"");
+    assert_eq!(replaced.json::<Value>().await.unwrap()["religion"]["code"], "buddhist");
+    let lost_update =
+        expect_problem(api.put(&path, Some("\"0\""), &equality()).await, 409, types::VERSION_CONFLICT).await;
+    assert_eq!(lost_update["currentVersion"], 1);
+    let reread = api.get(&path).await;
+    assert_eq!(header(&reread, "etag"), "\"1\"");
+    assert_eq!(reread.json::<Value>().await.unwrap()["religion"]["code"], "buddhist");
+}
+
+pub(crate) async fn invalid_national_insurance_numbers_and_unknown_ethnicity_codes_are_422_naming_the_field(api: &Api) {
+    let id = api.create_tenant().await;
+    let path = format!("/api/v1/persons/{id}/equality");
+
+    for nino in ["BG123456A", "QQ12345", "AB123456E"] {
+        let mut body = equality();
+        body["nationalInsuranceNumber"] = json!(nino);
+        let problem = expect_problem(api.put(&path, None, &body).await, 422, types::VALIDATION).await;
+        assert_eq!(problem["errors"][0]["field"], "/nationalInsuranceNumber", "{nino}: {problem}");
+        assert_eq!(problem["errors"][0]["code"], "invalid_nino", "{nino}: {problem}");
+        assert!(!problem.to_string().contains(nino), "the number is not echoed: {problem}");
+    }
+    let mut body = equality();
+    body["ethnicity"] = json!({ "code": "martian" });
+    let problem = expect_problem(api.put(&path, None, &body).await, 422, types::VALIDATION).await;
+    assert_eq!(problem["errors"][0]["field"], "/ethnicity/code", "{problem}");
+    assert_eq!(problem["errors"][0]["code"], "unknown_code", "{problem}");
+
+    expect_problem(api.get(&path).await, 404, types::NOT_FOUND).await;
+}
+
+pub(crate) async fn a_national_insurance_number_is_stored_in_canonical_form(api: &Api) {
+    let id = api.create_tenant().await;
+    let path = format!("/api/v1/persons/{id}/equality");
+
+    let response = api.put(&path, None, &json!({ "nationalInsuranceNumber": "ab 12 34 56 c" })).await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let read: Value = api.get(&path).await.json().await.unwrap();
+    assert_eq!(read, json!({ "nationalInsuranceNumber": "AB123456C" }));
+}
+
+pub(crate) async fn equality_values_never_appear_in_person_responses_history_or_events(api: &Api) {
+    let id = api.create_tenant().await;
+    let path = format!("/api/v1/persons/{id}");
+    assert_eq!(api.put(&format!("{path}/equality"), None, &equality()).await.status(), StatusCode::CREATED);
+    let patched = api.patch(&id, Some("\"0\""), &json!({ "middleName": "Thandeka" })).await;
+    assert_eq!(patched.status(), StatusCode::NO_CONTENT);
+
+    let person = api.get(&path).await.text().await.unwrap();
+    let history = api.get(&format!("{path}/history")).await.text().await.unwrap();
+    let events = serde_json::to_string(&api.events_of(&id).await).unwrap();
+
+    for (what, text) in [("person", &person), ("history", &history), ("events", &events)] {
+        for value in ["AB123456C", "bisexual", "white-other", "Polish", "nationalInsuranceNumber", "equality"] {
+            assert!(!text.contains(value), "{value} in the {what}: {text}");
+        }
+    }
+}
+
+pub(crate) async fn extended_data_is_versioned_per_area_and_can_be_deleted(api: &Api) {
+    let id = api.create_tenant().await;
+    let path = format!("/api/v1/persons/{id}/extended/social-care");
+    let document = json!({ "caseId": "SC-1", "flags": ["carer"], "plan": { "reviewDue": "2027-01-01" } });
+    expect_problem(api.get(&path).await, 404, types::NOT_FOUND).await;
+
+    let created = api.put(&path, None, &document).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(header(&created, "etag"), "\"0\"");
+    let read = api.get(&path).await;
+    assert_eq!(header(&read, "etag"), "\"0\"");
+    assert_eq!(read.json::<Value>().await.unwrap(), document);
+    let other_area = format!("/api/v1/persons/{id}/extended/housing-needs");
+    expect_problem(api.get(&other_area).await, 404, types::NOT_FOUND).await;
+
+    let changed = json!({ "caseId": "SC-1", "flags": [] });
+    expect_problem(api.put(&path, None, &changed).await, 428, types::PRECONDITION_REQUIRED).await;
+    let replaced = api.put(&path, Some("\"0\""), &changed).await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    assert_eq!(header(&replaced, "etag"), "\"1\"");
+    assert_eq!(api.get(&path).await.json::<Value>().await.unwrap(), changed);
+
+    let stale = api.client.delete(api.url(&path)).header("If-Match", "\"0\"").send().await.unwrap();
+    assert_eq!(expect_problem(stale, 409, types::VERSION_CONFLICT).await["currentVersion"], 1);
+    assert_eq!(api.delete(&path).await.status(), StatusCode::NO_CONTENT);
+    expect_problem(api.get(&path).await, 404, types::NOT_FOUND).await;
+    expect_problem(api.delete(&path).await, 404, types::NOT_FOUND).await;
+    assert_eq!(api.put(&path, None, &document).await.status(), StatusCode::CREATED, "stored afresh after a delete");
+}
+
+pub(crate) async fn invalid_area_names_are_400_and_never_a_path_traversal(api: &Api) {
+    let id = api.create_tenant().await;
+
+    for area in ["Social", "a.b", "social_care", "-care", "care-", "so--cial", "a%3Ab", "caf%C3%A9"] {
+        let path = format!("/api/v1/persons/{id}/extended/{area}");
+        let problem = expect_problem(api.get(&path).await, 400, types::BAD_REQUEST).await;
+        assert_eq!(problem["errors"][0]["field"], "area", "{area}: {problem}");
+        let put = api.put(&path, None, &json!({ "x": 1 })).await;
+        assert_eq!(put.status(), StatusCode::BAD_REQUEST, "{area}");
+    }
+    // Sent as raw HTTP: an HTTP client would resolve the dot segments before sending.
+    for area in ["..", "%2e%2e", "%2E%2E", "..%2f..%2fetc%2fpasswd", "%2e%2e%2fequality"] {
+        let status = raw_get_status(api, &format!("/api/v1/persons/{id}/extended/{area}")).await;
+        assert_eq!(status, 400, "{area}");
+    }
+}
+
+pub(crate) async fn an_extended_document_must_be_a_json_object_of_at_most_64_kib(api: &Api) {
+    let id = api.create_tenant().await;
+    let path = format!("/api/v1/persons/{id}/extended/social-care");
+
+    let too_large = json!({ "notes": "a".repeat(64 * 1024) });
+    expect_problem(api.put(&path, None, &too_large).await, 413, types::PAYLOAD_TOO_LARGE).await;
+    for not_an_object in [json!([1, 2, 3]), json!("text"), json!(42)] {
+        expect_problem(api.put(&path, None, &not_an_object).await, 400, types::BAD_REQUEST).await;
+    }
+    let just_under = json!({ "notes": "a".repeat(64 * 1024 - 20) });
+    assert_eq!(api.put(&path, None, &just_under).await.status(), StatusCode::CREATED);
+}
+
+pub(crate) async fn restricting_processing_is_a_new_version_shown_in_the_person(api: &Api) {
+    let id = api.create_tenant().await;
+    let path = format!("/api/v1/persons/{id}/processing-restriction");
+    let restrict = json!({ "restricted": true, "reason": "The data subject contests the record's accuracy" });
+
+    let response = api.put(&path, Some("\"0\""), &restrict).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "etag"), "\"1\"");
+    let person: Value = response.json().await.unwrap();
+    assert_eq!(person["processingRestricted"], true);
+    assert_eq!(person["versionNumber"], 1);
+    let read: Value = api.get(&format!("/api/v1/persons/{id}")).await.json().await.unwrap();
+    assert_eq!(read["processingRestricted"], true);
+    let history: Value = api.get(&format!("/api/v1/persons/{id}/history")).await.json().await.unwrap();
+    let last = history["results"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reason"], "The data subject contests the record's accuracy");
+
+    let again = api.put(&path, None, &restrict).await;
+    assert_eq!(header(&again, "etag"), "\"1\"", "the same value changes nothing");
+    let stale = expect_problem(
+        api.put(&path, Some("\"0\""), &json!({ "restricted": false })).await,
+        409,
+        types::VERSION_CONFLICT,
+    )
+    .await;
+    assert_eq!(stale["currentVersion"], 1);
+    let missing = expect_problem(api.put(&path, None, &json!({})).await, 422, types::VALIDATION).await;
+    assert_eq!(missing["errors"][0]["field"], "/restricted");
+    let wrong_type =
+        expect_problem(api.put(&path, None, &json!({ "restricted": "yes" })).await, 400, types::BAD_REQUEST).await;
+    assert_eq!(wrong_type["errors"][0]["field"], "/restricted");
+    let unknown = expect_problem(
+        api.put(&path, None, &json!({ "restricted": true, "colour": 1 })).await,
+        400,
+        types::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(unknown["errors"][0]["field"], "/colour");
+
+    let lifted = api.put(&path, Some("\"1\""), &json!({ "restricted": false })).await;
+    assert_eq!(header(&lifted, "etag"), "\"2\"");
+    assert_eq!(lifted.json::<Value>().await.unwrap()["processingRestricted"], false);
+}
+
+pub(crate) async fn the_access_log_lists_what_was_done_to_a_person_with_purpose_and_pages_with_a_cursor(api: &Api) {
+    let created = api
+        .client
+        .post(api.url("/api/v1/persons"))
+        .header("x-correlation-id", "log-create")
+        .json(&tenant())
+        .send()
+        .await
+        .unwrap();
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let person = format!("/api/v1/persons/{id}");
+    let read = api
+        .client
+        .get(api.url(&person))
+        .header("x-correlation-id", "log-read")
+        .header("x-purpose", "Tenancy audit 2026")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let written = api
+        .client
+        .put(api.url(&format!("{person}/equality")))
+        .header("x-correlation-id", "log-equality")
+        .json(&equality())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), StatusCode::CREATED);
+
+    let first: Value = api.get(&format!("{person}/access-log?limit=2")).await.json().await.unwrap();
+    let page = first["results"].as_array().unwrap();
+    assert_eq!(page.len(), 2);
+    let cursor = first["nextCursor"].as_str().unwrap();
+    assert_eq!(page[1]["position"].to_string(), cursor);
+    assert_eq!(first["links"]["next"], format!("{person}/access-log?after={cursor}&limit=2"));
+    let mut entries: Vec<Value> = page.clone();
+    let mut next = first["links"]["next"].as_str().unwrap().to_owned();
+    // Only the first page's read is recorded, so following the links ends at an empty page.
+    loop {
+        let page: Value = api.get(&next).await.json().await.unwrap();
+        let results = page["results"].as_array().unwrap();
+        if results.is_empty() {
+            break;
+        }
+        entries.extend(results.iter().cloned());
+        next = page["links"]["next"].as_str().unwrap().to_owned();
+    }
+    let log_reads = entries.iter().filter(|r| r["entry"]["action"] == "access-log-read").count();
+    assert_eq!(log_reads, 1, "only the first page's read is recorded");
+
+    let find = |action: &str, correlation_id: &str| {
+        entries
+            .iter()
+            .map(|record| &record["entry"])
+            .find(|entry| entry["action"] == action && entry["correlationId"] == correlation_id)
+            .unwrap_or_else(|| panic!("{action} {correlation_id} in {entries:?}"))
+            .clone()
+    };
+    let create = find("person-create", "log-create");
+    let read = find("person-read", "log-read");
+    let equality_write = find("equality-write", "log-equality");
+    assert_eq!(read["purpose"], "Tenancy audit 2026");
+    for entry in [&create, &read, &equality_write] {
+        assert_eq!(entry["outcome"], "success", "{entry}");
+        assert_eq!(entry["personIds"], json!([id]), "{entry}");
+        assert!(entry["actor"]["subject"].as_str().is_some_and(|s| !s.is_empty()), "{entry}");
+    }
+    let positions: Vec<u64> = entries.iter().map(|r| r["position"].as_u64().unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "oldest first: {positions:?}");
+
+    let bad_limit =
+        expect_problem(api.get(&format!("{person}/access-log?limit=0")).await, 400, types::BAD_REQUEST).await;
+    assert_eq!(bad_limit["errors"][0]["field"], "limit");
+}
+
+pub(crate) async fn a_bad_x_purpose_header_is_a_400_naming_the_header(api: &Api) {
+    let id = api.create_tenant().await;
+    let path = format!("/api/v1/persons/{id}");
+
+    for purpose in [" ".to_owned(), "x".repeat(201)] {
+        let response = api.client.get(api.url(&path)).header("x-purpose", &purpose).send().await.unwrap();
+        let problem = expect_problem(response, 400, types::BAD_REQUEST).await;
+        assert_eq!(problem["errors"][0]["field"], "x-purpose");
+    }
+    let non_ascii = reqwest::header::HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap();
+    let response = api.client.get(api.url(&path)).header("x-purpose", non_ascii).send().await.unwrap();
+    expect_problem(response, 400, types::BAD_REQUEST).await;
+    let fine = api.client.get(api.url(&path)).header("x-purpose", "x".repeat(200)).send().await.unwrap();
+    assert_eq!(fine.status(), StatusCode::OK);
+}
+
+pub(crate) async fn the_subject_access_export_holds_record_equality_extended_history_and_disclosure_log(api: &Api) {
+    let id = api.create_tenant().await;
+    let person = format!("/api/v1/persons/{id}");
+    assert_eq!(api.put(&format!("{person}/equality"), None, &equality()).await.status(), StatusCode::CREATED);
+    let case = json!({ "caseId": "SC-9" });
+    assert_eq!(api.put(&format!("{person}/extended/social-care"), None, &case).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        api.patch(&id, Some("\"0\""), &json!({ "middleName": "Thandeka" })).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(api.get(&person).await.status(), StatusCode::OK);
+
+    let response = api.get(&format!("{person}/subject-access")).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let export: Value = response.json().await.unwrap();
+    assert_eq!(export["person"]["id"], id.as_str());
+    assert_eq!(export["person"]["middleName"], "Thandeka");
+    assert_eq!(export["equality"]["nationalInsuranceNumber"], "AB123456C");
+    assert_eq!(export["extended"]["social-care"], json!({ "document": case, "version": 0 }));
+    let history = export["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1]["newData"], json!({ "middleName": "Thandeka" }));
+    let actions: Vec<&str> =
+        export["disclosureLog"].as_array().unwrap().iter().map(|r| r["entry"]["action"].as_str().unwrap()).collect();
+    for action in ["person-create", "equality-write", "extended-write", "person-update", "person-read"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+
+    let again: Value = api.get(&format!("{person}/subject-access")).await.json().await.unwrap();
+    let again_actions: Vec<&str> =
+        again["disclosureLog"].as_array().unwrap().iter().map(|r| r["entry"]["action"].as_str().unwrap()).collect();
+    assert!(again_actions.contains(&"subject-access"), "the first export is disclosed: {again_actions:?}");
+    assert_eq!(again["equality"], export["equality"]);
+}
+
+pub(crate) async fn documents_of_an_unknown_person_are_404(api: &Api) {
+    let person = format!("/api/v1/persons/{}", Uuid::new_v4());
+
+    expect_problem(api.get(&format!("{person}/equality")).await, 404, types::NOT_FOUND).await;
+    expect_problem(api.put(&format!("{person}/equality"), None, &equality()).await, 404, types::NOT_FOUND).await;
+    expect_problem(api.get(&format!("{person}/extended/social-care")).await, 404, types::NOT_FOUND).await;
+    expect_problem(api.put(&format!("{person}/extended/social-care"), None, &json!({})).await, 404, types::NOT_FOUND)
+        .await;
+    expect_problem(api.get(&format!("{person}/access-log")).await, 404, types::NOT_FOUND).await;
+    expect_problem(api.get(&format!("{person}/subject-access")).await, 404, types::NOT_FOUND).await;
+    let restrict = api.put(&format!("{person}/processing-restriction"), None, &json!({ "restricted": true })).await;
+    expect_problem(restrict, 404, types::NOT_FOUND).await;
 }

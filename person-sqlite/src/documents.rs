@@ -1,0 +1,118 @@
+//! [`DocumentRepository`] for [`SqliteStore`]: equality and extended documents in the `documents` table, one
+//! row per person and kind.
+//!
+//! A write is one `BEGIN IMMEDIATE` transaction: a conditional statement that applies only when the stored
+//! version is the expected one (`INSERT … ON CONFLICT DO NOTHING` for a first write, `UPDATE`/`DELETE … AND
+//! version = ?` otherwise), then the audit entry. When the statement changes no row, the stored version is read
+//! (still under the write lock) to answer `VersionConflict { current }`, and the transaction is rolled back.
+
+use async_trait::async_trait;
+use person_core::PersonId;
+use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
+use person_core::ports::{DocumentRepository, DocumentWriteError, StoreError};
+use sqlx::SqliteConnection;
+
+use crate::SqliteStore;
+use crate::audit::insert_audit_rows;
+use crate::error::{failed, out_of_range};
+use crate::queries;
+use crate::repository::finish;
+use crate::rows::{AuditColumns, DocumentRow, DocumentWriteColumns};
+
+/// The version of the stored document, `None` when there is none.
+async fn stored_version(tx: &mut SqliteConnection, write: &DocumentWriteColumns) -> Result<Option<u64>, StoreError> {
+    sqlx::query_scalar::<_, i64>(queries::DOCUMENT_VERSION)
+        .bind(&write.person_id)
+        .bind(&write.kind)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(failed("document.version"))?
+        .map(|version| u64::try_from(version).map_err(|_| out_of_range("document version")))
+        .transpose()
+}
+
+/// The body of a document write, inside its transaction.
+async fn write_in(
+    tx: &mut SqliteConnection,
+    write: &DocumentWriteColumns,
+    audit: &AuditColumns,
+) -> Result<(), DocumentWriteError> {
+    let matched = match (write.expected_version, &write.new) {
+        (None, Some(new)) => {
+            let inserted = sqlx::query(queries::INSERT_DOCUMENT)
+                .bind(&write.person_id)
+                .bind(&write.kind)
+                .bind(new.version)
+                .bind(&new.document)
+                .bind(&new.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("document.insert"))?;
+            inserted.rows_affected() == 1
+        }
+        (Some(expected), Some(new)) => {
+            let replaced = sqlx::query(queries::REPLACE_DOCUMENT)
+                .bind(new.version)
+                .bind(&new.document)
+                .bind(&new.updated_at)
+                .bind(&write.person_id)
+                .bind(&write.kind)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("document.replace"))?;
+            replaced.rows_affected() == 1
+        }
+        (Some(expected), None) => {
+            let deleted = sqlx::query(queries::DELETE_DOCUMENT)
+                .bind(&write.person_id)
+                .bind(&write.kind)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("document.delete"))?;
+            deleted.rows_affected() == 1
+        }
+        // Deleting a document expected not to exist: nothing to change, as long as none does.
+        (None, None) => stored_version(tx, write).await?.is_none(),
+    };
+    if !matched {
+        return Err(DocumentWriteError::VersionConflict { current: stored_version(tx, write).await? });
+    }
+    insert_audit_rows(tx, audit).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl DocumentRepository for SqliteStore {
+    async fn get_document(&self, person: PersonId, kind: &DocumentKind) -> Result<Option<StoredDocument>, StoreError> {
+        sqlx::query_as::<_, DocumentRow>(queries::GET_DOCUMENT)
+            .bind(person.to_string())
+            .bind(kind.key())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(failed("document.get"))?
+            .map(DocumentRow::into_document)
+            .transpose()
+    }
+
+    async fn list_documents(&self, person: PersonId) -> Result<Vec<StoredDocument>, StoreError> {
+        sqlx::query_as::<_, DocumentRow>(queries::LIST_DOCUMENTS)
+            .bind(person.to_string())
+            .fetch_all(&self.readers)
+            .await
+            .map_err(failed("document.list"))?
+            .into_iter()
+            .map(DocumentRow::into_document)
+            .collect()
+    }
+
+    async fn write_document(&self, write: DocumentWrite) -> Result<(), DocumentWriteError> {
+        // Serialised before taking the write lock, so the lock is held only for the statements.
+        let columns = DocumentWriteColumns::new(&write)?;
+        let audit = AuditColumns::new(&write.audit)?;
+        let mut tx = self.begin_write().await?;
+        let outcome = write_in(&mut tx, &columns, &audit).await;
+        finish(tx, outcome).await
+    }
+}

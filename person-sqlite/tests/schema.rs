@@ -1,0 +1,111 @@
+//! What the schema itself guarantees, whoever writes to the file: the audit trail is append-only, every
+//! catalogued statement is valid against the migrated schema, and the access-control look-ups are index reads.
+
+use std::path::Path;
+
+use person_core::audit::AuditAction;
+use person_core::ports::{AuditLog, PersonRepository};
+use person_core::testkit::fixtures::{audit_entry, create_write, full_person, person_id};
+use person_sqlite::queries::CATALOGUE;
+use person_sqlite::{SqliteOptions, SqliteStore};
+use sqlx::{AssertSqlSafe, Connection as _, Executor as _, SqlSafeStr as _, SqliteConnection};
+
+fn url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// A migrated database holding one person and two audit entries, and a raw connection to it (as the sqlite3
+/// shell or a script would have).
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn database_with_audit_entries(path: &Path) -> SqliteConnection {
+    let store = SqliteStore::open(&url(path), SqliteOptions::default()).await.expect("store opens");
+    let person = store.insert(create_write(full_person(person_id()), None)).await.expect("insert succeeds");
+    store.append(audit_entry(AuditAction::PersonRead, vec![person.id])).await.expect("append succeeds");
+    store.close().await;
+    SqliteConnection::connect(&url(path)).await.expect("connects")
+}
+
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn audit_rows(conn: &mut SqliteConnection) -> (i64, i64) {
+    let log = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&mut *conn).await.expect("count");
+    let persons = sqlx::query_scalar("SELECT count(*) FROM audit_persons").fetch_one(&mut *conn).await.expect("count");
+    (log, persons)
+}
+
+#[tokio::test]
+async fn audit_rows_cannot_be_changed_or_removed_by_any_connection() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut conn = database_with_audit_entries(&dir.path().join("person.db")).await;
+    assert_eq!(audit_rows(&mut conn).await, (2, 2));
+
+    for statement in [
+        "UPDATE audit_log SET action = 'person-update'",
+        "UPDATE audit_log SET document = '{}' WHERE position = 1",
+        "DELETE FROM audit_log",
+        "DELETE FROM audit_log WHERE position = 2",
+        "INSERT OR REPLACE INTO audit_log (position, id, at, action, document) VALUES (1, 'x', 'x', 'x', '{}')",
+        "REPLACE INTO audit_log (id, at, action, document) SELECT id, at, 'x', '{}' FROM audit_log",
+        "UPDATE audit_persons SET person_id = 'someone-else'",
+        "DELETE FROM audit_persons",
+        "INSERT OR REPLACE INTO audit_persons (position, person_id) SELECT position, person_id FROM audit_persons",
+    ] {
+        let refused = sqlx::query(statement).execute(&mut conn).await;
+        let Err(sqlx::Error::Database(error)) = refused else { panic!("{statement} must be refused, got {refused:?}") };
+        assert!(error.message().contains("append-only"), "{statement}: {}", error.message());
+    }
+    assert_eq!(audit_rows(&mut conn).await, (2, 2), "nothing changed");
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY position").fetch_all(&mut conn).await.expect("reads");
+    assert_eq!(actions, ["person-create", "person-read"]);
+
+    // Appending is still allowed.
+    sqlx::query("INSERT INTO audit_log (id, at, action, document) VALUES ('manual', 'at', 'person-read', '{}')")
+        .execute(&mut conn)
+        .await
+        .expect("appending is allowed");
+    assert_eq!(audit_rows(&mut conn).await, (3, 2));
+    conn.close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn every_catalogued_statement_is_valid_against_the_migrated_schema() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("person.db");
+    SqliteStore::open(&url(&path), SqliteOptions::default()).await.expect("store opens").close().await;
+    let mut conn = SqliteConnection::connect(&url(&path)).await.expect("connects");
+    for query in CATALOGUE.iter().filter(|q| !q.name.starts_with("transaction.")) {
+        if let Err(error) = conn.prepare(query.sql.into_sql_str()).await {
+            panic!("{} does not prepare: {error}", query.name);
+        }
+    }
+    conn.close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn restriction_and_access_log_look_ups_read_indexes_not_tables() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut conn = database_with_audit_entries(&dir.path().join("person.db")).await;
+    for (name, expected) in
+        [("person.restricted_among", "SEARCH persons USING"), ("audit.for_person", "SEARCH p USING PRIMARY KEY")]
+    {
+        let query = CATALOGUE.iter().find(|q| q.name == name).expect("catalogued");
+        // The statement text is a constant of the catalogue, prefixed with a constant.
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", query.sql)))
+                .bind("[]")
+                .bind(0_i64)
+                .bind(10_i64)
+                .fetch_all(&mut conn)
+                .await
+                .expect("plan");
+        let details: Vec<&str> = plan.iter().map(|(_, _, _, detail)| detail.as_str()).collect();
+        assert!(details.iter().any(|d| d.starts_with(expected)), "{name}: {details:?}");
+        assert!(
+            !details
+                .iter()
+                .any(|d| d.starts_with("SCAN persons") || d.starts_with("SCAN p") || d.starts_with("SCAN l")),
+            "{name} scans a table: {details:?}"
+        );
+    }
+    conn.close().await.expect("closes");
+}
