@@ -1,0 +1,1 @@
+//! SKELETON: to be written (helper task).
