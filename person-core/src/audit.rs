@@ -25,6 +25,8 @@ pub enum AuditAction {
     PersonUpdate,
     /// A person was soft-deleted.
     PersonDelete,
+    /// A duplicate was merged into a survivor (the entry names both).
+    PersonMerge,
     /// A person's processing restriction was set or lifted.
     PersonRestrict,
     /// A person's history was read.

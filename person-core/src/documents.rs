@@ -12,6 +12,7 @@ use crate::access::ServiceArea;
 use crate::audit::AuditEntry;
 use crate::equality::EqualityData;
 use crate::event::Actor;
+use crate::matching::SearchKey;
 use crate::person::PersonId;
 
 /// Largest extended-data document, in bytes of compact JSON.
@@ -126,4 +127,8 @@ pub struct DocumentWrite {
     pub new: Option<StoredDocument>,
     /// The audit entry recorded with the write.
     pub audit: AuditEntry,
+    /// For equality data: the person's `KeySource::Equality` search keys after the write (the NI number; empty
+    /// when it is removed or the document deleted), which replace the stored ones in the same atomic write.
+    /// `None` (extended data) leaves the keys alone.
+    pub search_keys: Option<Vec<SearchKey>>,
 }

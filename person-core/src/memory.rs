@@ -2,19 +2,23 @@
 //!
 //! For tests, examples and as the reference behaviour of the contract suite. Every write happens under one lock,
 //! so each is atomic and the feed is in commit order by construction. Nothing survives the process.
+//!
+//! Search keys live in an inverted index (key → persons), so `candidates` touches only the persons having the
+//! keys, as a database index would; the dedup key is a map from key to its one live holder.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 use crate::audit::AuditEntry;
-use crate::documents::{DocumentKind, DocumentWrite, StoredDocument};
+use crate::documents::{DocumentBody, DocumentKind, DocumentWrite, StoredDocument};
 use crate::event::{FeedEntry, HistoryEntry};
+use crate::matching::{KeySource, SearchKey};
 use crate::person::{Person, PersonId, PersonRef};
 use crate::ports::{
-    AuditLog, AuditRecord, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError, NewPersonWrite,
-    PersonRepository, PersonWrite, StoreError, UpdateError,
+    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
+    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, StoreError, UpdateError,
 };
 
 #[derive(Default)]
@@ -26,6 +30,83 @@ struct State {
     last_person_ref: i64,
     documents: HashMap<(PersonId, String), StoredDocument>,
     audit: Vec<AuditEntry>,
+    /// The keys each person holds, per source.
+    keys: HashMap<(PersonId, KeySource), Vec<SearchKey>>,
+    /// The inverted index: which persons (and through which source) hold a key.
+    key_index: HashMap<SearchKey, HashSet<(PersonId, KeySource)>>,
+    /// Dedup key → the live person holding it.
+    dedup: HashMap<String, PersonId>,
+    /// Person → the dedup key it holds.
+    dedup_of: HashMap<PersonId, String>,
+}
+
+impl State {
+    fn append_event(&mut self, event: crate::event::PersonEvent) {
+        let position = self.events.len() as u64 + 1;
+        self.events.push(FeedEntry { position, event });
+    }
+
+    fn set_keys(&mut self, id: PersonId, source: KeySource, keys: &[SearchKey]) {
+        if let Some(old) = self.keys.remove(&(id, source)) {
+            for key in old {
+                if let Some(holders) = self.key_index.get_mut(&key) {
+                    holders.remove(&(id, source));
+                    if holders.is_empty() {
+                        self.key_index.remove(&key);
+                    }
+                }
+            }
+        }
+        let mut distinct: Vec<SearchKey> = keys.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.is_empty() {
+            return;
+        }
+        for key in &distinct {
+            self.key_index.entry(key.clone()).or_default().insert((id, source));
+        }
+        self.keys.insert((id, source), distinct);
+    }
+
+    /// The live person other than `except` holding `key`.
+    fn dedup_holder(&self, key: Option<&str>, except: &[PersonId]) -> Option<PersonId> {
+        let holder = *self.dedup.get(key?)?;
+        (!except.contains(&holder)).then_some(holder)
+    }
+
+    fn set_dedup(&mut self, id: PersonId, key: Option<String>) {
+        if let Some(old) = self.dedup_of.remove(&id) {
+            self.dedup.remove(&old);
+        }
+        if let Some(key) = key {
+            self.dedup.insert(key.clone(), id);
+            self.dedup_of.insert(id, key);
+        }
+    }
+
+    /// Stores a person's keys as a write leaves them: a person no longer live holds none.
+    fn index_person(&mut self, person: &Person, keys: &[SearchKey], dedup: Option<String>) {
+        if person.status.is_active() {
+            self.set_keys(person.id, KeySource::Person, keys);
+            self.set_dedup(person.id, dedup);
+        } else {
+            self.set_keys(person.id, KeySource::Person, &[]);
+            self.set_keys(person.id, KeySource::Equality, &[]);
+            self.set_dedup(person.id, None);
+        }
+    }
+
+    fn nino_of(&self, id: PersonId) -> Option<String> {
+        match &self.documents.get(&(id, DocumentKind::Equality.key()))?.body {
+            DocumentBody::Equality(data) => data.national_insurance_number.clone(),
+            DocumentBody::Extended(_) => None,
+        }
+    }
+
+    fn version_of(&self, id: PersonId) -> Option<u64> {
+        self.persons.get(&id).map(|p| p.version_number)
+    }
 }
 
 /// An in-process store; see the module documentation.
@@ -64,16 +145,19 @@ impl PersonRepository for InMemoryStore {
         {
             return Err(InsertError::IdempotencyKeyTaken);
         }
+        if let Some(existing) = state.dedup_holder(write.dedup_key(), &[]) {
+            return Err(InsertError::DuplicatePerson { existing });
+        }
         let person_ref = PersonRef(state.last_person_ref + 1);
         state.last_person_ref = person_ref.0;
         let created = write.assign(person_ref);
-        let position = state.events.len() as u64 + 1;
-        state.events.push(FeedEntry { position, event: created.event });
+        state.append_event(created.event);
         state.history.entry(created.person.id).or_default().push(created.history);
         state.audit.push(created.audit);
         if let Some(record) = created.idempotency {
             state.idempotency.insert(record.key.clone(), record);
         }
+        state.index_person(&created.person, &created.search_keys, created.dedup_key);
         state.persons.insert(created.person.id, created.person.clone());
         Ok(created.person)
     }
@@ -88,11 +172,84 @@ impl PersonRepository for InMemoryStore {
         if stored.version_number != write.expected_version {
             return Err(UpdateError::VersionConflict { current: stored.version_number });
         }
-        let position = state.events.len() as u64 + 1;
-        state.events.push(FeedEntry { position, event: write.event });
+        if write.person.status.is_active()
+            && let Some(existing) = state.dedup_holder(write.dedup_key.as_deref(), &[write.person.id])
+        {
+            return Err(UpdateError::DuplicatePerson { existing });
+        }
+        state.append_event(write.event);
         state.history.entry(write.person.id).or_default().push(write.history);
         state.audit.push(write.audit);
+        state.index_person(&write.person, &write.search_keys, write.dedup_key);
         state.persons.insert(write.person.id, write.person);
+        Ok(())
+    }
+
+    async fn candidates(&self, keys: &[SearchKey], limit: u32) -> Result<Vec<Candidate>, StoreError> {
+        let state = self.lock()?;
+        let distinct: HashSet<&SearchKey> = keys.iter().collect();
+        let mut counts: HashMap<PersonId, u32> = HashMap::new();
+        for key in distinct {
+            let Some(holders) = state.key_index.get(key) else { continue };
+            // A key held through both sources still counts once.
+            let persons: HashSet<PersonId> = holders.iter().map(|(id, _)| *id).collect();
+            for id in persons {
+                *counts.entry(id).or_default() += 1;
+            }
+        }
+        let mut ranked: Vec<(PersonId, u32)> = counts
+            .into_iter()
+            .filter(|(id, _)| state.persons.get(id).is_some_and(|p| p.status.is_active() && !p.processing_restricted))
+            .collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(limit as usize);
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(id, matched_keys)| {
+                let person = state.persons.get(&id)?.clone();
+                Some(Candidate { person, nino: state.nino_of(id), matched_keys })
+            })
+            .collect())
+    }
+
+    async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
+        let mut state = self.lock()?;
+        let (survivor, duplicate) = (write.survivor.id, write.duplicate.id);
+        let current = state.version_of(survivor);
+        if current != Some(write.survivor_expected_version) {
+            return Err(MergeWriteError::SurvivorConflict { current });
+        }
+        let current = state.version_of(duplicate);
+        if current != Some(write.duplicate_expected_version) {
+            return Err(MergeWriteError::DuplicateConflict { current });
+        }
+        for moved in &write.documents {
+            let key = moved.kind.key();
+            let on_duplicate = state.documents.get(&(duplicate, key.clone())).map(|d| d.version);
+            if on_duplicate != Some(moved.expected_version) || state.documents.contains_key(&(survivor, key)) {
+                return Err(MergeWriteError::DocumentConflict);
+            }
+        }
+        if let Some(existing) = state.dedup_holder(write.survivor_dedup_key.as_deref(), &[survivor, duplicate]) {
+            return Err(MergeWriteError::DuplicatePerson { existing });
+        }
+        // Checks done: apply everything (nothing below can fail).
+        state.index_person(&write.duplicate, &[], None);
+        state.index_person(&write.survivor, &write.survivor_keys, write.survivor_dedup_key);
+        if let Some(keys) = &write.survivor_equality_keys {
+            state.set_keys(survivor, KeySource::Equality, keys);
+        }
+        for moved in write.documents {
+            let key = moved.kind.key();
+            state.documents.remove(&(duplicate, key.clone()));
+            state.documents.insert((survivor, key), moved.document);
+        }
+        state.append_event(write.event);
+        state.history.entry(duplicate).or_default().push(write.duplicate_history);
+        state.history.entry(survivor).or_default().push(write.survivor_history);
+        state.audit.push(write.audit);
+        state.persons.insert(duplicate, write.duplicate);
+        state.persons.insert(survivor, write.survivor);
         Ok(())
     }
 
@@ -146,6 +303,9 @@ impl DocumentRepository for InMemoryStore {
             Some(document) => state.documents.insert(key, document),
             None => state.documents.remove(&key),
         };
+        if let Some(keys) = &write.search_keys {
+            state.set_keys(write.person_id, KeySource::Equality, keys);
+        }
         state.audit.push(write.audit);
         Ok(())
     }

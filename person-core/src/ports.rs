@@ -2,8 +2,22 @@
 //!
 //! Every store implements [`PersonRepository`]; `crate::testkit` (feature `testkit`) is the executable form of
 //! these contracts, and a store is done when it passes. Stores persist exactly what they are given: the service
-//! assigns ids, versions, timestamps and events. The one value a store generates is `personRef`, because only
-//! the store can allocate a sequence atomically.
+//! assigns ids, versions, timestamps, events and search keys. The one value a store generates is `personRef`,
+//! because only the store can allocate a sequence atomically.
+//!
+//! # Search keys and duplicate prevention
+//!
+//! Every write of a person carries the person's blocking keys ([`SearchKey`], computed by
+//! [`crate::matching`]) and its duplicate-prevention key (`dedup_key`). Keys belong to a [`KeySource`]: the
+//! person record ([`KeySource::Person`]: names, date of birth, postcodes) or its equality data
+//! ([`KeySource::Equality`]: the NI number). A write replaces the keys of its own source for that person, in the
+//! same atomic write as the change, so a store never answers [`PersonRepository::candidates`] from keys that
+//! disagree with the data. Keys are opaque strings to stores.
+//!
+//! The dedup key is UNIQUE among live persons: a create or update whose dedup key another live person holds is
+//! refused (`DuplicatePerson`) and writes nothing. That constraint, enforced inside the store's atomic write, is
+//! what makes duplicate prevention race-safe: of ten concurrent creates of the same person exactly one succeeds,
+//! whatever the service's match saw before writing.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -15,6 +29,9 @@ use uuid::Uuid;
 use crate::audit::AuditEntry;
 use crate::documents::{DocumentKind, DocumentWrite, StoredDocument};
 use crate::event::{FeedEntry, HistoryEntry, PersonEvent};
+#[cfg(doc)]
+use crate::matching::KeySource;
+use crate::matching::SearchKey;
 use crate::person::{Person, PersonId, PersonRef};
 
 /// A boxed error from a driver, kept as a source (never stringified).
@@ -49,6 +66,8 @@ pub struct NewPersonWrite {
     history: HistoryEntry,
     audit: AuditEntry,
     idempotency: Option<IdempotencyKey>,
+    search_keys: Vec<SearchKey>,
+    dedup_key: Option<String>,
 }
 
 /// The idempotency key and request fingerprint of a create.
@@ -86,6 +105,10 @@ pub struct AssignedCreate {
     pub audit: AuditEntry,
     /// The idempotency record to store, when the request carried a key.
     pub idempotency: Option<IdempotencyRecord>,
+    /// The person's [`KeySource::Person`] search keys.
+    pub search_keys: Vec<SearchKey>,
+    /// The person's duplicate-prevention key, unique among live persons; `None`: not checked.
+    pub dedup_key: Option<String>,
 }
 
 impl NewPersonWrite {
@@ -98,7 +121,28 @@ impl NewPersonWrite {
         audit: AuditEntry,
         idempotency: Option<IdempotencyKey>,
     ) -> Self {
-        Self { person, event, history, audit, idempotency }
+        Self { person, event, history, audit, idempotency, search_keys: Vec::new(), dedup_key: None }
+    }
+
+    /// The same write carrying the person's [`KeySource::Person`] search keys and its dedup key (`None` when
+    /// the create is an allowed duplicate, or the person lacks what the key is made of).
+    #[must_use]
+    pub fn with_search_keys(mut self, search_keys: Vec<SearchKey>, dedup_key: Option<String>) -> Self {
+        self.search_keys = search_keys;
+        self.dedup_key = dedup_key;
+        self
+    }
+
+    /// The person's [`KeySource::Person`] search keys.
+    #[must_use]
+    pub fn search_keys(&self) -> &[SearchKey] {
+        &self.search_keys
+    }
+
+    /// The person's dedup key, if it is to be checked and held.
+    #[must_use]
+    pub fn dedup_key(&self) -> Option<&str> {
+        self.dedup_key.as_deref()
     }
 
     /// The id of the person to create.
@@ -130,7 +174,15 @@ impl NewPersonWrite {
             person: person.clone(),
             created_at: person.created_at,
         });
-        AssignedCreate { person, event, history, audit: self.audit, idempotency }
+        AssignedCreate {
+            person,
+            event,
+            history,
+            audit: self.audit,
+            idempotency,
+            search_keys: self.search_keys,
+            dedup_key: self.dedup_key,
+        }
     }
 }
 
@@ -147,6 +199,12 @@ pub struct PersonWrite {
     pub history: HistoryEntry,
     /// The audit entry recorded with the change.
     pub audit: AuditEntry,
+    /// The person's [`KeySource::Person`] search keys after the change; they replace the stored ones. Empty for
+    /// a person that is no longer live (stores then drop every key of the person, equality keys included).
+    pub search_keys: Vec<SearchKey>,
+    /// The person's dedup key after the change: `None` for a deleted or merged person, an allowed duplicate, or
+    /// a person lacking what the key is made of.
+    pub dedup_key: Option<String>,
 }
 
 /// Why a create was not stored.
@@ -159,6 +217,12 @@ pub enum InsertError {
     /// [`PersonRepository::find_idempotent_create`].
     #[error("idempotency key already used")]
     IdempotencyKeyTaken,
+    /// Another live person holds the write's dedup key: the same person beyond reasonable doubt.
+    #[error("the person already exists as {existing}")]
+    DuplicatePerson {
+        /// The live person holding the dedup key.
+        existing: PersonId,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -175,6 +239,96 @@ pub enum UpdateError {
     VersionConflict {
         /// The version currently stored.
         current: u64,
+    },
+    /// Another live person holds the write's dedup key.
+    #[error("the change would duplicate {existing}")]
+    DuplicatePerson {
+        /// The live person holding the dedup key.
+        existing: PersonId,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A person found by [`PersonRepository::candidates`], with what matching needs besides the person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The person (live, not restricted).
+    pub person: Person,
+    /// The NI number from the person's equality data, if recorded. The service uses it only for callers allowed
+    /// to see it.
+    pub nino: Option<String>,
+    /// How many distinct keys of the query the person has (from any source).
+    pub matched_keys: u32,
+}
+
+/// An equality or extended-data document moved from the duplicate to the survivor by a merge.
+#[derive(Debug, Clone)]
+pub struct DocumentMove {
+    /// Which document.
+    pub kind: DocumentKind,
+    /// The version the duplicate's document must have; it is deleted from the duplicate.
+    pub expected_version: u64,
+    /// The document as it is stored for the survivor (which MUST hold none of this kind), with the same kind.
+    pub document: StoredDocument,
+}
+
+/// A merge as the service prepared it: one atomic write changing two persons.
+#[derive(Debug, Clone)]
+pub struct MergeWrite {
+    /// The survivor after the merge (`version_number` = `survivor_expected_version + 1`): its own values plus
+    /// the duplicate's missing ones and tenures.
+    pub survivor: Person,
+    /// The version the stored survivor must have.
+    pub survivor_expected_version: u64,
+    /// The survivor's [`KeySource::Person`] keys after the merge; they replace the stored ones.
+    pub survivor_keys: Vec<SearchKey>,
+    /// The survivor's [`KeySource::Equality`] keys when the merge moves the equality data to it; `None` leaves
+    /// them as they are.
+    pub survivor_equality_keys: Option<Vec<SearchKey>>,
+    /// The survivor's dedup key after the merge.
+    pub survivor_dedup_key: Option<String>,
+    /// The duplicate after the merge: status `Merged { into: survivor }`, version + 1.
+    pub duplicate: Person,
+    /// The version the stored duplicate must have.
+    pub duplicate_expected_version: u64,
+    /// Documents moved from the duplicate to the survivor.
+    pub documents: Vec<DocumentMove>,
+    /// The one `PersonMergedEvent` (its `entityId` is the survivor).
+    pub event: PersonEvent,
+    /// The survivor's history entry.
+    pub survivor_history: HistoryEntry,
+    /// The duplicate's history entry (same event id).
+    pub duplicate_history: HistoryEntry,
+    /// The audit entry, naming both persons.
+    pub audit: AuditEntry,
+}
+
+/// Why a merge was not stored (nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum MergeWriteError {
+    /// The stored survivor does not have the expected version (`None`: no such person).
+    #[error("survivor version conflict")]
+    SurvivorConflict {
+        /// The survivor's stored version.
+        current: Option<u64>,
+    },
+    /// The stored duplicate does not have the expected version (`None`: no such person).
+    #[error("duplicate version conflict")]
+    DuplicateConflict {
+        /// The duplicate's stored version.
+        current: Option<u64>,
+    },
+    /// A document to move is not stored on the duplicate at the expected version, or the survivor already holds
+    /// one of that kind.
+    #[error("document conflict")]
+    DocumentConflict,
+    /// A live person other than the two merged holds the survivor's new dedup key.
+    #[error("the merged survivor would duplicate {existing}")]
+    DuplicatePerson {
+        /// The live person holding the dedup key.
+        existing: PersonId,
     },
     /// The store failed.
     #[error(transparent)]
@@ -193,9 +347,14 @@ pub trait PersonRepository: Send + Sync {
     /// fails MUST NOT leave a person, event, history entry or idempotency record behind. The event MUST appear
     /// in the feed after every event committed before it.
     ///
+    /// The person's search keys ([`NewPersonWrite::search_keys`], source [`KeySource::Person`]) and its dedup key
+    /// are stored in the same atomic write.
+    ///
     /// # Errors
-    /// MUST return [`InsertError::DuplicateId`] when any person (live, deleted or merged) has the id, and
-    /// [`InsertError::IdempotencyKeyTaken`] when the idempotency key is already stored; nothing is written then.
+    /// MUST return, checked in this order, [`InsertError::DuplicateId`] when any person (live, deleted or
+    /// merged) has the id, [`InsertError::IdempotencyKeyTaken`] when the idempotency key is already stored, and
+    /// [`InsertError::DuplicatePerson`] when another live person holds the dedup key; nothing is written then.
+    /// Of N concurrent inserts with the same dedup key exactly one MUST succeed.
     async fn insert(&self, write: NewPersonWrite) -> Result<Person, InsertError>;
 
     /// Reads a person in any state (live, deleted, merged), or `None` when the id was never stored.
@@ -211,10 +370,42 @@ pub trait PersonRepository: Send + Sync {
     /// The service never changes `id`, `personRef` or `createdAt` in an update; stores may rely on that (and
     /// keep them in indexed columns).
     ///
+    /// The person's [`KeySource::Person`] keys are replaced by `write.search_keys` and its dedup key by
+    /// `write.dedup_key`, in the same atomic write. When the written person is not live (deleted, merged) the
+    /// store MUST drop every key of the person (both sources) and its dedup key, whatever the write carries.
+    ///
     /// # Errors
-    /// MUST return [`UpdateError::NotFound`] when the id is unknown and [`UpdateError::VersionConflict`] with the
-    /// stored version when it differs; nothing is written then.
+    /// MUST return, checked in this order, [`UpdateError::NotFound`] when the id is unknown,
+    /// [`UpdateError::VersionConflict`] with the stored version when it differs, and
+    /// [`UpdateError::DuplicatePerson`] when another live person holds the dedup key; nothing is written then.
     async fn update(&self, write: PersonWrite) -> Result<(), UpdateError>;
+
+    /// Up to `limit` live, non-restricted persons having at least one of `keys` (from any source), with their NI
+    /// number (from the equality data) and the number of distinct `keys` each has.
+    ///
+    /// Ordered by that number, descending, then by person id ascending (UUID byte order, which is the order of
+    /// the hyphenated lower-case text), so every store returns the same candidates in the same order for the
+    /// same data. Repeated keys in `keys` count once. Cost MUST NOT grow with the number of stored persons
+    /// beyond the persons having the keys (an indexed look-up, not a scan).
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn candidates(&self, keys: &[SearchKey], limit: u32) -> Result<Vec<Candidate>, StoreError>;
+
+    /// Merges a duplicate into a survivor in **one atomic write**: a compare-and-set on both persons' versions,
+    /// the survivor replaced by `write.survivor` (keys and dedup key replaced; equality keys too when
+    /// `survivor_equality_keys` is given), the duplicate replaced by `write.duplicate` (a `Merged` tombstone: every
+    /// key and its dedup key dropped, so the survivor may take the same dedup key in the same write), each
+    /// [`DocumentMove`] deleted from the duplicate and inserted for the survivor, the one event appended to the
+    /// feed, a history entry for each person, and the audit entry.
+    ///
+    /// # Errors
+    /// MUST return, checked in this order, [`MergeWriteError::SurvivorConflict`] or
+    /// [`MergeWriteError::DuplicateConflict`] when a stored version differs (or the person is unknown),
+    /// [`MergeWriteError::DocumentConflict`] when a document to move is not on the duplicate at its expected
+    /// version or the survivor already has one of its kind, and [`MergeWriteError::DuplicatePerson`] when a
+    /// third live person holds the survivor's new dedup key. Nothing is written then.
+    async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError>;
 
     /// Every history entry of a person, oldest first (by version).
     ///
@@ -290,7 +481,8 @@ pub trait DocumentRepository: Send + Sync {
 
     /// Puts or deletes a document and appends its audit entry, in **one atomic compare-and-set**: it applies only
     /// when the stored version equals `write.expected_version` (`None`: no document stored). Of concurrent writes
-    /// expecting the same version exactly one MUST succeed.
+    /// expecting the same version exactly one MUST succeed. When `write.search_keys` is given (equality data),
+    /// the person's [`KeySource::Equality`] keys are replaced by it in the same atomic write.
     ///
     /// # Errors
     /// MUST return [`DocumentWriteError::VersionConflict`] with the stored version when the expectation fails;

@@ -1,7 +1,9 @@
 //! `PersonService`: the use cases, and the only place business rules run.
 //!
-//! It parses and validates input, assigns ids, versions, timestamps and events, and asks the repository for one
-//! atomic write per change. It knows nothing of HTTP or of any particular store.
+//! It parses and validates input, assigns ids, versions, timestamps, events and search keys, and asks the
+//! repository for one atomic write per change. It knows nothing of HTTP or of any particular store.
+//!
+//! Search, match, duplicate prevention and merge (SPEC §6) live in the `search` and `merge` submodules.
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use crate::event::{
     Actor, EventData, EventType, EventUser, EventVersion, FeedEntry, HistoryEntry, PersonEvent, SOURCE_DOMAIN,
     SOURCE_SYSTEM,
 };
+use crate::matching::{KeySource, MatchProfile, person_keys};
 use crate::patch::{PatchError, apply_patch, changed_data};
 use crate::person::{Person, PersonId, PersonRef, PersonStatus};
 use crate::ports::{
@@ -24,6 +27,15 @@ use crate::ports::{
     Repositories, StoreError, UpdateError,
 };
 use crate::validate::{self, BodyError, ValidationErrors};
+
+mod merge;
+mod search;
+
+pub use merge::MergeError;
+pub use search::{
+    DEFAULT_MATCH_COUNT, DEFAULT_SEARCH_LIMIT, DuplicateCandidate, MAX_MATCH_COUNT, MAX_SEARCH_LIMIT, MIN_PREFIX_CHARS,
+    MatchCandidate, MatchError, PersonKeys, SearchError, SearchHit, SearchPage, SearchQuery, codes as search_codes,
+};
 
 /// Longest accepted `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -75,6 +87,9 @@ pub struct CreateOptions {
     pub event_version: EventVersion,
     /// The request's `Idempotency-Key` header.
     pub idempotency_key: Option<String>,
+    /// `?allowDuplicate=true`: create the person even when a `certain` match is recorded (the body's `reason`
+    /// says why). The person then holds no dedup key.
+    pub allow_duplicate: bool,
 }
 
 /// The result of a create.
@@ -104,6 +119,14 @@ pub enum CreatePersonError {
     /// The idempotency key is empty or too long (→ 400).
     #[error("the idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters")]
     InvalidIdempotencyKey,
+    /// The person is already recorded: a `certain` match, or a concurrent create of the same person won the race
+    /// (→ 409 `duplicate-person`). Retry with `allow_duplicate` if it really is another person.
+    #[error("the person is already recorded")]
+    Duplicate {
+        /// The persons it duplicates, most likely first (empty when the only one is restricted and the caller
+        /// may not see it).
+        candidates: Vec<DuplicateCandidate>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -150,6 +173,12 @@ pub enum UpdatePersonError {
     /// The patched person would be invalid (→ 422).
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
+    /// The change would make the person an exact duplicate of another live person (→ 409 `duplicate-person`).
+    #[error("the change would duplicate another person")]
+    Duplicate {
+        /// The person(s) it would duplicate.
+        candidates: Vec<DuplicateCandidate>,
+    },
 }
 
 impl From<StoreError> for UpdatePersonError {
@@ -212,6 +241,11 @@ impl PersonService {
     /// person back (`replayed`), and a different request under the same key is refused; exactly one person is
     /// created however many times the request is retried, concurrently or not.
     ///
+    /// Unless `options.allow_duplicate`, the person is matched against those recorded first, and a `certain`
+    /// match is refused as [`CreatePersonError::Duplicate`]. The check is race-safe: the write carries the
+    /// person's dedup key, which the store keeps unique among live persons, so of concurrent creates of the same
+    /// person exactly one succeeds and the others are `Duplicate` naming it.
+    ///
     /// # Errors
     /// See [`CreatePersonError`].
     pub async fn create(
@@ -243,19 +277,36 @@ impl PersonService {
                 return Err(errors.into());
             }
         };
-        let id = match draft.id.and_then(PersonId::new) {
-            Some(id) => id,
-            None => self.new_person_id(),
-        };
+        let supplied_id = draft.id.and_then(PersonId::new);
+        let id = supplied_id.unwrap_or_else(|| self.new_person_id());
         let person = Person::from_fields(id, PersonRef(0), fields, 0, now);
+        let profile = MatchProfile::from_person(&person, None);
+        if !options.allow_duplicate {
+            let candidates = self.certain_duplicates(&profile, None).await?;
+            // Resending a create with its own id is answered as such, not as a duplicate of itself.
+            if supplied_id.is_some_and(|id| candidates.iter().any(|c| c.id == id)) {
+                return Err(CreatePersonError::DuplicateId(id));
+            }
+            if !candidates.is_empty() {
+                return self.refuse_duplicate_create(ctx, idempotency.as_ref(), candidates).await;
+            }
+        }
+        let keys = PersonKeys::of(&person, None);
+        let dedup = if options.allow_duplicate { None } else { keys.dedup };
         let reason = Some(person.reason.clone());
         let event = self.event(ctx, EventType::PersonCreatedEvent, options.event_version, id, Map::new(), Map::new());
         let history = history_entry(ctx, &event, 0, reason);
         let audit = self.audit_entry(ctx, AuditAction::PersonCreate, vec![id], None, AuditOutcome::Success);
-        let write = NewPersonWrite::new(person, event, history, audit, idempotency.clone());
+        let write = NewPersonWrite::new(person, event, history, audit, idempotency.clone())
+            .with_search_keys(keys.person, dedup);
         match self.repos.persons.insert(write).await {
             Ok(person) => Ok(Created { person, replayed: false }),
             Err(InsertError::DuplicateId) => Err(CreatePersonError::DuplicateId(id)),
+            Err(InsertError::DuplicatePerson { existing }) => {
+                // A concurrent create of the same person committed first.
+                let candidates = self.duplicate_of(ctx, &profile, existing).await?;
+                self.refuse_duplicate_create(ctx, idempotency.as_ref(), candidates).await
+            }
             Err(InsertError::IdempotencyKeyTaken) => match &idempotency {
                 // A concurrent retry with the same key won the race: answer as it did.
                 Some(key) => self.replay(key).await?.ok_or_else(|| {
@@ -296,6 +347,23 @@ impl PersonService {
             }
             Some(_) => Err(CreatePersonError::IdempotencyKeyReused),
         }
+    }
+
+    /// Answers a create that duplicates recorded persons: a retry of a create that went through under the same
+    /// idempotency key replays it; otherwise the refusal (which discloses the candidates) is audited.
+    async fn refuse_duplicate_create(
+        &self,
+        ctx: &RequestContext,
+        idempotency: Option<&IdempotencyKey>,
+        candidates: Vec<DuplicateCandidate>,
+    ) -> Result<Created, CreatePersonError> {
+        if let Some(key) = idempotency
+            && let Some(replay) = self.replay(key).await?
+        {
+            return Ok(replay);
+        }
+        self.audit_disclosure(ctx, candidates.iter().map(|c| c.id).collect(), "duplicate-check").await?;
+        Err(CreatePersonError::Duplicate { candidates })
     }
 
     fn new_person_id(&self) -> PersonId {
@@ -418,7 +486,8 @@ impl PersonService {
         let event = self.event(ctx, EventType::PersonUpdatedEvent, EventVersion::V1, id, old_data, new_data);
         let history = history_entry(ctx, &event, next.version_number, outcome.change_reason);
         let audit = self.audit_entry(ctx, AuditAction::PersonUpdate, vec![id], None, AuditOutcome::Success);
-        self.write(PersonWrite { person: next.clone(), expected_version, event, history, audit }).await?;
+        let write = person_write(&current, next.clone(), event, history, audit);
+        self.write(ctx, &current, write).await?;
         Ok(Updated { person: next, changed: true })
     }
 
@@ -447,14 +516,31 @@ impl PersonService {
         let event = self.event(ctx, EventType::PersonDeletedEvent, EventVersion::V1, id, old_data, Map::new());
         let history = history_entry(ctx, &event, next.version_number, reason);
         let audit = self.audit_entry(ctx, AuditAction::PersonDelete, vec![id], None, AuditOutcome::Success);
-        self.write(PersonWrite { person: next, expected_version: current.version_number, event, history, audit }).await
+        let write = person_write(&current, next, event, history, audit);
+        self.write(ctx, &current, write).await
     }
 
-    async fn write(&self, write: PersonWrite) -> Result<(), UpdatePersonError> {
-        match self.repos.persons.update(write).await {
+    /// Stores a change of `current` (built by [`person_write`]).
+    ///
+    /// A change that leaves the person's identity (its dedup key) as it was never fails as a duplicate: when the
+    /// store finds that key held by another person, this person was created as an allowed duplicate of it (or
+    /// before keys existed), so it is written again without a dedup key, as it was stored.
+    async fn write(&self, ctx: &RequestContext, current: &Person, write: PersonWrite) -> Result<(), UpdatePersonError> {
+        let identity_kept = write.dedup_key.is_some() && write.dedup_key == PersonKeys::of(current, None).dedup;
+        let mut result = self.repos.persons.update(write.clone()).await;
+        if identity_kept && matches!(result, Err(UpdateError::DuplicatePerson { .. })) {
+            result = self.repos.persons.update(PersonWrite { dedup_key: None, ..write.clone() }).await;
+        }
+        match result {
             Ok(()) => Ok(()),
             Err(UpdateError::NotFound) => Err(LookupError::NotFound.into()),
             Err(UpdateError::VersionConflict { current }) => Err(UpdatePersonError::VersionConflict { current }),
+            Err(UpdateError::DuplicatePerson { existing }) => {
+                let profile = MatchProfile::from_person(&write.person, None);
+                let candidates = self.duplicate_of(ctx, &profile, existing).await?;
+                self.audit_disclosure(ctx, candidates.iter().map(|c| c.id).collect(), "duplicate-check").await?;
+                Err(UpdatePersonError::Duplicate { candidates })
+            }
             Err(UpdateError::Store(e)) => Err(e.into()),
         }
     }
@@ -528,14 +614,8 @@ impl PersonService {
         let history = history_entry(ctx, &event, next.version_number, reason);
         let detail = Some(if restricted { "restricted" } else { "unrestricted" }.to_owned());
         let audit = self.audit_entry(ctx, AuditAction::PersonRestrict, vec![id], detail, AuditOutcome::Success);
-        self.write(PersonWrite {
-            person: next.clone(),
-            expected_version: current.version_number,
-            event,
-            history,
-            audit,
-        })
-        .await?;
+        let write = person_write(&current, next.clone(), event, history, audit);
+        self.write(ctx, &current, write).await?;
         Ok(Updated { person: next, changed: true })
     }
 
@@ -679,7 +759,7 @@ impl PersonService {
         body: Option<DocumentBody>,
         action: AuditAction,
     ) -> Result<Option<StoredDocument>, DocumentError> {
-        self.load(ctx, id).await?;
+        let person = self.load(ctx, id).await?;
         let current = self.repos.documents.get_document(id, &kind).await?;
         match (&current, expected_version) {
             (Some(_), None) if body.is_some() => return Err(DocumentError::PreconditionRequired),
@@ -699,12 +779,21 @@ impl PersonService {
             updated_by: ctx.actor.clone(),
         });
         let audit = self.audit_entry(ctx, action, vec![id], document_detail(&kind), AuditOutcome::Success);
+        // Equality data carries the NI number, which the person is found by: its keys change with the document.
+        let search_keys = match (&kind, &new) {
+            (DocumentKind::Equality, Some(StoredDocument { body: DocumentBody::Equality(data), .. })) => {
+                Some(equality_keys(&person, data.national_insurance_number.as_deref()))
+            }
+            (DocumentKind::Equality, _) => Some(Vec::new()),
+            (DocumentKind::Extended(_), _) => None,
+        };
         let write = DocumentWrite {
             person_id: id,
             kind,
             expected_version: current.as_ref().map(|c| c.version),
             new: new.clone(),
             audit,
+            search_keys,
         };
         match self.repos.documents.write_document(write).await {
             Ok(()) => Ok(new),
@@ -876,6 +965,34 @@ fn history_entry(ctx: &RequestContext, event: &PersonEvent, version: u64, reason
         old_data: event.event_data.old_data.clone(),
         new_data: event.event_data.new_data.clone(),
         event_id: event.id,
+    }
+}
+
+/// The write replacing `current` by `next`, with `next`'s search keys (none for a person no longer live).
+fn person_write(
+    current: &Person,
+    next: Person,
+    event: PersonEvent,
+    history: HistoryEntry,
+    audit: AuditEntry,
+) -> PersonWrite {
+    let keys = PersonKeys::of(&next, None);
+    PersonWrite {
+        expected_version: current.version_number,
+        person: next,
+        event,
+        history,
+        audit,
+        search_keys: keys.person,
+        dedup_key: keys.dedup,
+    }
+}
+
+/// The `KeySource::Equality` keys of `person` holding `nino` (none without one).
+fn equality_keys(person: &Person, nino: Option<&str>) -> Vec<crate::matching::SearchKey> {
+    match nino {
+        Some(nino) => person_keys(&MatchProfile::from_person(person, Some(nino)), KeySource::Equality),
+        None => Vec::new(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! [`ApiError`]: the one place where a failure becomes an HTTP status, a problem type URI and a message.
 //!
 //! Handlers and extractors return `ApiError`; the domain's error enums (`CreatePersonError`, `LookupError`,
-//! `UpdatePersonError`, `DocumentError`, `BodyError`, `ValidationErrors`, `StoreError`) convert into it with `?`. Rendering happens
+//! `UpdatePersonError`, `DocumentError`, `SearchError`, `MatchError`, `MergeError`, `BodyError`,
+//! `ValidationErrors`, `StoreError`) convert into it with `?`. Rendering happens
 //! in two steps: `IntoResponse` attaches a [`Problem`] to the response, and the `finalize_problems` middleware
 //! (see `crate::middleware`) writes the RFC 9457 body with what only the request knows (`instance`,
 //! `correlationId`) and logs the cause of a 5xx exactly once. Responses that middleware or the framework produce
@@ -20,9 +21,14 @@ use http::{HeaderMap, StatusCode};
 use person_core::api::{ProblemDetails, problem_types};
 use person_core::documents::MAX_EXTENDED_BYTES;
 use person_core::person::PersonId;
-use person_core::service::{CreatePersonError, DocumentError, LookupError, MAX_IDEMPOTENCY_KEY_LEN, UpdatePersonError};
+use person_core::service::{
+    CreatePersonError, DocumentError, DuplicateCandidate, LookupError, MAX_IDEMPOTENCY_KEY_LEN, MatchError, MergeError,
+    SearchError, UpdatePersonError,
+};
 use person_core::validate::BodyError;
 use person_core::{FieldError, StoreError, ValidationErrors};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Rejection;
 
@@ -34,6 +40,18 @@ const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// The cause of a server-side failure, kept (with its `source()` chain) for the log, never for the response.
 pub(crate) type Cause = Arc<dyn StdError + Send + Sync + 'static>;
+
+/// The 409 `duplicate-person` problem: the usual problem members plus `candidates`, the persons already recorded
+/// (an RFC 9457 extension member).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DuplicatePersonProblem {
+    /// `type`, `title`, `status`, `detail`, `instance`, `correlationId`.
+    #[serde(flatten)]
+    pub(crate) problem: ProblemDetails,
+    /// The persons already recorded, most likely first.
+    pub(crate) candidates: Vec<DuplicateCandidate>,
+}
 
 /// Every way a request can fail, as the HTTP layer sees it.
 #[derive(Debug)]
@@ -84,6 +102,12 @@ pub(crate) enum ApiError {
     },
     /// A client-supplied id is taken (409).
     DuplicateId(PersonId),
+    /// The person is already known (409 `duplicate-person` listing the candidates): a create, or a change that
+    /// would make the person a duplicate of another.
+    DuplicatePerson {
+        /// The persons it duplicates, most likely first.
+        candidates: Vec<DuplicateCandidate>,
+    },
     /// An idempotency key was reused with a different request (422).
     IdempotencyKeyReused,
     /// `If-Match` is required and missing (428).
@@ -117,6 +141,31 @@ impl ApiError {
             detail: format!("{name}: {message}"),
             errors: vec![FieldError { field: name.to_owned(), code: code.to_owned(), message }],
         }
+    }
+
+    /// A 400 listing query parameters the service found invalid (`errors[].field` is the parameter's name; an
+    /// error about no parameter in particular is in `detail` only).
+    pub(crate) fn invalid_parameters(errors: ValidationErrors) -> Self {
+        let detail = errors
+            .errors()
+            .iter()
+            .map(|e| match e.field.trim_start_matches('/') {
+                "" => e.message.clone(),
+                field => format!("{field}: {}", e.message),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let errors = errors
+            .errors()
+            .iter()
+            .filter(|e| !e.field.trim_start_matches('/').is_empty())
+            .map(|e| FieldError {
+                field: e.field.trim_start_matches('/').to_owned(),
+                code: e.code.clone(),
+                message: e.message.clone(),
+            })
+            .collect();
+        Self::BadRequest { detail, errors }
     }
 
     /// The error for a response that carries only an error status (framework and middleware responses).
@@ -217,6 +266,27 @@ impl ApiError {
                 "Duplicate id",
                 format!("a person with id {id} already exists"),
             ),
+            Self::DuplicatePerson { candidates } => {
+                let detail = match candidates.as_slice() {
+                    // The only match is a person whose processing is restricted, which the caller may not see.
+                    [] => "this person is already recorded; ask an administrator, or send ?allowDuplicate=true \
+                           with a reason if this really is another person"
+                        .to_owned(),
+                    [one] => format!(
+                        "this person is already recorded as {} (personRef {}); update that record, or send \
+                         ?allowDuplicate=true with a reason if this really is another person",
+                        one.id, one.person_ref.0
+                    ),
+                    many => format!(
+                        "this person is already recorded ({} candidates); update the right record, or send \
+                         ?allowDuplicate=true with a reason if this really is another person",
+                        many.len()
+                    ),
+                };
+                let mut problem = p(StatusCode::CONFLICT, t::DUPLICATE_PERSON, "Duplicate person", detail);
+                problem.candidates = Some(candidates);
+                problem
+            }
             Self::IdempotencyKeyReused => p(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 t::IDEMPOTENCY_KEY_REUSED,
@@ -310,6 +380,7 @@ impl From<CreatePersonError> for ApiError {
             CreatePersonError::Body(b) => b.into(),
             CreatePersonError::Invalid(v) => v.into(),
             CreatePersonError::DuplicateId(id) => Self::DuplicateId(id),
+            CreatePersonError::Duplicate { candidates } => Self::DuplicatePerson { candidates },
             CreatePersonError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
             CreatePersonError::InvalidIdempotencyKey => Self::bad_parameter(
                 "Idempotency-Key",
@@ -319,6 +390,86 @@ impl From<CreatePersonError> for ApiError {
             CreatePersonError::Store(s) => s.into(),
         }
     }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            // Search criteria travel in the query string: a bad one is a 400 naming the parameter, like any other
+            // query parameter, not a 422 about a body that was never sent.
+            SearchError::Invalid(errors) => Self::invalid_parameters(errors),
+            SearchError::Forbidden => Self::Forbidden {
+                detail: "searching by National Insurance number needs the permission `equality:read`, which the \
+                         caller lacks"
+                    .to_owned(),
+            },
+            SearchError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<MatchError> for ApiError {
+    fn from(e: MatchError) -> Self {
+        match e {
+            MatchError::Body(b) => b.into(),
+            MatchError::Invalid(v) => v.into(),
+            MatchError::Forbidden => Self::Forbidden {
+                detail: "matching on a National Insurance number needs the permission `equality:read`, which the \
+                         caller lacks"
+                    .to_owned(),
+            },
+            MatchError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<MergeError> for ApiError {
+    fn from(e: MergeError) -> Self {
+        match e {
+            MergeError::Body(b) => b.into(),
+            MergeError::Invalid(v) => v.into(),
+            // The survivor is the resource of the path: answered as any other write to it.
+            MergeError::Survivor(LookupError::Merged { into }) => Self::MergedWrite { into },
+            MergeError::Survivor(l) => l.into(),
+            // The duplicate is named in the body: a state that forbids merging it is a field error.
+            MergeError::Duplicate(LookupError::NotFound) => {
+                duplicate_id_error(codes::UNKNOWN_PERSON, "no person has this id".to_owned())
+            }
+            MergeError::Duplicate(LookupError::Deleted) => {
+                duplicate_id_error(codes::DELETED_PERSON, "this person was deleted and cannot be merged".to_owned())
+            }
+            MergeError::Duplicate(LookupError::Merged { into }) => {
+                duplicate_id_error(codes::MERGED_PERSON, format!("this person was already merged into {into}"))
+            }
+            MergeError::Duplicate(LookupError::Restricted) => Self::Forbidden {
+                detail: "processing of the duplicate's data is restricted: only admin may merge it".to_owned(),
+            },
+            MergeError::Duplicate(LookupError::Store(s)) => s.into(),
+            MergeError::SelfMerge => {
+                duplicate_id_error(codes::SELF_MERGE, "a person cannot be merged into itself".to_owned())
+            }
+            MergeError::VersionConflict { current } => Self::VersionConflict { current: Some(current) },
+            MergeError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Error codes of the merge refusals (in `errors[].code` of a 422 about `/duplicateId`).
+pub(crate) mod codes {
+    /// `duplicateId` names no person.
+    pub(crate) const UNKNOWN_PERSON: &str = "unknown_person";
+    /// `duplicateId` names a deleted person.
+    pub(crate) const DELETED_PERSON: &str = "deleted_person";
+    /// `duplicateId` names a person already merged into another.
+    pub(crate) const MERGED_PERSON: &str = "merged_person";
+    /// `duplicateId` names the survivor itself.
+    pub(crate) const SELF_MERGE: &str = "self_merge";
+}
+
+fn duplicate_id_error(code: &str, message: String) -> ApiError {
+    let mut errors = ValidationErrors::default();
+    errors.push("/duplicateId", code, message);
+    ApiError::Invalid(errors)
 }
 
 impl From<LookupError> for ApiError {
@@ -341,6 +492,7 @@ impl From<UpdatePersonError> for ApiError {
             UpdatePersonError::Lookup(LookupError::Merged { into }) => Self::MergedWrite { into },
             UpdatePersonError::Lookup(l) => l.into(),
             UpdatePersonError::VersionConflict { current } => Self::VersionConflict { current: Some(current) },
+            UpdatePersonError::Duplicate { candidates } => Self::DuplicatePerson { candidates },
             UpdatePersonError::Body(b) => b.into(),
             UpdatePersonError::Invalid(v) => v.into(),
         }
@@ -380,6 +532,7 @@ pub(crate) struct Problem {
     detail: String,
     errors: Option<Vec<FieldError>>,
     current_version: Option<u64>,
+    candidates: Option<Vec<DuplicateCandidate>>,
     location: Option<String>,
     retry_after: Option<u32>,
     www_authenticate: Option<&'static str>,
@@ -404,6 +557,7 @@ impl Problem {
             detail,
             errors: None,
             current_version: None,
+            candidates: None,
             location: None,
             retry_after: None,
             www_authenticate: None,
@@ -429,14 +583,9 @@ impl Problem {
         }
     }
 
-    /// The response: `headers` kept (minus body headers), the problem as the body.
-    pub(crate) fn into_response_with(
-        self: Arc<Self>,
-        mut headers: HeaderMap,
-        instance: &str,
-        correlation_id: &str,
-    ) -> Response {
-        let details = ProblemDetails {
+    /// The RFC 9457 members of the problem, for the request at `instance` with `correlation_id`.
+    fn details(&self, instance: &str, correlation_id: &str) -> ProblemDetails {
+        ProblemDetails {
             problem_type: self.problem_type.to_owned(),
             title: self.title.to_owned(),
             status: self.status.as_u16(),
@@ -445,8 +594,17 @@ impl Problem {
             correlation_id: correlation_id.to_owned(),
             errors: self.errors.clone(),
             current_version: self.current_version,
-        };
-        let body = serde_json::to_vec(&details).unwrap_or_else(|_| {
+        }
+    }
+
+    /// The response: `headers` kept (minus body headers), the problem as the body.
+    pub(crate) fn into_response_with(
+        self: Arc<Self>,
+        mut headers: HeaderMap,
+        instance: &str,
+        correlation_id: &str,
+    ) -> Response {
+        let body = render(&self.details(instance, correlation_id), self.candidates.as_deref()).unwrap_or_else(|_| {
             format!(r#"{{"type":"{}","status":{}}}"#, self.problem_type, self.status.as_u16()).into_bytes()
         });
         for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH, header::CONTENT_ENCODING, header::TRANSFER_ENCODING]
@@ -468,6 +626,17 @@ impl Problem {
         *response.headers_mut() = headers;
         response.extensions_mut().insert(self);
         response
+    }
+}
+
+/// The problem as JSON: [`ProblemDetails`] plus, for a duplicate person, the `candidates` extension member
+/// (RFC 9457 §3.2; [`DuplicatePersonProblem`] is its schema).
+fn render(details: &ProblemDetails, candidates: Option<&[DuplicateCandidate]>) -> serde_json::Result<Vec<u8>> {
+    match candidates {
+        None => serde_json::to_vec(details),
+        Some(candidates) => {
+            serde_json::to_vec(&DuplicatePersonProblem { problem: details.clone(), candidates: candidates.to_vec() })
+        }
     }
 }
 
@@ -525,6 +694,73 @@ mod tests {
         let errors = problem.errors.unwrap_or_default();
         assert_eq!(errors[0].field, "/FirstName");
         assert_eq!(errors[0].code, "unknown_field");
+    }
+
+    /// The status and JSON body an error is rendered as, for a request to `/p` with correlation id `c-1`.
+    fn body_of(error: ApiError) -> (StatusCode, serde_json::Value) {
+        let problem = error.into_problem();
+        let body = render(&problem.details("/p", "c-1"), problem.candidates.as_deref()).unwrap();
+        (problem.status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn a_duplicate_person_is_a_409_listing_the_candidates_beside_the_usual_members() {
+        let id = PersonId::parse("0b6f5c1e-6a43-4c1e-9d8a-2f6c4a3b9e10").unwrap();
+        let candidate = DuplicateCandidate { id, person_ref: person_core::PersonRef(42), score: 0.98 };
+        let error = ApiError::from(CreatePersonError::Duplicate { candidates: vec![candidate] });
+
+        let (status, body) = body_of(error);
+
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["type"], problem_types::DUPLICATE_PERSON);
+        assert_eq!(body["instance"], "/p");
+        assert_eq!(body["correlationId"], "c-1");
+        assert_eq!(body["candidates"], serde_json::json!([{ "id": id.to_string(), "personRef": 42, "score": 0.98 }]));
+        assert!(body["detail"].as_str().unwrap().contains("personRef 42"), "{body}");
+        let hidden = ApiError::from(UpdatePersonError::Duplicate { candidates: Vec::new() });
+        let (status, body) = body_of(hidden);
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["candidates"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn other_problems_have_no_candidates_member() {
+        let (_, body) = body_of(ApiError::Gone);
+        assert!(body.get("candidates").is_none(), "{body}");
+    }
+
+    #[test]
+    fn merge_refusals_about_the_duplicate_are_422s_naming_duplicate_id() {
+        let into = PersonId::parse("0b6f5c1e-6a43-4c1e-9d8a-2f6c4a3b9e10").unwrap();
+        for (error, code) in [
+            (MergeError::SelfMerge, codes::SELF_MERGE),
+            (MergeError::Duplicate(LookupError::NotFound), codes::UNKNOWN_PERSON),
+            (MergeError::Duplicate(LookupError::Deleted), codes::DELETED_PERSON),
+            (MergeError::Duplicate(LookupError::Merged { into }), codes::MERGED_PERSON),
+        ] {
+            let problem = ApiError::from(error).into_problem();
+            assert_eq!(problem.status, StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+            let errors = problem.errors.unwrap_or_default();
+            assert_eq!((errors[0].field.as_str(), errors[0].code.as_str()), ("/duplicateId", code));
+        }
+        let survivor_merged = ApiError::from(MergeError::Survivor(LookupError::Merged { into })).into_problem();
+        assert_eq!(survivor_merged.status, StatusCode::CONFLICT);
+        assert_eq!(survivor_merged.location, Some(crate::routes::person_location(into)));
+        let restricted = ApiError::from(MergeError::Duplicate(LookupError::Restricted)).into_problem();
+        assert_eq!(restricted.status, StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn search_field_errors_name_parameters_and_keep_general_errors_in_the_detail() {
+        let mut errors = ValidationErrors::default();
+        errors.push("", "required", "give at least one criterion");
+        errors.push("/dateOfBirth", "W9", "not a date");
+        let problem = ApiError::invalid_parameters(errors).into_problem();
+        assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+        assert!(problem.detail.contains("give at least one criterion") && problem.detail.contains("dateOfBirth"));
+        let errors = problem.errors.unwrap_or_default();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "dateOfBirth");
     }
 
     #[test]

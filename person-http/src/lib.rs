@@ -46,12 +46,13 @@ use tower_http::trace::TraceLayer;
 pub use openapi::openapi;
 pub use state::{AppState, DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, HttpConfig};
 
-use routes::{audit, documents, events, health, persons};
+use routes::{audit, documents, events, health, persons, search};
 
 /// The whole API as an axum router, ready to serve (`axum::serve`) or to nest in another application.
 ///
-/// Routes: `POST /api/v1/persons`, `POST /api/v2/persons`, `GET|PATCH|DELETE /api/v1/persons/{id}`,
-/// `GET /api/v1/persons/{id}/history`, `GET|PUT /api/v1/persons/{id}/equality`,
+/// Routes: `GET|POST /api/v1/persons` (search, create), `POST /api/v2/persons`, `POST /api/v1/persons/match`,
+/// `GET /api/v1/search/persons` (Hackney's housing search), `GET|PATCH|DELETE /api/v1/persons/{id}`,
+/// `POST /api/v1/persons/{id}/merge`, `GET /api/v1/persons/{id}/history`, `GET|PUT /api/v1/persons/{id}/equality`,
 /// `GET|PUT|DELETE /api/v1/persons/{id}/extended/{area}`, `PUT /api/v1/persons/{id}/processing-restriction`,
 /// `GET /api/v1/persons/{id}/access-log`, `GET /api/v1/persons/{id}/subject-access`, `GET /api/v1/events`,
 /// `GET /api/v1/healthcheck/ping`, `GET /livez`, `GET /readyz`, `GET /swagger/v1/swagger.json` and the Swagger
@@ -85,13 +86,16 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(config.body_limit));
 
     Router::new()
-        .route("/api/v1/persons", post(persons::create_v1))
+        .route("/api/v1/persons", get(search::search_persons).post(persons::create_v1))
+        .route("/api/v1/persons/match", post(search::match_person))
+        .route("/api/v1/search/persons", get(search::housing_search))
         .route("/api/v2/persons", post(persons::create_v2))
         .route(
             "/api/v1/persons/{id}",
             get(persons::get_person).patch(persons::update_person).delete(persons::delete_person),
         )
         .route("/api/v1/persons/{id}/history", get(persons::history))
+        .route("/api/v1/persons/{id}/merge", post(persons::merge))
         .route("/api/v1/persons/{id}/equality", get(documents::get_equality).put(documents::put_equality))
         .route(
             "/api/v1/persons/{id}/extended/{area}",

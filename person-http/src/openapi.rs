@@ -16,7 +16,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, SecurityRequirement}
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::permissions::rule_for;
-use crate::routes::{audit, documents, events, health, persons};
+use crate::routes::{audit, documents, events, health, persons, search};
 
 /// The name of the bearer token security scheme.
 pub(crate) const BEARER_AUTH: &str = "bearerAuth";
@@ -39,6 +39,9 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
                        the audit trail.",
     ),
     paths(
+        search::search_persons,
+        search::housing_search,
+        search::match_person,
         persons::create_v1,
         persons::create_v2,
         persons::get_person,
@@ -46,6 +49,7 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
         persons::delete_person,
         persons::history,
         persons::set_restriction,
+        persons::merge,
         documents::get_equality,
         documents::put_equality,
         documents::get_extended,
@@ -60,7 +64,8 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
     ),
     components(schemas(person_core::api::ProblemDetails, person_core::FieldError)),
     tags(
-        (name = "persons", description = "Create, read, change and delete persons; their history; restriction of processing"),
+        (name = "search", description = "Ranked, typo-tolerant search; Hackney's housing-search compatible person search; matching"),
+        (name = "persons", description = "Create (with duplicate prevention), read, change, delete and merge persons; their history; restriction of processing"),
         (name = "equality", description = "Equality data (special category): equality:read / equality:write only"),
         (name = "extended", description = "Per-service-area extended data: extended:<area>:read / extended:<area>:write only"),
         (name = "audit", description = "Access logs and subject-access exports (audit:read)"),

@@ -53,11 +53,15 @@ use Permission as P;
 /// needs. `admin` holds every permission; `HEAD` needs what `GET` needs; a route missing from the table is
 /// admin-only.
 pub(crate) const RULES: &[Rule] = &[
+    rule(Method::GET, "/api/v1/persons", Fixed(P::PersonsRead), A::Search),
+    rule(Method::GET, "/api/v1/search/persons", Fixed(P::PersonsRead), A::Search),
+    rule(Method::POST, "/api/v1/persons/match", Fixed(P::PersonsRead), A::Search),
     rule(Method::POST, "/api/v1/persons", Fixed(P::PersonsWrite), A::PersonCreate),
     rule(Method::POST, "/api/v2/persons", Fixed(P::PersonsWrite), A::PersonCreate),
     rule(Method::GET, "/api/v1/persons/{id}", Fixed(P::PersonsRead), A::PersonRead),
     rule(Method::PATCH, "/api/v1/persons/{id}", Fixed(P::PersonsWrite), A::PersonUpdate),
     rule(Method::DELETE, "/api/v1/persons/{id}", Fixed(P::PersonsDelete), A::PersonDelete),
+    rule(Method::POST, "/api/v1/persons/{id}/merge", Fixed(P::PersonsMerge), A::PersonMerge),
     rule(Method::GET, "/api/v1/persons/{id}/history", Fixed(P::PersonsRead), A::HistoryRead),
     rule(Method::GET, "/api/v1/persons/{id}/equality", Fixed(P::EqualityRead), A::EqualityRead),
     rule(Method::PUT, "/api/v1/persons/{id}/equality", Fixed(P::EqualityWrite), A::EqualityWrite),

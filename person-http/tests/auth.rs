@@ -35,12 +35,13 @@ mod with_an_admin_token {
 /// One protected endpoint, as exercised by the table-driven tests.
 struct Endpoint {
     method: Method,
-    /// With `{id}` for the fixture person.
+    /// With `{id}` for the fixture person (and a query string where the endpoint needs one).
     path: &'static str,
     /// The permission it needs (also the name of the test group granting exactly it).
     permission: &'static str,
     /// What a refusal is recorded as in the access log.
     action: &'static str,
+    /// The body; the string `"{duplicate}"` stands for the id of a second fixture person.
     body: Option<Value>,
     if_match: Option<&'static str>,
     /// The status with the right permission, on the fixture.
@@ -64,8 +65,37 @@ fn endpoints() -> Vec<Endpoint> {
     use Method as M;
     let person = "/api/v1/persons/{id}";
     vec![
-        endpoint(M::POST, "/api/v1/persons", "persons:write", "person-create", Some(tenant()), None, 201),
-        endpoint(M::POST, "/api/v2/persons", "persons:write", "person-create", Some(tenant()), None, 201),
+        // The fixture is the same person as `tenant()`: creating it again needs `allowDuplicate`.
+        endpoint(M::POST, common::CREATE_ANYWAY, "persons:write", "person-create", Some(tenant()), None, 201),
+        endpoint(
+            M::POST,
+            "/api/v2/persons?allowDuplicate=true",
+            "persons:write",
+            "person-create",
+            Some(tenant()),
+            None,
+            201,
+        ),
+        endpoint(M::GET, "/api/v1/persons?lastName=O%27Neill-Ndlovu", "persons:read", "search", None, None, 200),
+        endpoint(M::GET, "/api/v1/search/persons?searchText=Kimakhe", "persons:read", "search", None, None, 200),
+        endpoint(
+            M::POST,
+            "/api/v1/persons/match",
+            "persons:read",
+            "search",
+            Some(json!({ "firstName": "Kimakhe", "surname": "O'Neill-Ndlovu" })),
+            None,
+            200,
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/persons/{id}/merge",
+            "persons:merge",
+            "person-merge",
+            Some(json!({ "duplicateId": "{duplicate}", "reason": "Recorded twice" })),
+            Some("\"0\""),
+            200,
+        ),
         endpoint(M::GET, person, "persons:read", "person-read", None, None, 200),
         endpoint(
             M::PATCH,
@@ -130,16 +160,25 @@ fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
+/// The fixture persons an endpoint is called on.
+struct Fixture {
+    /// The person of `{id}`.
+    id: String,
+    /// A second person (`"{duplicate}"` in a body).
+    duplicate: String,
+}
+
 impl Endpoint {
     fn path_for(&self, id: &str) -> String {
         self.path.replace("{id}", id)
     }
 
     #[expect(clippy::unwrap_used, reason = "test helper: a failed request is a failed test")]
-    async fn send(&self, api: &Api, id: &str, authorization: Option<&str>) -> Response {
-        let mut request = api.client.request(self.method.clone(), api.url(&self.path_for(id)));
+    async fn send(&self, api: &Api, fixture: &Fixture, authorization: Option<&str>) -> Response {
+        let mut request = api.client.request(self.method.clone(), api.url(&self.path_for(&fixture.id)));
         if let Some(body) = &self.body {
-            request = request.json(body);
+            let text = body.to_string().replace("{duplicate}", &fixture.duplicate);
+            request = request.header("content-type", "application/json").body(text);
         }
         if let Some(tag) = self.if_match {
             request = request.header("If-Match", tag);
@@ -149,6 +188,11 @@ impl Endpoint {
         }
         request.send().await.unwrap()
     }
+}
+
+/// The fixture person and a second person, created by an admin.
+async fn fixtures(admin: &Api) -> Fixture {
+    Fixture { id: fixture(admin).await, duplicate: admin.create_tenant().await }
 }
 
 /// A person with equality data and social-care data (each at version 0), created by an admin; its id.
@@ -184,7 +228,8 @@ async fn expect_unauthorised(response: Response, sent: Option<&str>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_protected_endpoint_answers_401_without_a_token_or_with_an_invalid_one_and_changes_nothing() {
     let (api, admin) = server().await;
-    let id = fixture(&admin).await;
+    let fixture = fixtures(&admin).await;
+    let id = fixture.id.clone();
     let cursor = admin.feed_end().await;
     let bearer = |token: String| Some(format!("Bearer {token}"));
     let rs256 = sign(
@@ -209,7 +254,7 @@ async fn every_protected_endpoint_answers_401_without_a_token_or_with_an_invalid
 
     for endpoint in endpoints() {
         for (what, authorization) in &authorizations {
-            let response = endpoint.send(&api, &id, authorization.as_deref()).await;
+            let response = endpoint.send(&api, &fixture, authorization.as_deref()).await;
             assert_eq!(
                 response.status(),
                 StatusCode::UNAUTHORIZED,
@@ -233,13 +278,14 @@ async fn every_protected_endpoint_answers_403_to_a_token_holding_every_other_per
     let every_group: Vec<String> = tokens::every_permission().iter().map(ToString::to_string).collect();
 
     for endpoint in endpoints() {
-        let id = fixture(&admin).await;
+        let fixture = fixtures(&admin).await;
+        let id = fixture.id.clone();
         let others: Vec<&str> =
             every_group.iter().map(String::as_str).filter(|g| *g != endpoint.permission && *g != "admin").collect();
         let token = token("almost-everyone", &others);
         let authorization = format!("Bearer {token}");
 
-        let response = endpoint.send(&api, &id, Some(&authorization)).await;
+        let response = endpoint.send(&api, &fixture, Some(&authorization)).await;
 
         let label = format!("{} {}", endpoint.method, endpoint.path);
         let problem = expect_problem(response, 403, types::FORBIDDEN).await;
@@ -264,10 +310,10 @@ async fn every_protected_endpoint_serves_a_token_holding_exactly_its_permission(
     let (api, admin) = server().await;
 
     for endpoint in endpoints() {
-        let id = fixture(&admin).await;
+        let fixture = fixtures(&admin).await;
         let authorization = format!("Bearer {}", token("specialist", &[endpoint.permission]));
 
-        let response = endpoint.send(&api, &id, Some(&authorization)).await;
+        let response = endpoint.send(&api, &fixture, Some(&authorization)).await;
 
         assert_eq!(response.status().as_u16(), endpoint.success, "{} {}", endpoint.method, endpoint.path);
     }
@@ -406,7 +452,7 @@ async fn a_housing_officer_reads_and_updates_persons_but_not_equality_or_social_
         officer.patch(&id, Some("\"0\""), &json!({ "middleName": "Updated" })).await.status(),
         StatusCode::NO_CONTENT
     );
-    assert_eq!(officer.post("/api/v1/persons", &tenant()).await.status(), StatusCode::CREATED);
+    assert_eq!(officer.post(common::CREATE_ANYWAY, &tenant()).await.status(), StatusCode::CREATED);
 
     expect_problem(officer.get(&format!("{person}/equality")).await, 403, types::FORBIDDEN).await;
     expect_problem(officer.put(&format!("{person}/equality"), Some("\"0\""), &equality()).await, 403, types::FORBIDDEN)
@@ -607,4 +653,66 @@ async fn a_head_request_needs_what_the_get_needs() {
     let allowed = api.client.head(&person).bearer_auth(&officer).send().await.unwrap();
     assert_eq!(allowed.status(), StatusCode::OK);
     assert_eq!(header(&allowed, "etag"), "\"0\"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn searching_or_matching_by_national_insurance_number_needs_equality_read() {
+    let (api, admin) = server().await;
+    let id = fixture(&admin).await;
+    let reader = api.with_token(&token("reader-1", &["persons:read"]));
+    let equality_reader = api.with_token(&token("reader-2", &["persons:read", "equality:read"]));
+    let search = "/api/v1/persons?nino=AB%2012%2034%2056%20C";
+    let match_body = json!({ "surname": "O'Neill-Ndlovu", "nationalInsuranceNumber": "AB123456C" });
+
+    let refused = expect_problem(reader.get(search).await, 403, types::FORBIDDEN).await;
+    assert!(refused["detail"].as_str().unwrap().contains("equality:read"), "{refused}");
+    let refused_match =
+        expect_problem(reader.post("/api/v1/persons/match", &match_body).await, 403, types::FORBIDDEN).await;
+    assert!(refused_match["detail"].as_str().unwrap().contains("equality:read"), "{refused_match}");
+
+    let found: Value = equality_reader.get(search).await.json().await.unwrap();
+    assert_eq!(found["results"][0]["id"], id.as_str(), "{found}");
+    let matched = equality_reader.post("/api/v1/persons/match", &match_body).await;
+    assert_eq!(matched.status(), StatusCode::OK);
+    let by_name: Value = reader.get("/api/v1/persons?lastName=O%27Neill-Ndlovu").await.json().await.unwrap();
+    assert_eq!(by_name["results"][0]["id"], id.as_str(), "searching by name needs no equality:read: {by_name}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restricted_person_never_appears_in_search_or_match_results_for_callers_without_admin() {
+    let (api, admin) = server().await;
+    let restricted = fixture(&admin).await;
+    let other = admin.create_tenant().await;
+    let reader = api.with_token(&token("reader-3", &["persons:read"]));
+    let restriction = json!({ "restricted": true, "reason": "Data subject request DSR-18" });
+    let path = format!("/api/v1/persons/{restricted}/processing-restriction");
+    assert_eq!(admin.put(&path, Some("\"0\""), &restriction).await.status(), StatusCode::OK);
+
+    for query in ["q=Kimakhe", "firstName=Kimakhe&lastName=O%27Neill-Ndlovu"] {
+        let ids = reader.search_ids(query).await;
+        assert!(!ids.contains(&restricted), "{query}: the restricted person is listed: {ids:?}");
+        assert!(ids.contains(&other), "{query}: others still are: {ids:?}");
+    }
+    let housing: Value = reader.get("/api/v1/search/persons?searchText=Kimakhe").await.json().await.unwrap();
+    assert!(!common::result_ids(&housing["results"]["persons"]).contains(&restricted), "{housing}");
+    let body = json!({ "firstName": "Kimakhe", "surname": "O'Neill-Ndlovu" });
+    let matched: Value = reader.post("/api/v1/persons/match", &body).await.json().await.unwrap();
+    let candidates: Vec<&Value> = matched["results"].as_array().unwrap().iter().map(|r| &r["person"]["id"]).collect();
+    assert!(!candidates.contains(&&json!(restricted)), "{matched}");
+    assert!(candidates.contains(&&json!(other)), "{matched}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn merging_needs_persons_merge_and_a_housing_officer_cannot() {
+    let (api, admin) = server().await;
+    let survivor = fixture(&admin).await;
+    let duplicate = admin.create_tenant().await;
+    let officer = api.with_token(&token("housing-officer-4", &["housing-officer"]));
+
+    let refused = officer.merge(&survivor, &duplicate, Some("\"0\"")).await;
+    let problem = expect_problem(refused, 403, types::FORBIDDEN).await;
+    assert!(problem["detail"].as_str().unwrap().contains("persons:merge"), "{problem}");
+
+    let merger = api.with_token(&token("merger-1", &["persons:merge"]));
+    assert_eq!(merger.merge(&survivor, &duplicate, Some("\"0\"")).await.status(), StatusCode::OK);
 }

@@ -123,11 +123,17 @@ async fn requests_are_logged_without_personal_data_and_the_cause_of_a_500_once()
     let reader_token = tokens::token("reader", &["persons:read"]);
     let reader = api.with_token(&reader_token);
     assert_eq!(reader.get(&equality).await.status(), StatusCode::FORBIDDEN);
+    // Search criteria travel in the query string: names, dates of birth and NI numbers must not reach the log.
+    let dob = iso(years_ago(30));
+    let search = format!("/api/v1/persons?firstName=Kimakhe&lastName=O%27Neill&dateOfBirth={dob}&nino=AB123456C");
+    assert_eq!(admin.get(&search).await.status(), StatusCode::OK);
+    assert_eq!(reader.get(&search).await.status(), StatusCode::FORBIDDEN, "nino needs equality:read");
+    let matched = admin.post("/api/v1/persons/match", &serde_json::json!({ "firstName": "Kimakhe" })).await;
+    assert_eq!(matched.status(), StatusCode::OK);
 
     let lines = logs.take();
     assert!(lines.iter().any(|l| l["fields"]["message"] == "request completed"), "requests were logged");
     let text = format!("{lines:?}");
-    let dob = iso(years_ago(30));
     let mut secrets =
         vec!["Kimakhe", "O'Neill", dob.as_str(), "AB123456C", "ab 12 34 56 c", "QQ12345", "white-other", "Polish"];
     let tokens: Vec<&String> = refused.iter().chain([&admin_token, &reader_token]).collect();

@@ -50,7 +50,8 @@ async fn every_acknowledged_write_survives_a_sigkill_mid_burst() {
                             .await
                             .map(|r| (r, Some((id.clone(), version + 1)))),
                         _ => http
-                            .post(format!("{base}/api/v1/persons"))
+                            // The burst writes look-alike persons on purpose: allow them past duplicate prevention.
+                            .post(format!("{base}/api/v1/persons?allowDuplicate=true"))
                             .json(&tenant(&format!("Writer{w}"), &format!("Burst{i}")))
                             .send()
                             .await

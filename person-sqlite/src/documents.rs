@@ -5,16 +5,19 @@
 //! version is the expected one (`INSERT … ON CONFLICT DO NOTHING` for a first write, `UPDATE`/`DELETE … AND
 //! version = ?` otherwise), then the audit entry. When the statement changes no row, the stored version is read
 //! (still under the write lock) to answer `VersionConflict { current }`, and the transaction is rolled back.
+//! An equality write also replaces the person's `equality` search keys (the NI number) in the same transaction.
 
 use async_trait::async_trait;
 use person_core::PersonId;
 use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
+use person_core::matching::KeySource;
 use person_core::ports::{DocumentRepository, DocumentWriteError, StoreError};
 use sqlx::SqliteConnection;
 
 use crate::SqliteStore;
 use crate::audit::insert_audit_rows;
 use crate::error::{failed, out_of_range};
+use crate::keys::replace_keys;
 use crate::queries;
 use crate::repository::finish;
 use crate::rows::{AuditColumns, DocumentRow, DocumentWriteColumns};
@@ -78,6 +81,9 @@ async fn write_in(
     };
     if !matched {
         return Err(DocumentWriteError::VersionConflict { current: stored_version(tx, write).await? });
+    }
+    if let Some(keys) = &write.equality_keys {
+        replace_keys(tx, &write.person_id, KeySource::Equality, keys).await?;
     }
     insert_audit_rows(tx, audit).await?;
     Ok(())

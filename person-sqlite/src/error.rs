@@ -25,6 +25,9 @@ const SQLITE_NOTADB: i32 = 26;
 /// Extended result code of a PRIMARY KEY violation.
 pub(crate) const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
 
+/// Extended result code of a UNIQUE index violation.
+pub(crate) const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+
 /// What went wrong inside the adapter; always wrapped in a [`StoreError`].
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SqliteStoreError {

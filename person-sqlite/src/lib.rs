@@ -22,12 +22,22 @@
 //!
 //! # Atomic writes
 //!
-//! A create is one transaction: check the id and idempotency key, allocate the `personRef`
-//! (`UPDATE counters … RETURNING value`), then insert the person, its event (the outbox), its history entry,
-//! its idempotency record and its audit entry. An update is one transaction: a compare-and-set `UPDATE … WHERE
-//! id = ? AND version_number = ?`, then the event, history entry and audit entry. A document write is one
-//! transaction: a conditional insert, update or delete on the document's version, then its audit entry. A
-//! failure rolls everything back, including the `personRef` increment.
+//! A create is one transaction: check the id, idempotency key and dedup key, allocate the `personRef`
+//! (`UPDATE counters … RETURNING value`), then insert the person, its search keys, its event (the outbox), its
+//! history entry, its idempotency record and its audit entry. An update is one transaction: a compare-and-set
+//! `UPDATE … WHERE id = ? AND version_number = ?` (with the dedup key), then the search keys, event, history
+//! entry and audit entry. A document write is one transaction: a conditional insert, update or delete on the
+//! document's version, the equality search keys, then its audit entry. A merge is one transaction over both
+//! persons and the documents it moves. A failure rolls everything back, including the `personRef` increment.
+//!
+//! # Search keys and duplicate prevention
+//!
+//! Blocking keys live in `search_keys` (primary key `(key, person_id, source)`), so candidate retrieval is one
+//! indexed statement whose cost depends on the persons having the keys, not on the table. The dedup key is a
+//! column of `persons` under a partial UNIQUE index over live persons: with the write lock held by `BEGIN
+//! IMMEDIATE`, the check before the insert is exact, and the index is the backstop. Keys are computed by
+//! `person-core`; persons stored before migration 0003 get theirs computed in Rust when the store opens (and in
+//! [`SqliteStore::migrate`]), see [`SqliteStore::recompute_search_keys`].
 //!
 //! The audit log is append-only in the database itself: triggers refuse any UPDATE or DELETE of its rows.
 //!
@@ -43,6 +53,8 @@
 mod audit;
 mod documents;
 mod error;
+mod keys;
+mod merge;
 pub mod options;
 pub mod queries;
 mod repository;
@@ -129,23 +141,47 @@ impl SqliteStore {
             .connect_with(reader_connection)
             .await
             .map_err(open_failed)?;
+        let store = Self { path, writer, readers };
+        store.backfill_search_keys().await?;
         tracing::info!(
-            path = %path.display(),
+            path = %store.path.display(),
             readers = options.readers.max(1),
             synchronous = %options.synchronous,
             "sqlite store opened"
         );
-        Ok(Self { path, writer, readers })
+        Ok(store)
     }
 
-    /// Applies any schema migration not yet applied (for the `migrate` sub-command); a no-op when the schema is
-    /// current. [`Self::open`] already does this.
+    /// Applies any schema migration not yet applied (for the `migrate` sub-command), then computes the search
+    /// keys of persons stored without them (rows from before migration 0003); a no-op when both are current.
+    /// [`Self::open`] already does this.
     ///
     /// # Errors
     /// [`StoreError::Unexpected`] when a migration fails or the database has a migration this build does not
     /// know; [`StoreError::Unavailable`] when the database cannot be reached.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        run_migrations(&self.writer).await
+        run_migrations(&self.writer).await?;
+        self.backfill_search_keys().await.map(|_| ())
+    }
+
+    /// Recomputes the search keys and dedup keys of every person (after an upgrade that changed how keys are
+    /// computed); returns how many persons were indexed. Run it while the store is not serving (e.g. from the
+    /// `migrate` sub-command): between its batches, dedup keys not yet recomputed do not block duplicates.
+    ///
+    /// Where stored data holds the same person twice, the first in id order keeps the dedup key and the other is
+    /// kept as an allowed duplicate.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails.
+    pub async fn recompute_search_keys(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let marked = sqlx::query(queries::MARK_ALL_UNINDEXED)
+            .execute(&mut *tx)
+            .await
+            .map(|_| ())
+            .map_err(error::failed("search_keys.mark_all_unindexed"));
+        repository::finish(tx, marked).await?;
+        self.backfill_search_keys().await
     }
 
     /// The database file.

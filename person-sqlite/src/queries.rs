@@ -35,20 +35,67 @@ pub const IDEMPOTENCY_KEY_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM idempoten
 /// number back.
 pub const NEXT_PERSON_REF: &str = "UPDATE counters SET value = value + 1 WHERE name = 'person_ref' RETURNING value";
 
-/// Stores a new person. Binds: id, person_ref, version_number, state, merged_into, document, created_at,
-/// last_modified, processing_restricted.
+/// Stores a new person, its keys computed (`keys_indexed = 1`). Binds: id, person_ref, version_number, state,
+/// merged_into, document, created_at, last_modified, processing_restricted, dedup_key.
 pub const INSERT_PERSON: &str = "INSERT INTO persons \
      (id, person_ref, version_number, state, merged_into, document, created_at, last_modified, \
-      processing_restricted) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+      processing_restricted, dedup_key, keys_indexed) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)";
 
 /// Replaces a person if, and only if, it still has the expected version (the compare-and-set of an update).
-/// Binds: version_number, state, merged_into, document, last_modified, processing_restricted, id, expected
-/// version.
+/// Binds: version_number, state, merged_into, document, last_modified, processing_restricted, dedup_key, id,
+/// expected version.
 pub const UPDATE_PERSON: &str = "UPDATE persons \
      SET version_number = ?, state = ?, merged_into = ?, document = ?, last_modified = ?, \
-         processing_restricted = ? \
+         processing_restricted = ?, dedup_key = ?, keys_indexed = 1 \
      WHERE id = ? AND version_number = ?";
+
+/// The live person, other than the one being written, that holds a dedup key (a read of the partial unique index
+/// `persons_dedup_key_key`). Binds: dedup_key, id of the person being written.
+pub const PERSON_BY_DEDUP_KEY: &str =
+    "SELECT id FROM persons WHERE dedup_key = ? AND state = 'active' AND id <> ? LIMIT 1";
+
+/// Removes a person's keys of one source, before its new ones are inserted. Binds: person_id, source.
+pub const DELETE_SEARCH_KEYS: &str = "DELETE FROM search_keys WHERE person_id = ? AND source = ?";
+
+/// Removes every key of a person (deleted or merged). Binds: person_id.
+pub const DELETE_ALL_SEARCH_KEYS: &str = "DELETE FROM search_keys WHERE person_id = ?";
+
+/// Stores a person's keys of one source, in one statement whatever their number. Binds: person_id, source, a
+/// JSON array of keys (expanded by `json_each`).
+pub const INSERT_SEARCH_KEYS: &str =
+    "INSERT INTO search_keys (key, person_id, source) SELECT DISTINCT value, ?, ? FROM json_each(?)";
+
+/// Candidate retrieval: live, unrestricted persons having any of the keys, by number of distinct keys matched,
+/// then id, with the NI number of their equality data. The inner query reads `search_keys_pkey` once per key
+/// (never the whole table) and joins each hit to its person by primary key. Binds: a JSON array of keys,
+/// limit.
+pub const CANDIDATES: &str = "SELECT p.document, c.matched, \
+        (SELECT json_extract(d.document, '$.body.nationalInsuranceNumber') FROM documents d \
+          WHERE d.person_id = c.person_id AND d.kind = 'equality') AS nino \
+     FROM (SELECT k.person_id AS person_id, count(DISTINCT k.key) AS matched \
+             FROM search_keys k JOIN persons q ON q.id = k.person_id \
+            WHERE k.key IN (SELECT value FROM json_each(?)) \
+              AND q.state = 'active' AND q.processing_restricted = 0 \
+            GROUP BY k.person_id \
+            ORDER BY matched DESC, k.person_id \
+            LIMIT ?) c \
+     JOIN persons p ON p.id = c.person_id \
+     ORDER BY c.matched DESC, c.person_id";
+
+/// A batch of persons whose keys are not computed yet (rows from before migration 0003), for the backfill.
+/// Binds: limit.
+pub const UNINDEXED_PERSONS: &str = "SELECT document FROM persons WHERE keys_indexed = 0 ORDER BY id LIMIT ?";
+
+/// Records a person's dedup key after the backfill computed its keys. Binds: dedup_key, id.
+pub const SET_PERSON_KEYS: &str = "UPDATE persons SET dedup_key = ?, keys_indexed = 1 WHERE id = ?";
+
+/// Marks every person for the backfill (keys recomputed after the key algorithm changed).
+pub const MARK_ALL_UNINDEXED: &str = "UPDATE persons SET keys_indexed = 0, dedup_key = NULL";
+
+/// The NI number of a person's equality data, for the backfill. Binds: person_id.
+pub const EQUALITY_NINO: &str = "SELECT json_extract(document, '$.body.nationalInsuranceNumber') FROM documents \
+     WHERE person_id = ? AND kind = 'equality'";
 
 /// Which of the given persons are restricted, in one statement whatever the number of ids. Binds: a JSON array
 /// of ids (expanded by `json_each`, so the statement text never depends on the number of ids).
@@ -137,6 +184,15 @@ pub const CATALOGUE: &[NamedQuery] = &[
     NamedQuery { name: "person.version", sql: PERSON_VERSION },
     NamedQuery { name: "person.get", sql: GET_PERSON },
     NamedQuery { name: "person.restricted_among", sql: RESTRICTED_AMONG },
+    NamedQuery { name: "person.by_dedup_key", sql: PERSON_BY_DEDUP_KEY },
+    NamedQuery { name: "person.search_candidates", sql: CANDIDATES },
+    NamedQuery { name: "search_keys.delete", sql: DELETE_SEARCH_KEYS },
+    NamedQuery { name: "search_keys.delete_all", sql: DELETE_ALL_SEARCH_KEYS },
+    NamedQuery { name: "search_keys.insert", sql: INSERT_SEARCH_KEYS },
+    NamedQuery { name: "search_keys.unindexed_persons", sql: UNINDEXED_PERSONS },
+    NamedQuery { name: "search_keys.set_person_keys", sql: SET_PERSON_KEYS },
+    NamedQuery { name: "search_keys.mark_all_unindexed", sql: MARK_ALL_UNINDEXED },
+    NamedQuery { name: "search_keys.equality_nino", sql: EQUALITY_NINO },
     NamedQuery { name: "event.insert", sql: INSERT_EVENT },
     NamedQuery { name: "events.after", sql: EVENTS_AFTER },
     NamedQuery { name: "history.insert", sql: INSERT_HISTORY },

@@ -2,15 +2,21 @@
 //! writer connection (the change, its event, history entry and audit entry together); every read is one
 //! statement on a reader connection.
 //!
-//! Errors a caller must act on (`DuplicateId`, `IdempotencyKeyTaken`, `NotFound`, `VersionConflict`) are found
-//! by checks inside the write transaction, which holds the write lock, so no other write can slip in between a
-//! check and the insert. Should a UNIQUE/PRIMARY KEY violation happen anyway, it is classified by the statement
-//! that failed and SQLite's extended result code, never by message text.
+//! Errors a caller must act on (`DuplicateId`, `IdempotencyKeyTaken`, `DuplicatePerson`, `NotFound`,
+//! `VersionConflict`) are found by checks inside the write transaction, which holds the write lock, so no other
+//! write can slip in between a check and the insert. Should a UNIQUE/PRIMARY KEY violation happen anyway, it is
+//! classified by the statement that failed and SQLite's extended result code, never by message text: a UNIQUE
+//! violation on `persons` is the dedup key when a live person holds it (looked up), else unexpected. (SQLite's
+//! result codes do not name the index; its message does, but messages are not an interface.)
+//!
+//! Each person write also replaces the person's search keys and dedup key in the same transaction.
 
 use async_trait::async_trait;
 use person_core::event::{FeedEntry, HistoryEntry, PersonEvent};
+use person_core::matching::{KeySource, SearchKey};
 use person_core::ports::{
-    IdempotencyRecord, InsertError, NewPersonWrite, PersonRepository, PersonWrite, StoreError, UpdateError,
+    Candidate, IdempotencyRecord, InsertError, MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository,
+    PersonWrite, StoreError, UpdateError,
 };
 use person_core::{Person, PersonId, PersonRef};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
@@ -18,6 +24,7 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use crate::SqliteStore;
 use crate::audit::insert_audit_rows;
 use crate::error::{SQLITE_CONSTRAINT_PRIMARYKEY, SqliteStoreError, failed, out_of_range, sqlite_code};
+use crate::keys::{dedup_holder, drop_keys, insert_person_keys, is_unique_violation, replace_keys};
 use crate::queries;
 use crate::rows::{
     AuditColumns, EventColumns, EventRow, HistoryColumns, HistoryRow, IdempotencyColumns, IdempotencyRow,
@@ -67,10 +74,20 @@ fn is_primary_key_violation(error: &sqlx::Error) -> bool {
     sqlite_code(error) == Some(SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-async fn insert_person_row(tx: &mut SqliteConnection, person: &Person) -> Result<(), InsertError> {
+/// The dedup key a written person holds: none unless it is live.
+fn live_dedup_key<'w>(person: &Person, key: Option<&'w str>) -> Option<&'w str> {
+    if person.status.is_active() { key } else { None }
+}
+
+async fn insert_person_row(
+    tx: &mut SqliteConnection,
+    person: &Person,
+    dedup_key: Option<&str>,
+) -> Result<(), InsertError> {
     let row = PersonColumns::new(person)?;
+    let dedup_key = live_dedup_key(person, dedup_key);
     let result = sqlx::query(queries::INSERT_PERSON)
-        .bind(row.id)
+        .bind(&row.id)
         .bind(row.person_ref)
         .bind(row.version_number)
         .bind(row.state)
@@ -79,11 +96,19 @@ async fn insert_person_row(tx: &mut SqliteConnection, person: &Person) -> Result
         .bind(row.created_at)
         .bind(row.last_modified)
         .bind(row.processing_restricted)
-        .execute(tx)
+        .bind(dedup_key)
+        .execute(&mut *tx)
         .await;
     match result {
         Ok(_) => Ok(()),
         Err(error) if is_primary_key_violation(&error) => Err(InsertError::DuplicateId),
+        Err(error) if is_unique_violation(&error) => match dedup_key {
+            Some(key) => match dedup_holder(tx, key, &row.id).await? {
+                Some(existing) => Err(InsertError::DuplicatePerson { existing }),
+                None => Err(failed("person.insert")(error).into()),
+            },
+            None => Err(failed("person.insert")(error).into()),
+        },
         Err(error) => Err(failed("person.insert")(error).into()),
     }
 }
@@ -105,7 +130,7 @@ async fn insert_idempotency_row(tx: &mut SqliteConnection, record: &IdempotencyR
     }
 }
 
-async fn insert_event_row(tx: &mut SqliteConnection, event: &PersonEvent) -> Result<(), StoreError> {
+pub(crate) async fn insert_event_row(tx: &mut SqliteConnection, event: &PersonEvent) -> Result<(), StoreError> {
     let row = EventColumns::new(event)?;
     sqlx::query(queries::INSERT_EVENT)
         .bind(row.id)
@@ -118,7 +143,7 @@ async fn insert_event_row(tx: &mut SqliteConnection, event: &PersonEvent) -> Res
     Ok(())
 }
 
-async fn insert_history_row(tx: &mut SqliteConnection, entry: &HistoryEntry) -> Result<(), StoreError> {
+pub(crate) async fn insert_history_row(tx: &mut SqliteConnection, entry: &HistoryEntry) -> Result<(), StoreError> {
     let row = HistoryColumns::new(entry)?;
     sqlx::query(queries::INSERT_HISTORY)
         .bind(row.person_id)
@@ -141,13 +166,21 @@ async fn create_in(tx: &mut SqliteConnection, write: NewPersonWrite) -> Result<P
     {
         return Err(InsertError::IdempotencyKeyTaken);
     }
+    if let Some(key) = write.dedup_key()
+        && let Some(existing) = dedup_holder(tx, key, &write.id().to_string()).await?
+    {
+        return Err(InsertError::DuplicatePerson { existing });
+    }
     let person_ref = sqlx::query_scalar::<_, i64>(queries::NEXT_PERSON_REF)
         .fetch_optional(&mut *tx)
         .await
         .map_err(failed("person_ref.next"))?
         .ok_or(StoreError::from(SqliteStoreError::MissingCounter))?;
     let created = write.assign(PersonRef(person_ref));
-    insert_person_row(tx, &created.person).await?;
+    insert_person_row(tx, &created.person, created.dedup_key.as_deref()).await?;
+    if created.person.status.is_active() {
+        insert_person_keys(tx, &created.person.id.to_string(), &created.search_keys).await?;
+    }
     insert_event_row(tx, &created.event).await?;
     insert_history_row(tx, &created.history).await?;
     if let Some(record) = &created.idempotency {
@@ -157,10 +190,36 @@ async fn create_in(tx: &mut SqliteConnection, write: NewPersonWrite) -> Result<P
     Ok(created.person)
 }
 
-/// The body of an update, inside its transaction.
-async fn update_in(tx: &mut SqliteConnection, write: &PersonWrite) -> Result<(), UpdateError> {
-    let row = PersonColumns::new(&write.person)?;
-    let expected = to_sql_integer(write.expected_version, "expected version")?;
+/// The stored version of a person, `None` when there is none.
+pub(crate) async fn stored_version(tx: &mut SqliteConnection, id: &str) -> Result<Option<u64>, StoreError> {
+    sqlx::query_scalar::<_, i64>(queries::PERSON_VERSION)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(failed("person.version"))?
+        .map(|version| u64::try_from(version).map_err(|_| out_of_range("person version")))
+        .transpose()
+}
+
+/// Why a compare-and-set on a person matched no row.
+fn missed(current: Option<u64>) -> UpdateError {
+    match current {
+        None => UpdateError::NotFound,
+        Some(current) => UpdateError::VersionConflict { current },
+    }
+}
+
+/// The compare-and-set of a person (row, dedup key), without its keys, event or history. `Ok(false)`: the
+/// stored version was not `expected` (or there is no such person).
+pub(crate) async fn replace_person_row(
+    tx: &mut SqliteConnection,
+    person: &Person,
+    expected: u64,
+    dedup_key: Option<&str>,
+) -> Result<bool, UpdateError> {
+    let row = PersonColumns::new(person)?;
+    let expected = to_sql_integer(expected, "expected version")?;
+    let dedup_key = live_dedup_key(person, dedup_key);
     let applied = sqlx::query(queries::UPDATE_PERSON)
         .bind(row.version_number)
         .bind(row.state)
@@ -168,24 +227,57 @@ async fn update_in(tx: &mut SqliteConnection, write: &PersonWrite) -> Result<(),
         .bind(row.document)
         .bind(row.last_modified)
         .bind(row.processing_restricted)
+        .bind(dedup_key)
         .bind(&row.id)
         .bind(expected)
         .execute(&mut *tx)
-        .await
-        .map_err(failed("person.update"))?;
-    if applied.rows_affected() == 0 {
-        let current = sqlx::query_scalar::<_, i64>(queries::PERSON_VERSION)
-            .bind(&row.id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(failed("person.version"))?;
-        return Err(match current {
-            None => UpdateError::NotFound,
-            Some(version) => UpdateError::VersionConflict {
-                current: u64::try_from(version).map_err(|_| out_of_range("person version"))?,
+        .await;
+    match applied {
+        Ok(done) => Ok(done.rows_affected() == 1),
+        // The checks before the statement make this unreachable under the write lock; classified all the same.
+        Err(error) if is_unique_violation(&error) => match dedup_key {
+            Some(key) => match dedup_holder(tx, key, &row.id).await? {
+                Some(existing) => Err(UpdateError::DuplicatePerson { existing }),
+                None => Err(failed("person.update")(error).into()),
             },
+            None => Err(failed("person.update")(error).into()),
+        },
+        Err(error) => Err(failed("person.update")(error).into()),
+    }
+}
+
+/// Replaces a written person's keys: its `person` keys when it is live, every key when it is not.
+pub(crate) async fn rewrite_keys(
+    tx: &mut SqliteConnection,
+    person: &Person,
+    keys: &[SearchKey],
+) -> Result<(), StoreError> {
+    let id = person.id.to_string();
+    if person.status.is_active() {
+        replace_keys(tx, &id, KeySource::Person, keys).await
+    } else {
+        drop_keys(tx, &id).await
+    }
+}
+
+/// The body of an update, inside its transaction.
+async fn update_in(tx: &mut SqliteConnection, write: &PersonWrite) -> Result<(), UpdateError> {
+    let id = write.person.id.to_string();
+    let dedup_key = live_dedup_key(&write.person, write.dedup_key.as_deref());
+    // NotFound and VersionConflict come before DuplicatePerson (the port's order).
+    if let Some(key) = dedup_key
+        && let Some(existing) = dedup_holder(tx, key, &id).await?
+    {
+        let current = stored_version(tx, &id).await?;
+        return Err(match current {
+            Some(current) if current == write.expected_version => UpdateError::DuplicatePerson { existing },
+            other => missed(other),
         });
     }
+    if !replace_person_row(tx, &write.person, write.expected_version, dedup_key).await? {
+        return Err(missed(stored_version(tx, &id).await?));
+    }
+    rewrite_keys(tx, &write.person, &write.search_keys).await?;
     insert_event_row(tx, &write.event).await?;
     insert_history_row(tx, &write.history).await?;
     insert_audit_rows(tx, &AuditColumns::new(&write.audit)?).await?;
@@ -218,6 +310,14 @@ impl PersonRepository for SqliteStore {
         let mut tx = self.begin_write().await?;
         let outcome = update_in(&mut tx, &write).await;
         finish(tx, outcome).await
+    }
+
+    async fn candidates(&self, keys: &[SearchKey], limit: u32) -> Result<Vec<Candidate>, StoreError> {
+        self.find_candidates(keys, limit).await
+    }
+
+    async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
+        self.merge_persons(write).await
     }
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {
@@ -301,19 +401,19 @@ mod tests {
         let store = store_in(&dir).await;
         let mut tx = store.begin_write().await.unwrap();
         let (person, record) = stored(1, "key");
-        insert_person_row(&mut tx, &person).await.unwrap();
+        insert_person_row(&mut tx, &person, None).await.unwrap();
         insert_idempotency_row(&mut tx, &record).await.unwrap();
 
         let mut same_id = person.clone();
         same_id.person_ref = PersonRef(2);
-        let again = insert_person_row(&mut tx, &same_id).await;
+        let again = insert_person_row(&mut tx, &same_id, None).await;
         assert!(matches!(again, Err(InsertError::DuplicateId)), "got {again:?}");
 
         let again = insert_idempotency_row(&mut tx, &record).await;
         assert!(matches!(again, Err(InsertError::IdempotencyKeyTaken)), "got {again:?}");
 
         let (same_ref, _) = stored(1, "other");
-        let clash = insert_person_row(&mut tx, &same_ref).await;
+        let clash = insert_person_row(&mut tx, &same_ref, None).await;
         assert!(matches!(clash, Err(InsertError::Store(StoreError::Unexpected(_)))), "got {clash:?}");
         tx.rollback().await.unwrap();
     }

@@ -9,7 +9,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use person_core::audit::AuditEntry;
 use person_core::documents::{DocumentBody, DocumentKind, DocumentWrite, StoredDocument};
 use person_core::event::{Actor, FeedEntry, HistoryEntry, PersonEvent};
-use person_core::ports::{AuditRecord, IdempotencyRecord, StoreError};
+use person_core::matching::{KeySource, SearchKey};
+use person_core::ports::{AuditRecord, Candidate, IdempotencyRecord, StoreError};
 use person_core::{Person, PersonId, PersonStatus};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -195,6 +196,37 @@ pub(crate) fn id_list(ids: &[PersonId]) -> Result<String, StoreError> {
     to_document(&ids, "person id list")
 }
 
+/// A JSON array of search keys, bound as one parameter and expanded by `json_each`.
+pub(crate) fn key_list(keys: &[SearchKey]) -> Result<String, StoreError> {
+    to_document(&keys, "search key list")
+}
+
+/// The `source` column of a `search_keys` row.
+pub(crate) fn source_text(source: KeySource) -> &'static str {
+    match source {
+        KeySource::Person => "person",
+        KeySource::Equality => "equality",
+    }
+}
+
+/// A candidate read back: the person, the number of keys it matched and its NI number.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CandidateRow {
+    document: String,
+    matched: i64,
+    nino: Option<String>,
+}
+
+impl CandidateRow {
+    pub(crate) fn into_candidate(self) -> Result<Candidate, StoreError> {
+        Ok(Candidate {
+            person: from_document(&self.document, "person")?,
+            nino: self.nino,
+            matched_keys: u32::try_from(self.matched).map_err(|_| out_of_range("matched key count"))?,
+        })
+    }
+}
+
 /// A person id read back from an `id` column.
 #[derive(sqlx::FromRow)]
 pub(crate) struct PersonIdRow {
@@ -246,13 +278,34 @@ pub(crate) struct DocumentColumns {
     pub(crate) updated_at: String,
 }
 
+impl DocumentColumns {
+    /// The row storing `document` (its person and kind are the row's key, bound separately).
+    pub(crate) fn new(document: &StoredDocument) -> Result<Self, StoreError> {
+        let kind = document.kind.key();
+        let out = DocumentOut {
+            person_id: document.person_id,
+            kind: &kind,
+            version: document.version,
+            body: &document.body,
+            updated_at: document.updated_at,
+            updated_by: &document.updated_by,
+        };
+        Ok(Self {
+            version: to_sql_integer(document.version, "document version")?,
+            document: to_document(&out, "document")?,
+            updated_at: timestamp(document.updated_at),
+        })
+    }
+}
+
 /// Everything a document write binds: the row's key, the version it expects and the row it leaves (`None`:
-/// delete).
+/// delete), and the equality keys it replaces (`None`: keys untouched).
 pub(crate) struct DocumentWriteColumns {
     pub(crate) person_id: String,
     pub(crate) kind: String,
     pub(crate) expected_version: Option<i64>,
     pub(crate) new: Option<DocumentColumns>,
+    pub(crate) equality_keys: Option<Vec<SearchKey>>,
 }
 
 impl DocumentWriteColumns {
@@ -266,19 +319,7 @@ impl DocumentWriteColumns {
                 if document.person_id != write.person_id || document.kind != write.kind {
                     return Err(SqliteStoreError::MismatchedDocumentWrite.into());
                 }
-                let out = DocumentOut {
-                    person_id: document.person_id,
-                    kind: &kind,
-                    version: document.version,
-                    body: &document.body,
-                    updated_at: document.updated_at,
-                    updated_by: &document.updated_by,
-                };
-                Some(DocumentColumns {
-                    version: to_sql_integer(document.version, "document version")?,
-                    document: to_document(&out, "document")?,
-                    updated_at: timestamp(document.updated_at),
-                })
+                Some(DocumentColumns::new(document)?)
             }
         };
         Ok(Self {
@@ -289,6 +330,7 @@ impl DocumentWriteColumns {
                 .transpose()?,
             kind,
             new,
+            equality_keys: write.search_keys.clone(),
         })
     }
 }

@@ -9,11 +9,17 @@ use std::time::Duration;
 use futures::future::join_all;
 use person_core::audit::AuditAction;
 use person_core::documents::{DocumentBody, DocumentKind};
-use person_core::ports::{AuditLog, DocumentRepository, DocumentWriteError, InsertError, PersonRepository};
-use person_core::testkit::fixtures::{
-    audit_entry, create_write, document_write, extended_body, full_person, person_id, rename_write,
+use person_core::event::Actor;
+use person_core::ports::{
+    AuditLog, DocumentRepository, DocumentWriteError, InsertError, PersonRepository, RandomIds, Repositories,
+    SystemClock,
 };
-use person_core::{Person, ServiceArea};
+use person_core::service::{CreateOptions, CreatePersonError};
+use person_core::testkit::fixtures::{
+    audit_entry, create_write, document_write, extended_body, full_person, keyed_create_write, keys, person_id,
+    rename_write,
+};
+use person_core::{Permission, Person, PersonId, PersonService, RequestContext, ServiceArea};
 use person_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
 
@@ -218,4 +224,70 @@ async fn audit_appends_racing_with_changes_are_all_kept_in_position_order() {
     assert_eq!(reads, appended, "every appended entry is kept exactly once");
     let positions: Vec<u64> = log.iter().map(|r| r.position).collect();
     assert_eq!(positions, (1..=43).collect::<Vec<u64>>(), "one gap-free sequence across both handles");
+}
+
+/// Creates of the same person racing on two handles (as two processes would): the dedup key is checked under
+/// the write lock, so exactly one is stored and every other is `DuplicatePerson` naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_creates_racing_on_two_handles_store_exactly_one() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let options = SqliteOptions { busy_timeout: Duration::from_secs(60), ..SqliteOptions::default() };
+    let first = open(&dir, options.clone()).await;
+    let second = open(&dir, options).await;
+
+    let tasks = (0..20).map(|i| {
+        let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+        let write = keyed_create_write(full_person(person_id()), &["race:key"], Some("zoe|oneill|1990-05-17"));
+        tokio::spawn(async move { store.insert(write).await })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.expect("task completes")).collect();
+
+    let winners: Vec<&Person> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let winner = winners[0].id;
+    let duplicates = results
+        .iter()
+        .filter(|r| matches!(r, Err(InsertError::DuplicatePerson { existing }) if *existing == winner))
+        .count();
+    assert_eq!(duplicates, 19, "{results:?}");
+    let found = second.candidates(&keys(&["race:key"]), 10).await.expect("candidates");
+    assert_eq!(found.iter().map(|c| c.person.id).collect::<Vec<_>>(), vec![winner]);
+}
+
+/// The whole duplicate check through the service, ten creates of the same new person spread over two services
+/// on two handles of one file: exactly one is created, nine are refused as duplicates of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_service_creates_of_the_same_person_on_two_handles_create_exactly_one() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let options = SqliteOptions { busy_timeout: Duration::from_secs(60), ..SqliteOptions::default() };
+    let services: Vec<PersonService> = [open(&dir, options.clone()).await, open(&dir, options).await]
+        .into_iter()
+        .map(|store| PersonService::new(Repositories::from_store(store), Arc::new(SystemClock), Arc::new(RandomIds)))
+        .collect();
+    let actor = Actor { subject: "officer".to_owned(), name: "Officer".to_owned(), email: "o@example.org".to_owned() };
+    let ctx = RequestContext::new(actor, [Permission::PersonsWrite].into_iter().collect(), "corr-race");
+    let body = serde_json::json!({
+        "title": "Ms", "firstName": "Zoë", "surname": "O'Neill", "dateOfBirth": "1990-05-17",
+        "personTypes": ["Tenant"], "reason": "New tenancy"
+    })
+    .to_string();
+
+    let tasks = (0..10).map(|i| {
+        let service = services[i % 2].clone();
+        let (ctx, body) = (ctx.clone(), body.clone());
+        tokio::spawn(async move { service.create(&ctx, body.as_bytes(), CreateOptions::default()).await })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.expect("task completes")).collect();
+
+    let created: Vec<PersonId> = results.iter().filter_map(|r| r.as_ref().ok()).map(|c| c.person.id).collect();
+    assert_eq!(created.len(), 1, "{results:?}");
+    for result in &results {
+        match result {
+            Ok(_) => {}
+            Err(CreatePersonError::Duplicate { candidates }) => {
+                assert_eq!(candidates.iter().map(|c| c.id).collect::<Vec<_>>(), created);
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
 }

@@ -6,9 +6,10 @@ use person_core::PersonId;
 use person_core::audit::AuditEntry;
 use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry};
+use person_core::matching::SearchKey;
 use person_core::ports::{
-    AuditLog, AuditRecord, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError, NewPersonWrite,
-    PersonRepository, PersonWrite, StoreError, UpdateError,
+    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
+    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, StoreError, UpdateError,
 };
 use person_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
@@ -40,6 +41,14 @@ impl PersonRepository for TempStore {
 
     async fn update(&self, write: PersonWrite) -> Result<(), UpdateError> {
         self.store.update(write).await
+    }
+
+    async fn candidates(&self, keys: &[SearchKey], limit: u32) -> Result<Vec<Candidate>, StoreError> {
+        self.store.candidates(keys, limit).await
+    }
+
+    async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
+        self.store.merge(write).await
     }
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {

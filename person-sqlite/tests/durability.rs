@@ -8,6 +8,7 @@ use chrono::SecondsFormat;
 use person_core::audit::AuditAction;
 use person_core::documents::DocumentKind;
 use person_core::ports::{AuditLog, DocumentRepository, InsertError, PersonRepository, StoreError};
+use person_core::service::PersonKeys;
 use person_core::testkit::fixtures::{
     audit_entry, create_write, document_write, equality_body, extended_body, full_person, person_id, rename_write,
     restriction_write,
@@ -233,6 +234,18 @@ async fn a_version_1_database_upgrades_in_place_keeping_its_data() {
     assert!(store.entries_for_person(plain.id, 0, 100).await.expect("audit reads").is_empty());
     assert!(store.list_documents(plain.id).await.expect("documents list").is_empty());
 
+    // Migration 0003: the persons stored before it got their search keys and dedup key computed on open, so they
+    // are found by key and a create of the same person is refused.
+    let keys = PersonKeys::of(&plain, None);
+    assert!(!keys.person.is_empty() && keys.dedup.is_some(), "the fixture person has keys");
+    let found = store.candidates(&keys.person, 10).await.expect("candidates");
+    assert_eq!(found.iter().map(|c| c.person.id).collect::<Vec<_>>(), vec![plain.id], "the restricted one is hidden");
+    let again = create_write(full_person(person_id()), None).with_search_keys(keys.person.clone(), keys.dedup.clone());
+    let refused = store.insert(again).await;
+    // `plain` and `flagged` are the same person: the first in id order holds the dedup key.
+    let holder = plain.id.min(flagged.id);
+    assert!(matches!(refused, Err(InsertError::DuplicatePerson { existing }) if existing == holder), "got {refused:?}");
+
     // The upgraded database takes every kind of write.
     store.update(restriction_write(&plain, true)).await.expect("restriction succeeds");
     let mut restricted = store.restricted_among(&[plain.id, flagged.id]).await.expect("query");
@@ -260,7 +273,12 @@ async fn a_version_1_database_upgrades_in_place_keeping_its_data() {
         .fetch_all(&mut conn)
         .await
         .expect("migrations read");
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
+    let unindexed: i64 = sqlx::query_scalar("SELECT count(*) FROM persons WHERE keys_indexed = 0")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(unindexed, 0, "every person has its keys");
     conn.close().await.expect("closes");
 }
 
@@ -428,4 +446,32 @@ async fn operations_after_close_are_unavailable_not_a_panic() {
     let write = store.insert(create_write(full_person(person_id()), None)).await;
     assert!(matches!(write, Err(InsertError::Store(StoreError::Unavailable(_)))), "got {write:?}");
     assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn recomputing_search_keys_indexes_every_person_and_keeps_dedup_keys_unique() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("person.db");
+    let store = open(&path).await;
+    // Stored without keys (as a write from before keys existed would be), the same person twice.
+    let first = create(&store, None).await;
+    let second = create(&store, None).await;
+    let keys = PersonKeys::of(&first, None);
+    assert!(store.candidates(&keys.person, 10).await.expect("candidates").is_empty());
+
+    assert_eq!(store.recompute_search_keys().await.expect("recompute succeeds"), 2);
+
+    let mut found: Vec<_> =
+        store.candidates(&keys.person, 10).await.expect("candidates").into_iter().map(|c| c.person.id).collect();
+    found.sort();
+    let mut expected = vec![first.id, second.id];
+    expected.sort();
+    assert_eq!(found, expected);
+    let again = create_write(full_person(person_id()), None).with_search_keys(keys.person, keys.dedup);
+    let refused = store.insert(again).await;
+    assert!(
+        matches!(refused, Err(InsertError::DuplicatePerson { existing }) if existing == expected[0]),
+        "the first in id order holds the dedup key: {refused:?}"
+    );
+    assert_eq!(store.recompute_search_keys().await.expect("recompute is repeatable"), 2);
 }

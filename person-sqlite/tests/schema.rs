@@ -109,3 +109,35 @@ async fn restriction_and_access_log_look_ups_read_indexes_not_tables() {
     }
     conn.close().await.expect("closes");
 }
+
+#[tokio::test]
+async fn candidate_retrieval_and_the_dedup_check_read_indexes_not_tables() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut conn = database_with_audit_entries(&dir.path().join("person.db")).await;
+    let plan_of = |name: &str| CATALOGUE.iter().find(|q| q.name == name).expect("catalogued").sql;
+
+    let candidates: Vec<(i64, i64, i64, String)> =
+        sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", plan_of("person.search_candidates"))))
+            .bind(r#"["sn:SM0","db:1990-05-17"]"#)
+            .bind(500_i64)
+            .fetch_all(&mut conn)
+            .await
+            .expect("plan");
+    let details: Vec<&str> = candidates.iter().map(|(_, _, _, detail)| detail.as_str()).collect();
+    assert!(details.iter().any(|d| d.starts_with("SEARCH k USING PRIMARY KEY (key=?)")), "{details:?}");
+    assert!(
+        !details.iter().any(|d| d.starts_with("SCAN k") || d.starts_with("SCAN p") || d.starts_with("SCAN q")),
+        "candidate retrieval scans a table: {details:?}"
+    );
+
+    let dedup: Vec<(i64, i64, i64, String)> =
+        sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", plan_of("person.by_dedup_key"))))
+            .bind("ada|lovelace|1990-05-17")
+            .bind("id")
+            .fetch_all(&mut conn)
+            .await
+            .expect("plan");
+    let details: Vec<&str> = dedup.iter().map(|(_, _, _, detail)| detail.as_str()).collect();
+    assert!(details.iter().any(|d| d.contains("USING INDEX persons_dedup_key_key")), "{details:?}");
+    conn.close().await.expect("closes");
+}

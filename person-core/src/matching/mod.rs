@@ -10,6 +10,7 @@ pub mod keys;
 pub mod nicknames;
 pub mod normalise;
 pub mod phonetic;
+pub mod prepared;
 pub mod score;
 
 use chrono::NaiveDate;
@@ -17,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::person::Person;
 
-pub use keys::{KeySource, SearchKey, dedup_key, person_keys, query_keys};
-pub use score::{Comparison, Grade, MatchScore, score};
+pub use keys::{KeySource, SearchKey, dedup_key, free_text_keys, person_keys, query_keys};
+pub use prepared::PreparedProfile;
+pub use score::{Comparison, Grade, MatchScore, THRESHOLDS, score, score_prepared};
 
 /// What is known about a person for matching, from a stored person (plus its NI number from the equality
 /// data) or from a search or match request. Every field is optional; comparisons on missing fields are neutral.

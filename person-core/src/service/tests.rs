@@ -18,6 +18,7 @@ use crate::ports::{
     AuditLog, DocumentRepository, FixedClock, IdempotencyRecord, MockAuditLog, MockDocumentRepository, MockIdGenerator,
     MockPersonRepository, PersonRepository, RandomIds,
 };
+use crate::validate::BodyError;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 10, 9, 30, 0).unwrap()
@@ -83,8 +84,14 @@ fn with_key(key: &str) -> CreateOptions {
     CreateOptions { idempotency_key: Some(key.to_owned()), ..CreateOptions::default() }
 }
 
+/// Creates the fixture person (Ada Lovelace) as an allowed duplicate: tests that create it more than once are not
+/// about duplicate prevention.
 async fn create(service: &PersonService) -> Person {
-    service.create(&ctx(), &body(), CreateOptions::default()).await.unwrap().person
+    service.create(&ctx(), &body(), allowing_duplicates()).await.unwrap().person
+}
+
+fn allowing_duplicates() -> CreateOptions {
+    CreateOptions { allow_duplicate: true, ..CreateOptions::default() }
 }
 
 async fn all_events(service: &PersonService) -> Vec<FeedEntry> {
@@ -120,7 +127,15 @@ async fn merge_via_repository(store: &InMemoryStore, person: &Person, into: Pers
         correlation_id: "corr-merge".to_owned(),
         outcome: AuditOutcome::Success,
     };
-    let write = PersonWrite { person: next, expected_version: person.version_number, event, history, audit };
+    let write = PersonWrite {
+        person: next,
+        expected_version: person.version_number,
+        event,
+        history,
+        audit,
+        search_keys: Vec::new(),
+        dedup_key: None,
+    };
     store.update(write).await.unwrap();
 }
 
@@ -347,7 +362,8 @@ async fn idempotency_keys_are_scoped_per_actor() {
     let (service, _store) = setup();
     let mine = service.create(&ctx_for("alice"), &body(), with_key("shared-key")).await.unwrap();
 
-    let theirs = service.create(&ctx_for("bob"), &body(), with_key("shared-key")).await.unwrap();
+    let options = CreateOptions { allow_duplicate: true, ..with_key("shared-key") };
+    let theirs = service.create(&ctx_for("bob"), &body(), options).await.unwrap();
 
     assert!(!theirs.replayed);
     assert_ne!(theirs.person.id, mine.person.id);
@@ -715,8 +731,14 @@ fn tenures_are_sorted_active_then_secure_then_latest_start_in_the_response() {
 // ---------------------------------------------------------------------------------------------------------------
 // The service over mocked ports: how store answers are mapped
 
-/// The service over mocked ports; a mock without expectations fails the test if it is called at all.
-fn mocked_with(repo: MockPersonRepository, documents: MockDocumentRepository, audit: MockAuditLog) -> PersonService {
+/// The service over mocked ports; a mock without expectations fails the test if it is called at all, except the
+/// duplicate check's candidate look-up, which finds nobody.
+fn mocked_with(
+    mut repo: MockPersonRepository,
+    documents: MockDocumentRepository,
+    audit: MockAuditLog,
+) -> PersonService {
+    repo.expect_candidates().returning(|_, _| Ok(Vec::new()));
     let repos = Repositories { persons: Arc::new(repo), documents: Arc::new(documents), audit: Arc::new(audit) };
     PersonService::new(repos, Arc::new(FixedClock(now())), Arc::new(RandomIds))
 }
@@ -2010,4 +2032,556 @@ async fn a_document_conflict_at_write_time_is_reported_with_the_stores_version()
         .await;
 
     assert!(matches!(result, Err(DocumentError::VersionConflict { current: Some(0) })), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Search, match, duplicate prevention and merge (SPEC §6)
+
+fn person_json(first: &str, surname: &str, date_of_birth: &str) -> Value {
+    json!({
+        "title": "Mr",
+        "firstName": first,
+        "surname": surname,
+        "dateOfBirth": date_of_birth,
+        "personTypes": ["Tenant"],
+        "reason": "New tenancy"
+    })
+}
+
+fn with_tenure(mut person: Value, address: &str, postcode: &str) -> Value {
+    person["tenures"] = json!([{
+        "id": Uuid::new_v4(),
+        "type": "Secure",
+        "startDate": "2015-03-01",
+        "assetFullAddress": address,
+        "postcode": postcode
+    }]);
+    person
+}
+
+async fn create_json(service: &PersonService, person: &Value) -> Person {
+    service.create(&ctx(), person.to_string().as_bytes(), CreateOptions::default()).await.unwrap().person
+}
+
+async fn create_named(service: &PersonService, first: &str, surname: &str, date_of_birth: &str) -> Person {
+    create_json(service, &person_json(first, surname, date_of_birth)).await
+}
+
+fn query() -> SearchQuery {
+    SearchQuery::default()
+}
+
+async fn search_ids(service: &PersonService, query: SearchQuery) -> Vec<PersonId> {
+    service.search(&ctx(), query).await.unwrap().hits.into_iter().map(|h| h.person.id).collect()
+}
+
+fn some(text: &str) -> Option<String> {
+    Some(text.to_owned())
+}
+
+fn merger() -> RequestContext {
+    let permissions = [
+        Permission::PersonsRead,
+        Permission::PersonsWrite,
+        Permission::PersonsMerge,
+        Permission::EventsRead,
+        Permission::EqualityRead,
+    ]
+    .into_iter()
+    .collect();
+    ctx_with("merger-1", permissions)
+}
+
+fn merge_body(duplicate: PersonId, reason: &str) -> Vec<u8> {
+    json!({ "duplicateId": duplicate, "reason": reason }).to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn search_is_typo_tolerant_and_reads_names_in_either_order() {
+    let (service, _store) = setup();
+    let john = create_named(&service, "John", "Smith", "1980-03-04").await;
+    let _other = create_named(&service, "Priya", "Patel", "1975-11-30").await;
+
+    let misspelt = query();
+    let misspelt = SearchQuery { first_name: some("Jon"), last_name: some("Smyth"), ..misspelt };
+    assert_eq!(search_ids(&service, misspelt).await, vec![john.id]);
+    assert_eq!(search_ids(&service, SearchQuery { q: some("Smith John"), ..query() }).await, vec![john.id]);
+    assert_eq!(search_ids(&service, SearchQuery { q: some("jon smyth"), ..query() }).await, vec![john.id]);
+}
+
+#[tokio::test]
+async fn search_finds_name_prefixes_accents_and_nicknames() {
+    let (service, _store) = setup();
+    let kimakhe = create_named(&service, "Kimakhe", "Dlamini", "1991-07-08").await;
+    let zoe = create_named(&service, "Zoë", "Adeyemi", "1988-01-21").await;
+    let william = create_named(&service, "William", "Turner", "1960-09-09").await;
+
+    assert_eq!(search_ids(&service, SearchQuery { q: some("kimakhe"), ..query() }).await, vec![kimakhe.id]);
+    assert_eq!(search_ids(&service, SearchQuery { first_name: some("Kim"), ..query() }).await, vec![kimakhe.id]);
+    assert_eq!(search_ids(&service, SearchQuery { last_name: some("Dl"), ..query() }).await, vec![kimakhe.id]);
+    let zoe_query = SearchQuery { first_name: some("Zoe"), last_name: some("Adeyemi"), ..query() };
+    assert_eq!(search_ids(&service, zoe_query).await, vec![zoe.id]);
+    assert_eq!(search_ids(&service, SearchQuery { q: some("Bill Turner"), ..query() }).await, vec![william.id]);
+}
+
+#[tokio::test]
+async fn a_day_month_swapped_date_of_birth_finds_the_person_ranked_below_an_exact_match() {
+    let (service, _store) = setup();
+    let exact = create_named(&service, "Amina", "Hussain", "1990-03-07").await;
+    let swapped = create_named(&service, "Amina", "Hussain", "1990-07-03").await;
+
+    let page = service
+        .search(&ctx(), SearchQuery { last_name: some("Hussain"), date_of_birth: some("07/03/1990"), ..query() })
+        .await
+        .unwrap();
+
+    let ids: Vec<PersonId> = page.hits.iter().map(|h| h.person.id).collect();
+    assert_eq!(ids, vec![exact.id, swapped.id]);
+    assert!(page.hits[0].score > page.hits[1].score, "{:?}", page.hits);
+    assert!(page.hits.iter().all(|h| (0.0..=1.0).contains(&h.score)));
+}
+
+#[tokio::test]
+async fn search_by_postcode_ignores_its_spacing() {
+    let (service, _store) = setup();
+    let resident = create_json(
+        &service,
+        &with_tenure(person_json("Grace", "Okafor", "1970-02-02"), "1 Mare Street, London E8 1DY", "E8 1DY"),
+    )
+    .await;
+    let _elsewhere = create_json(
+        &service,
+        &with_tenure(person_json("Tom", "Baker", "1971-02-02"), "9 High Street, London N16 0AA", "N16 0AA"),
+    )
+    .await;
+
+    for postcode in ["E8 1DY", "e81dy", " E8  1DY "] {
+        assert_eq!(search_ids(&service, SearchQuery { postcode: some(postcode), ..query() }).await, vec![resident.id]);
+    }
+    assert_eq!(search_ids(&service, SearchQuery { q: some("okafor e81dy"), ..query() }).await, vec![resident.id]);
+}
+
+#[tokio::test]
+async fn search_by_ni_number_needs_equality_read_and_accepts_any_spacing() {
+    let (service, _store) = setup();
+    let person = create_named(&service, "Jan", "Kowalski", "1985-04-04").await;
+    put_equality_as(&service, person.id, &equality_json()).await.unwrap();
+
+    let by_nino = SearchQuery { nino: some("AB 12 34 56 C"), ..query() };
+    let refused = service.search(&ctx(), by_nino.clone()).await;
+    assert!(matches!(refused, Err(SearchError::Forbidden)), "{refused:?}");
+
+    let page = service.search(&equality_officer(), by_nino).await.unwrap();
+    assert_eq!(page.hits.iter().map(|h| h.person.id).collect::<Vec<_>>(), vec![person.id]);
+    let lower = service.search(&equality_officer(), SearchQuery { nino: some("ab123456c"), ..query() }).await;
+    assert_eq!(lower.unwrap().hits.len(), 1);
+}
+
+#[tokio::test]
+async fn search_never_shows_deleted_merged_or_restricted_persons() {
+    let (service, store) = setup();
+    let shown = create_named(&service, "Ruth", "Abara", "1950-05-05").await;
+    let deleted = create_named(&service, "Rachel", "Abara", "1951-05-05").await;
+    let restricted = create_named(&service, "Rebecca", "Abara", "1952-05-05").await;
+    let merged = create_named(&service, "Rose", "Abara", "1953-05-05").await;
+    service.delete(&ctx(), deleted.id, None, None).await.unwrap();
+    restrict(&service, restricted.id).await;
+    merge_via_repository(&store, &merged, shown.id).await;
+
+    assert_eq!(search_ids(&service, SearchQuery { last_name: some("Abara"), ..query() }).await, vec![shown.id]);
+    let admin_page = service.search(&admin(), SearchQuery { last_name: some("Abara"), ..query() }).await.unwrap();
+    assert_eq!(admin_page.hits.len(), 1, "restricted persons are hidden from search even for admins");
+}
+
+#[tokio::test]
+async fn search_filters_by_person_type_and_pages_with_a_total_and_next_offset() {
+    let (service, _store) = setup();
+    let mut tenants = Vec::new();
+    for (first, dob) in [("Alan", "1960-01-01"), ("Brenda", "1961-01-01"), ("Colin", "1962-01-01")] {
+        tenants.push(create_named(&service, first, "Mensah", dob).await);
+    }
+    let mut leaseholder = person_json("Diana", "Mensah", "1963-01-01");
+    leaseholder["personTypes"] = json!(["Leaseholder"]);
+    let leaseholder = create_json(&service, &leaseholder).await;
+
+    let all = service.search(&ctx(), SearchQuery { last_name: some("Mensah"), ..query() }).await.unwrap();
+    assert_eq!(all.total, 4);
+    let typed = SearchQuery { last_name: some("Mensah"), person_type: Some(PersonType::Tenant), ..query() };
+    let first = service.search(&ctx(), SearchQuery { limit: 2, ..typed.clone() }).await.unwrap();
+    assert_eq!((first.hits.len(), first.total, first.next_offset), (2, 3, Some(2)));
+    let second = service.search(&ctx(), SearchQuery { limit: 2, offset: 2, ..typed }).await.unwrap();
+    assert_eq!((second.hits.len(), second.total, second.next_offset), (1, 3, None));
+    let mut seen: Vec<PersonId> = first.hits.iter().chain(&second.hits).map(|h| h.person.id).collect();
+    seen.sort();
+    let mut expected: Vec<PersonId> = tenants.iter().map(|p| p.id).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert!(!seen.contains(&leaseholder.id));
+    // Equal scores are ordered by personRef, so pages never overlap or skip.
+    let refs: Vec<i64> = first.hits.iter().chain(&second.hits).map(|h| h.person.person_ref.0).collect();
+    let scores: Vec<f64> = first.hits.iter().chain(&second.hits).map(|h| h.score).collect();
+    for i in 1..refs.len() {
+        assert!(scores[i - 1] > scores[i] || (scores[i - 1] == scores[i] && refs[i - 1] < refs[i]));
+    }
+}
+
+#[tokio::test]
+async fn a_search_without_criteria_or_with_a_one_letter_prefix_is_invalid() {
+    let (service, _store) = setup();
+    for bad in [
+        query(),
+        SearchQuery { person_type: Some(PersonType::Tenant), ..query() },
+        SearchQuery { first_name: some("J"), ..query() },
+        SearchQuery { date_of_birth: some("not a date"), ..query() },
+        SearchQuery { last_name: some("Smith"), limit: 201, ..query() },
+    ] {
+        let result = service.search(&ctx(), bad).await;
+        assert!(matches!(result, Err(SearchError::Invalid(_))), "{result:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_search_is_audited_with_the_ids_shown_and_never_the_criteria() {
+    let (service, store) = setup();
+    let person = create_named(&service, "Olumide", "Adebayo", "1982-12-12").await;
+
+    service.search(&ctx(), SearchQuery { last_name: some("Adebayo"), ..query() }).await.unwrap();
+
+    let entries = audit_of(&store, person.id).await;
+    let search = entries.iter().find(|e| e.action == AuditAction::Search).expect("search audited");
+    assert_eq!(search.person_ids, vec![person.id]);
+    assert_eq!(search.detail.as_deref(), Some("results=1"));
+    let text = serde_json::to_string(search).unwrap();
+    assert!(!text.contains("Adebayo"), "{text}");
+}
+
+#[tokio::test]
+async fn match_grades_an_identical_person_certain_and_explains_each_field() {
+    let (service, store) = setup();
+    let person = create_json(
+        &service,
+        &with_tenure(person_json("Fatima", "Begum", "1979-06-15"), "2 Dalston Lane, London E8 3AZ", "E8 3AZ"),
+    )
+    .await;
+    let _twin = create_named(&service, "Ayesha", "Begum", "1979-06-15").await;
+
+    let body = json!({ "firstName": "Fatima", "surname": "Begum", "dateOfBirth": "1979-06-15", "postcode": "e83az" });
+    let matches = service.match_person(&ctx(), body.to_string().as_bytes()).await.unwrap();
+
+    assert_eq!(matches[0].person.id, person.id);
+    assert_eq!(matches[0].score.grade, Some(crate::matching::Grade::Certain));
+    assert!(!matches[0].score.comparisons.is_empty());
+    assert!(matches.iter().skip(1).all(|m| m.score.grade != Some(crate::matching::Grade::Certain)));
+    let audited = audit_of(&store, person.id).await;
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.action == AuditAction::Search && e.detail.as_deref().is_some_and(|d| d.starts_with("match")))
+    );
+}
+
+#[tokio::test]
+async fn match_refuses_unknown_keys_empty_bodies_bad_counts_and_unpermitted_ni_numbers() {
+    let (service, _store) = setup();
+    let unknown = service.match_person(&ctx(), br#"{"surname": "Begum", "colour": "blue"}"#).await;
+    assert!(matches!(unknown, Err(MatchError::Body(BodyError::UnknownField(_)))), "{unknown:?}");
+    let wrong_type = service.match_person(&ctx(), br#"{"surname": 3}"#).await;
+    assert!(matches!(wrong_type, Err(MatchError::Body(_))), "{wrong_type:?}");
+    let empty = service.match_person(&ctx(), br#"{"surname": "  ", "count": 5}"#).await;
+    assert!(matches!(empty, Err(MatchError::Invalid(_))), "{empty:?}");
+    let too_many = service.match_person(&ctx(), br#"{"surname": "Begum", "count": 51}"#).await;
+    assert!(matches!(too_many, Err(MatchError::Invalid(_))), "{too_many:?}");
+    let nino = service.match_person(&ctx(), br#"{"nationalInsuranceNumber": "AB123456C"}"#).await;
+    assert!(matches!(nino, Err(MatchError::Forbidden)), "{nino:?}");
+    let allowed = service.match_person(&equality_officer(), br#"{"nationalInsuranceNumber": "AB123456C"}"#).await;
+    assert!(allowed.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn match_answers_at_most_count_candidates() {
+    let (service, _store) = setup();
+    for (first, dob) in [("Ian", "1970-01-01"), ("Iain", "1970-01-02"), ("Ivan", "1970-01-03")] {
+        create_named(&service, first, "Campbell", dob).await;
+    }
+    let body = br#"{"firstName": "Ian", "surname": "Campbell", "dateOfBirth": "1970-01-01", "count": 1}"#;
+    let matches = service.match_person(&ctx(), body).await.unwrap();
+    assert_eq!(matches.len(), 1);
+}
+
+#[tokio::test]
+async fn creating_an_identical_person_is_refused_as_a_duplicate_naming_the_existing_one() {
+    let (service, store) = setup();
+    let existing = service.create(&ctx(), &body(), CreateOptions::default()).await.unwrap().person;
+
+    let result = service.create(&ctx(), &body(), CreateOptions::default()).await;
+
+    let Err(CreatePersonError::Duplicate { candidates }) = result else { panic!("expected Duplicate, got {result:?}") };
+    assert_eq!(candidates.len(), 1);
+    assert_eq!((candidates[0].id, candidates[0].person_ref), (existing.id, existing.person_ref));
+    assert!(candidates[0].score > 0.9, "{candidates:?}");
+    assert_eq!(all_events(&service).await.len(), 1, "nothing stored");
+    let audited = audit_of(&store, existing.id).await;
+    assert!(audited.iter().any(|e| e.action == AuditAction::Search), "the disclosure is audited");
+}
+
+#[tokio::test]
+async fn allow_duplicate_creates_the_person_anyway() {
+    let (service, _store) = setup();
+    let first = service.create(&ctx(), &body(), CreateOptions::default()).await.unwrap().person;
+
+    let second = service.create(&ctx(), &body(), allowing_duplicates()).await.unwrap().person;
+
+    assert_ne!(first.id, second.id);
+    // The allowed duplicate holds no dedup key, so it can be changed freely; the original still blocks creates.
+    service.update(&ctx(), second.id, 0, br#"{"placeOfBirth": "Leeds"}"#).await.unwrap();
+    let third = service.create(&ctx(), &body(), CreateOptions::default()).await;
+    assert!(matches!(third, Err(CreatePersonError::Duplicate { .. })), "{third:?}");
+}
+
+#[tokio::test]
+async fn a_twin_with_another_first_name_is_not_a_duplicate() {
+    let (service, _store) = setup();
+    let address = "5 Amhurst Road, London E8 2AA";
+    create_json(&service, &with_tenure(person_json("Hassan", "Ali", "2001-02-03"), address, "E8 2AA")).await;
+
+    let twin = with_tenure(person_json("Hussein", "Ali", "2001-02-03"), address, "E8 2AA");
+    let result = service.create(&ctx(), twin.to_string().as_bytes(), CreateOptions::default()).await;
+
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_creates_of_the_same_new_person_let_exactly_one_succeed() {
+    let (service, _store) = setup();
+    let tasks = (0..10).map(|_| {
+        let service = service.clone();
+        tokio::spawn(async move { service.create(&ctx(), &body(), CreateOptions::default()).await })
+    });
+    let results: Vec<_> = futures::future::join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+
+    let created: Vec<&Created> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(created.len(), 1, "{results:?}");
+    let winner = created[0].person.id;
+    for result in &results {
+        match result {
+            Ok(_) => {}
+            Err(CreatePersonError::Duplicate { candidates }) => {
+                assert_eq!(candidates.iter().map(|c| c.id).collect::<Vec<_>>(), vec![winner]);
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(all_events(&service).await.len(), 1);
+}
+
+#[tokio::test]
+async fn losing_a_dedup_race_in_the_store_answers_duplicate_with_the_winner() {
+    let winner = live_person();
+    let winner_id = winner.id;
+    let mut repo = MockPersonRepository::new();
+    repo.expect_insert().times(1).returning(move |_| Err(InsertError::DuplicatePerson { existing: winner_id }));
+    repo.expect_get().returning(move |_| Ok(Some(winner.clone())));
+    let mut audit = MockAuditLog::new();
+    audit.expect_append().times(1).returning(|_| Ok(()));
+
+    let result =
+        mocked_with(repo, MockDocumentRepository::new(), audit).create(&ctx(), &body(), CreateOptions::default()).await;
+
+    let Err(CreatePersonError::Duplicate { candidates }) = result else { panic!("expected Duplicate, got {result:?}") };
+    assert_eq!(candidates.iter().map(|c| (c.id, c.person_ref)).collect::<Vec<_>>(), vec![(winner_id, PersonRef(12))]);
+}
+
+#[tokio::test]
+async fn the_create_write_carries_the_persons_keys_and_dedup_key_unless_duplicates_are_allowed() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut repo = MockPersonRepository::new();
+    let seen_in_mock = seen.clone();
+    repo.expect_insert().times(2).returning(move |write| {
+        seen_in_mock.lock().unwrap().push((write.search_keys().len(), write.dedup_key().map(str::to_owned)));
+        Ok(write.assign(PersonRef(1)).person)
+    });
+    let service = mocked(repo);
+
+    service.create(&ctx(), &body(), CreateOptions::default()).await.unwrap();
+    service.create(&ctx(), &body(), allowing_duplicates()).await.unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert!(seen[0].0 > 0 && seen[0].1.is_some(), "{seen:?}");
+    assert!(seen[1].0 > 0 && seen[1].1.is_none(), "{seen:?}");
+}
+
+#[tokio::test]
+async fn changing_a_person_into_an_exact_duplicate_of_another_is_refused() {
+    let (service, _store) = setup();
+    let ada = service.create(&ctx(), &body(), CreateOptions::default()).await.unwrap().person;
+    let other = create_named(&service, "Augusta", "Byron", "1990-05-17").await;
+
+    let result =
+        service.update(&ctx(), other.id, 0, br#"{"firstName": "Ada", "surname": "Lovelace", "title": "Ms"}"#).await;
+
+    let Err(UpdatePersonError::Duplicate { candidates }) = result else { panic!("expected Duplicate, got {result:?}") };
+    assert_eq!(candidates.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ada.id]);
+    let unchanged = service.get(&ctx(), other.id).await.unwrap();
+    assert_eq!(unchanged.version_number, 0);
+}
+
+#[tokio::test]
+async fn equality_data_with_an_ni_number_makes_the_person_findable_by_it_and_removing_it_does_not() {
+    let (service, _store) = setup();
+    let person = create_named(&service, "Marta", "Nowak", "1984-08-08").await;
+    let by_nino = SearchQuery { nino: some("AB123456C"), ..query() };
+    assert!(service.search(&equality_officer(), by_nino.clone()).await.unwrap().hits.is_empty());
+
+    let stored = put_equality_as(&service, person.id, &equality_json()).await.unwrap();
+    assert_eq!(service.search(&equality_officer(), by_nino.clone()).await.unwrap().hits.len(), 1);
+
+    let mut without = equality_json();
+    without.as_object_mut().unwrap().remove("nationalInsuranceNumber");
+    service
+        .put_equality(&equality_officer(), person.id, Some(stored.version), without.to_string().as_bytes())
+        .await
+        .unwrap();
+    assert!(service.search(&equality_officer(), by_nino).await.unwrap().hits.is_empty());
+}
+
+/// A survivor and a duplicate of it: the same person recorded twice (the second allowed as a duplicate), each
+/// with a tenure; the duplicate also has equality and social-care data.
+async fn survivor_and_duplicate(service: &PersonService) -> (Person, Person) {
+    let survivor = create_json(
+        service,
+        &with_tenure(person_json("Kwame", "Mensah", "1977-07-07"), "1 Mare Street, London E8 1DY", "E8 1DY"),
+    )
+    .await;
+    let mut duplicate =
+        with_tenure(person_json("Kwame", "Mensah", "1977-07-07"), "3 Old Road, London N16 5AA", "N16 5AA");
+    duplicate["middleName"] = json!("Kofi");
+    duplicate["title"] = json!("Dr");
+    duplicate["personTypes"] = json!(["HouseholdMember"]);
+    let duplicate =
+        service.create(&ctx(), duplicate.to_string().as_bytes(), allowing_duplicates()).await.unwrap().person;
+    put_equality_as(service, duplicate.id, &equality_json()).await.unwrap();
+    let care = json!({ "carer": "yes" }).to_string();
+    service.put_extended(&social_worker(), duplicate.id, &social_care(), None, care.as_bytes()).await.unwrap();
+    (survivor, duplicate)
+}
+
+#[tokio::test]
+async fn merge_moves_tenures_and_documents_redirects_the_duplicate_and_keeps_both_histories() {
+    let (service, store) = setup();
+    let (survivor, duplicate) = survivor_and_duplicate(&service).await;
+    let events_before = all_events(&service).await.len();
+
+    let merged = service.merge(&merger(), survivor.id, 0, &merge_body(duplicate.id, "Same person")).await.unwrap();
+
+    assert_eq!(merged.version_number, 1);
+    assert_eq!(merged.tenures.len(), 2, "tenures moved");
+    assert_eq!(merged.middle_name.as_ref().map(Name::as_str), Some("Kofi"), "a missing value gained");
+    assert_eq!(merged.title, Some(Title::Mr), "its own values kept");
+    assert_eq!(merged.person_types, vec![PersonType::Tenant, PersonType::HouseholdMember]);
+    assert_eq!(service.get(&ctx(), survivor.id).await.unwrap(), merged);
+    let gone = service.get(&ctx(), duplicate.id).await;
+    assert!(matches!(gone, Err(LookupError::Merged { into }) if into == survivor.id), "{gone:?}");
+
+    let equality = service.equality(&equality_officer(), survivor.id).await.unwrap();
+    assert_eq!(equality_of(&equality).national_insurance_number.as_deref(), Some("AB123456C"));
+    let care = service.extended(&social_worker(), survivor.id, &social_care()).await.unwrap();
+    assert_eq!(extended_of(&care)["carer"], "yes");
+    assert!(DocumentRepository::list_documents(&*store, duplicate.id).await.unwrap().is_empty());
+
+    let events = all_events(&service).await;
+    assert_eq!(events.len(), events_before + 1, "one event");
+    let event = &events[events.len() - 1].event;
+    assert_eq!((event.event_type, event.entity_id), (EventType::PersonMergedEvent, survivor.id));
+    assert_eq!(event.event_data.new_data["mergedPersonId"], json!(duplicate.id));
+
+    let survivor_history = service.history(&merger(), survivor.id).await.unwrap();
+    assert_eq!(survivor_history.iter().map(|h| h.version_number).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(survivor_history[1].reason.as_deref(), Some("Same person"));
+    let duplicate_history = service.history(&merger(), duplicate.id).await.unwrap();
+    assert_eq!(duplicate_history.iter().map(|h| h.version_number).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(duplicate_history[1].event_type, EventType::PersonMergedEvent);
+    assert_eq!(duplicate_history[1].new_data["mergedInto"], json!(survivor.id));
+
+    // Search finds the survivor only, by its own details and by the NI number it gained.
+    let by_name = SearchQuery { first_name: some("Kwame"), last_name: some("Mensah"), ..query() };
+    assert_eq!(search_ids(&service, by_name).await, vec![survivor.id]);
+    let by_nino = service.search(&equality_officer(), SearchQuery { nino: some("AB123456C"), ..query() }).await;
+    assert_eq!(by_nino.unwrap().hits.iter().map(|h| h.person.id).collect::<Vec<_>>(), vec![survivor.id]);
+    // And the person still cannot be created again.
+    let again = with_tenure(person_json("Kwame", "Mensah", "1977-07-07"), "1 Mare Street, London E8 1DY", "E8 1DY");
+    let again = service.create(&ctx(), again.to_string().as_bytes(), CreateOptions::default()).await;
+    assert!(matches!(again, Err(CreatePersonError::Duplicate { .. })), "{again:?}");
+}
+
+#[tokio::test]
+async fn merging_a_person_into_itself_is_refused() {
+    let (service, _store) = setup();
+    let person = create(&service).await;
+
+    let result = service.merge(&merger(), person.id, 0, &merge_body(person.id, "Oops")).await;
+
+    assert!(matches!(result, Err(MergeError::SelfMerge)), "{result:?}");
+}
+
+#[tokio::test]
+async fn merged_and_deleted_persons_are_refused_on_either_side_so_no_cycle_can_form() {
+    let (service, _store) = setup();
+    let (survivor, duplicate) = survivor_and_duplicate(&service).await;
+    service.merge(&merger(), survivor.id, 0, &merge_body(duplicate.id, "Same person")).await.unwrap();
+
+    let again = service.merge(&merger(), survivor.id, 1, &merge_body(duplicate.id, "Again")).await;
+    assert!(matches!(again, Err(MergeError::Duplicate(LookupError::Merged { into })) if into == survivor.id));
+    let back = service.merge(&merger(), duplicate.id, 1, &merge_body(survivor.id, "Cycle")).await;
+    assert!(matches!(back, Err(MergeError::Survivor(LookupError::Merged { .. }))), "{back:?}");
+
+    let deleted = create_named(&service, "Yusuf", "Osman", "1999-09-19").await;
+    service.delete(&ctx(), deleted.id, None, None).await.unwrap();
+    let into_deleted = service.merge(&merger(), deleted.id, 1, &merge_body(survivor.id, "x")).await;
+    assert!(matches!(into_deleted, Err(MergeError::Survivor(LookupError::Deleted))), "{into_deleted:?}");
+    let from_deleted = service.merge(&merger(), survivor.id, 1, &merge_body(deleted.id, "x")).await;
+    assert!(matches!(from_deleted, Err(MergeError::Duplicate(LookupError::Deleted))), "{from_deleted:?}");
+    let unknown = service.merge(&merger(), survivor.id, 1, &merge_body(unknown_id(), "x")).await;
+    assert!(matches!(unknown, Err(MergeError::Duplicate(LookupError::NotFound))), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn merge_with_a_stale_if_match_is_a_version_conflict_and_changes_nothing() {
+    let (service, _store) = setup();
+    let (survivor, duplicate) = survivor_and_duplicate(&service).await;
+
+    let result = service.merge(&merger(), survivor.id, 7, &merge_body(duplicate.id, "Same person")).await;
+
+    assert!(matches!(result, Err(MergeError::VersionConflict { current: 0 })), "{result:?}");
+    assert!(service.get(&ctx(), duplicate.id).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_merge_body_without_a_reason_is_invalid() {
+    let (service, _store) = setup();
+    let (survivor, duplicate) = survivor_and_duplicate(&service).await;
+    let body = json!({ "duplicateId": duplicate.id }).to_string();
+
+    let result = service.merge(&merger(), survivor.id, 0, body.as_bytes()).await;
+
+    assert!(matches!(result, Err(MergeError::Invalid(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_merge_survives_a_survivor_becoming_identical_to_a_third_person() {
+    let (service, _store) = setup();
+    // The survivor lacks a date of birth (staff record); once merged it gains one and matches `third` exactly.
+    let mut staff = person_json("Leon", "Hart", "1990-01-01");
+    staff.as_object_mut().unwrap().remove("dateOfBirth");
+    staff["personTypes"] = json!(["HousingOfficer"]);
+    let survivor = create_json(&service, &staff).await;
+    let third = create_named(&service, "Leon", "Hart", "1965-04-04").await;
+    let mut duplicate = person_json("Leon", "Hart", "1965-04-04");
+    duplicate["middleName"] = json!("Paul");
+    let duplicate =
+        service.create(&ctx(), duplicate.to_string().as_bytes(), allowing_duplicates()).await.unwrap().person;
+
+    let merged = service.merge(&merger(), survivor.id, 0, &merge_body(duplicate.id, "Same person")).await.unwrap();
+
+    assert_eq!(merged.date_of_birth, Some(date(1965, 4, 4)));
+    assert!(service.get(&ctx(), third.id).await.is_ok());
 }

@@ -9,11 +9,13 @@ use futures::future::join_all;
 use crate::access::ServiceArea;
 use crate::audit::AuditAction;
 use crate::documents::{DocumentKind, StoredDocument};
-use crate::person::{Person, PersonStatus};
-use crate::ports::{DocumentWriteError, InsertError, UpdateError};
+use crate::event::EventType;
+use crate::person::{Person, PersonId, PersonStatus};
+use crate::ports::{Candidate, DocumentWriteError, InsertError, MergeWriteError, UpdateError};
 use crate::testkit::fixtures::{
-    audit_entry, create_write, document_write, equality_body, extended_body, full_person, person_id, rename_write,
-    restriction_write, status_write,
+    audit_entry, create_write, document_write, equality_body, equality_body_with_nino, equality_write, extended_body,
+    full_person, keyed_create_write, keys, merge_write, person_id, rename_write, restriction_write, status_write,
+    with_keys,
 };
 
 /// A shared store under test.
@@ -418,4 +420,383 @@ pub async fn concurrent_document_writes_let_exactly_one_win(store: Store) {
     let writes =
         audit_actions(&store, person.id).await.into_iter().filter(|a| *a == AuditAction::ExtendedWrite).count();
     assert_eq!(writes, 1, "only the winning write is audited");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Search keys, duplicate prevention and merge
+
+async fn create_keyed(store: &Store, search_keys: &[&str], dedup: Option<&str>) -> Person {
+    store.insert(keyed_create_write(full_person(person_id()), search_keys, dedup)).await.expect("insert succeeds")
+}
+
+async fn candidates_for(store: &Store, search_keys: &[&str]) -> Vec<Candidate> {
+    store.candidates(&keys(search_keys), 100).await.expect("candidates succeeds")
+}
+
+async fn candidate_ids(store: &Store, search_keys: &[&str]) -> Vec<PersonId> {
+    candidates_for(store, search_keys).await.into_iter().map(|c| c.person.id).collect()
+}
+
+/// A create stores its keys with the person: `candidates` finds it by any one of them, exactly as stored, with
+/// the number of keys matched; keys nobody holds find nothing.
+pub async fn insert_stores_search_keys_and_candidates_find_the_person_by_any_of_them(store: Store) {
+    let person = create_keyed(&store, &["sn:SM0|1990", "fn:JN|1990-05-17", "pc:E8 1DY"], Some("dedup-1")).await;
+    for key in ["sn:SM0|1990", "fn:JN|1990-05-17", "pc:E8 1DY"] {
+        let found = candidates_for(&store, &[key]).await;
+        assert_eq!(found.len(), 1, "found by {key}");
+        assert_eq!(found[0].person, person, "the candidate is the person exactly as stored");
+        assert_eq!(found[0].matched_keys, 1);
+        assert_eq!(found[0].nino, None, "no equality data, no NI number");
+    }
+    let both = candidates_for(&store, &["sn:SM0|1990", "pc:E8 1DY", "unrelated"]).await;
+    assert_eq!(both.len(), 1);
+    assert_eq!(both[0].matched_keys, 2);
+    assert!(candidates_for(&store, &["unrelated", "sn:SM0"]).await.is_empty(), "keys match whole, not by prefix");
+    assert!(store.candidates(&[], 10).await.expect("candidates succeeds").is_empty());
+}
+
+/// An update replaces the person's keys: the old ones no longer find it, the new ones do.
+pub async fn update_replaces_the_person_keys(store: Store) {
+    let person = create_keyed(&store, &["old:1", "shared"], None).await;
+    let write = with_keys(rename_write(&person, "Renamed"), &["new:1", "shared"], None);
+    store.update(write).await.expect("update succeeds");
+    assert!(candidate_ids(&store, &["old:1"]).await.is_empty(), "an old key must not find the person");
+    assert_eq!(candidate_ids(&store, &["new:1"]).await, vec![person.id]);
+    let found = candidates_for(&store, &["shared", "new:1", "old:1"]).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].matched_keys, 2);
+    assert_eq!(found[0].person.version_number, 1, "the candidate is the person as updated");
+    // A refused update leaves the keys as they were.
+    let stale = with_keys(rename_write(&person, "Stale"), &["stale:1"], None);
+    assert!(store.update(stale).await.is_err());
+    assert!(candidate_ids(&store, &["stale:1"]).await.is_empty());
+    assert_eq!(candidate_ids(&store, &["new:1"]).await, vec![person.id]);
+}
+
+/// Equality writes replace the equality keys (and only those): candidates carry the NI number, a key held
+/// through both sources counts once, and deleting the NI number removes its key.
+pub async fn equality_writes_replace_the_equality_keys_and_candidates_carry_the_nino(store: Store) {
+    let person = create_keyed(&store, &["name:x"], None).await;
+    store.write_document(equality_write(person.id, "AB123456C", &["ni:AB123456C", "name:x"])).await.expect("write");
+    let found = candidates_for(&store, &["ni:AB123456C"]).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].nino.as_deref(), Some("AB123456C"));
+    assert_eq!(candidates_for(&store, &["name:x"]).await[0].matched_keys, 1, "a key counts once");
+    assert_eq!(candidates_for(&store, &["name:x", "ni:AB123456C"]).await[0].matched_keys, 2);
+
+    // A person update leaves the equality keys alone.
+    store.update(with_keys(rename_write(&person, "Again"), &["name:y"], None)).await.expect("update succeeds");
+    assert_eq!(candidate_ids(&store, &["ni:AB123456C"]).await, vec![person.id]);
+
+    // A refused equality write changes no key.
+    let mut refused = equality_write(person.id, "CE123456A", &["ni:CE123456A"]);
+    refused.expected_version = Some(7);
+    assert!(store.write_document(refused).await.is_err());
+    assert!(candidate_ids(&store, &["ni:CE123456A"]).await.is_empty());
+
+    let mut replace =
+        document_write(person.id, DocumentKind::Equality, Some(0), Some((1, equality_body_with_nino("CE123456A"))));
+    replace.search_keys = Some(keys(&["ni:CE123456A"]));
+    store.write_document(replace).await.expect("replace succeeds");
+    assert!(candidate_ids(&store, &["ni:AB123456C"]).await.is_empty(), "the old NI key is gone");
+    let found = candidates_for(&store, &["ni:CE123456A"]).await;
+    assert_eq!(found[0].nino.as_deref(), Some("CE123456A"));
+    assert_eq!(candidate_ids(&store, &["name:y"]).await, vec![person.id], "person keys untouched");
+
+    let mut delete = document_write(person.id, DocumentKind::Equality, Some(1), None);
+    delete.search_keys = Some(Vec::new());
+    store.write_document(delete).await.expect("delete succeeds");
+    assert!(candidate_ids(&store, &["ni:CE123456A"]).await.is_empty());
+    assert_eq!(candidates_for(&store, &["name:y"]).await[0].nino, None);
+}
+
+/// Candidates come ranked by the number of distinct keys matched, then by person id, the same on every store;
+/// `limit` keeps the best.
+pub async fn candidates_are_ranked_by_matched_keys_then_id_and_limited(store: Store) {
+    let three = create_keyed(&store, &["k1", "k2", "k3"], None).await;
+    let mut twos = [
+        create_keyed(&store, &["k1", "k2"], None).await.id,
+        create_keyed(&store, &["k2", "k3", "other"], None).await.id,
+        create_keyed(&store, &["k1", "k3"], None).await.id,
+    ];
+    twos.sort();
+    let one = create_keyed(&store, &["k3"], None).await;
+    let _unrelated = create_keyed(&store, &["zz"], None).await;
+
+    let query = keys(&["k1", "k2", "k3", "k1"]);
+    let found = store.candidates(&query, 100).await.expect("candidates succeeds");
+    let ranked: Vec<(PersonId, u32)> = found.iter().map(|c| (c.person.id, c.matched_keys)).collect();
+    let mut expected = vec![(three.id, 3)];
+    expected.extend(twos.iter().map(|id| (*id, 2)));
+    expected.push((one.id, 1));
+    assert_eq!(ranked, expected, "ranked by keys matched, then id; a repeated query key counts once");
+
+    let top = store.candidates(&query, 2).await.expect("candidates succeeds");
+    assert_eq!(top.iter().map(|c| c.person.id).collect::<Vec<_>>(), vec![three.id, twos[0]]);
+    let again = store.candidates(&query, 100).await.expect("candidates succeeds");
+    assert_eq!(again, found, "the same data gives the same answer");
+}
+
+/// Deleted, merged and restricted persons are never candidates; lifting a restriction brings the person back.
+pub async fn candidates_leave_out_deleted_merged_and_restricted_persons(store: Store) {
+    let live = create_keyed(&store, &["common"], None).await;
+    let deleted = create_keyed(&store, &["common"], None).await;
+    let merged = create_keyed(&store, &["common"], None).await;
+    let restricted = create_keyed(&store, &["common"], None).await;
+    store.write_document(equality_write(deleted.id, "AB123456C", &["common"])).await.expect("equality write");
+    store.update(status_write(&deleted, PersonStatus::Deleted)).await.expect("delete succeeds");
+    store.update(status_write(&merged, PersonStatus::Merged { into: live.id })).await.expect("merge succeeds");
+    let write = with_keys(restriction_write(&restricted, true), &["common"], None);
+    let restricted_v1 = write.person.clone();
+    store.update(write).await.expect("restriction succeeds");
+
+    assert_eq!(candidate_ids(&store, &["common"]).await, vec![live.id]);
+
+    let lift = with_keys(restriction_write(&restricted_v1, false), &["common"], None);
+    store.update(lift).await.expect("lifting succeeds");
+    let mut expected = vec![live.id, restricted.id];
+    expected.sort();
+    assert_eq!(candidate_ids(&store, &["common"]).await, expected);
+}
+
+/// A create whose dedup key a live person holds is `DuplicatePerson` naming that person, and writes nothing;
+/// the same person without a dedup key (an allowed duplicate) is stored.
+pub async fn an_insert_with_a_taken_dedup_key_is_refused_and_writes_nothing(store: Store) {
+    let first = create_keyed(&store, &["k"], Some("john|smith|1990-05-17")).await;
+    let second = full_person(person_id());
+    let write = keyed_create_write(second.clone(), &["k", "k-second"], Some("john|smith|1990-05-17"));
+    let result = store.insert(write).await;
+    assert!(matches!(result, Err(InsertError::DuplicatePerson { existing }) if existing == first.id), "got {result:?}");
+    assert!(store.get(second.id).await.expect("get succeeds").is_none());
+    assert_eq!(all_events(&store).await.len(), 1, "no event for a refused create");
+    assert!(candidate_ids(&store, &["k-second"]).await.is_empty(), "no keys for a refused create");
+    assert_eq!(audit_actions(&store, second.id).await, Vec::<AuditAction>::new());
+
+    let allowed = store.insert(keyed_create_write(second.clone(), &["k"], None)).await.expect("allowed duplicate");
+    assert_eq!(allowed.id, second.id);
+    let third = store.insert(keyed_create_write(full_person(person_id()), &[], Some("another|person"))).await;
+    assert!(third.is_ok(), "a free dedup key is accepted: {third:?}");
+}
+
+/// An update taking a dedup key another live person holds is `DuplicatePerson` and writes nothing; keeping
+/// its own key is fine.
+pub async fn an_update_with_a_taken_dedup_key_is_refused_and_writes_nothing(store: Store) {
+    let holder = create_keyed(&store, &[], Some("taken")).await;
+    let other = create_keyed(&store, &["mine"], Some("mine")).await;
+    let result = store.update(with_keys(rename_write(&other, "Clash"), &["changed"], Some("taken"))).await;
+    assert!(
+        matches!(result, Err(UpdateError::DuplicatePerson { existing }) if existing == holder.id),
+        "got {result:?}"
+    );
+    let read = store.get(other.id).await.expect("get succeeds").expect("person exists");
+    assert_eq!(read, other, "the person is untouched");
+    assert_eq!(candidate_ids(&store, &["mine"]).await, vec![other.id], "its keys are untouched");
+    assert_eq!(store.history(other.id).await.expect("history succeeds").len(), 1);
+    assert_eq!(all_events(&store).await.len(), 2);
+
+    let write = with_keys(rename_write(&other, "Same key"), &["mine"], Some("mine"));
+    let next = write.person.clone();
+    store.update(write).await.expect("keeping its own dedup key succeeds");
+    // A person that gives up its key frees it for another.
+    store.update(with_keys(rename_write(&next, "No key"), &["mine"], None)).await.expect("update succeeds");
+    let result = store.update(with_keys(rename_write(&holder, "Takes"), &[], Some("mine"))).await;
+    assert!(result.is_ok(), "a freed dedup key can be taken: {result:?}");
+}
+
+/// The version check comes first: a stale update is a `VersionConflict` even when its dedup key is taken.
+pub async fn a_version_conflict_is_reported_before_a_taken_dedup_key(store: Store) {
+    let _holder = create_keyed(&store, &[], Some("taken")).await;
+    let other = create_keyed(&store, &[], None).await;
+    store.update(rename_write(&other, "Moved on")).await.expect("update succeeds");
+    let result = store.update(with_keys(rename_write(&other, "Stale"), &[], Some("taken"))).await;
+    assert!(matches!(result, Err(UpdateError::VersionConflict { current: 1 })), "got {result:?}");
+}
+
+/// Ten concurrent creates with the same dedup key: exactly one is stored, nine are `DuplicatePerson` naming it.
+pub async fn concurrent_inserts_with_the_same_dedup_key_let_exactly_one_win(store: Store) {
+    let tasks = (0..10).map(|_| {
+        let store = store.clone();
+        let write = keyed_create_write(full_person(person_id()), &["race"], Some("ada|lovelace|1990-05-17"));
+        tokio::spawn(async move { store.insert(write).await })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.expect("task completes")).collect();
+    let winners: Vec<&Person> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "results: {results:?}");
+    let winner = winners[0].id;
+    let losers = results
+        .iter()
+        .filter(|r| matches!(r, Err(InsertError::DuplicatePerson { existing }) if *existing == winner))
+        .count();
+    assert_eq!(losers, 9, "results: {results:?}");
+    assert_eq!(candidate_ids(&store, &["race"]).await, vec![winner]);
+    assert_eq!(all_events(&store).await.len(), 1);
+}
+
+/// Deleting a person drops its keys (both sources) and frees its dedup key: the same person can be created
+/// again.
+pub async fn deleting_a_person_frees_its_dedup_key_and_drops_its_keys(store: Store) {
+    let person = create_keyed(&store, &["gone"], Some("same")).await;
+    store.write_document(equality_write(person.id, "AB123456C", &["ni:AB123456C"])).await.expect("equality write");
+    // The service sends no keys for a tombstone; the store drops them whatever the write carries.
+    let delete = with_keys(status_write(&person, PersonStatus::Deleted), &["gone"], Some("same"));
+    store.update(delete).await.expect("delete succeeds");
+    assert!(candidate_ids(&store, &["gone", "ni:AB123456C"]).await.is_empty());
+    let again = store.insert(keyed_create_write(full_person(person_id()), &["gone"], Some("same"))).await;
+    let again = again.expect("the dedup key of a deleted person is free");
+    assert_eq!(candidate_ids(&store, &["gone", "ni:AB123456C"]).await, vec![again.id]);
+}
+
+/// A merge is one atomic write: both persons at their new versions, the duplicate a tombstone without keys, the
+/// survivor with its new keys, the duplicate's documents moved, one `PersonMergedEvent`, a history entry for
+/// each, the audit entry naming both.
+pub async fn merge_is_one_atomic_write_of_both_persons_documents_event_histories_and_audit(store: Store) {
+    let survivor = create_keyed(&store, &["survivor", "shared"], Some("survivor")).await;
+    let duplicate = create_keyed(&store, &["duplicate", "shared"], Some("duplicate")).await;
+    store.write_document(equality_write(duplicate.id, "AB123456C", &["ni:AB123456C"])).await.expect("equality");
+    store
+        .write_document(document_write(duplicate.id, social_care(), None, Some((0, extended_body("care")))))
+        .await
+        .expect("extended write");
+    store
+        .write_document(document_write(duplicate.id, social_care(), Some(0), Some((1, extended_body("care v1")))))
+        .await
+        .expect("extended replace");
+    let events_before = all_events(&store).await.len();
+
+    let mut write = merge_write(
+        &survivor,
+        &duplicate,
+        &["survivor", "shared", "gained"],
+        Some("survivor"),
+        vec![
+            (DocumentKind::Equality, 0, equality_body_with_nino("AB123456C")),
+            (social_care(), 1, extended_body("care v1")),
+        ],
+    );
+    write.survivor_equality_keys = Some(keys(&["ni:AB123456C"]));
+    let (expected_survivor, expected_duplicate, event_id) =
+        (write.survivor.clone(), write.duplicate.clone(), write.event.id);
+    store.merge(write).await.expect("merge succeeds");
+
+    let read = store.get(survivor.id).await.expect("get succeeds").expect("survivor exists");
+    assert_eq!(read, expected_survivor);
+    assert_eq!(read.tenures.len(), survivor.tenures.len() + duplicate.tenures.len(), "tenures moved");
+    let gone = store.get(duplicate.id).await.expect("get succeeds").expect("tombstone kept");
+    assert_eq!(gone, expected_duplicate);
+    assert_eq!(gone.status, PersonStatus::Merged { into: survivor.id });
+
+    assert_eq!(candidate_ids(&store, &["gained"]).await, vec![survivor.id]);
+    assert_eq!(candidate_ids(&store, &["shared"]).await, vec![survivor.id], "the duplicate is no candidate");
+    assert!(candidate_ids(&store, &["duplicate"]).await.is_empty(), "the duplicate's keys are dropped");
+    let by_nino = candidates_for(&store, &["ni:AB123456C"]).await;
+    assert_eq!(by_nino.iter().map(|c| c.person.id).collect::<Vec<_>>(), vec![survivor.id]);
+    assert_eq!(by_nino[0].nino.as_deref(), Some("AB123456C"));
+
+    assert!(store.list_documents(duplicate.id).await.expect("list succeeds").is_empty(), "documents moved");
+    let moved = store.get_document(survivor.id, &social_care()).await.expect("read succeeds").expect("moved");
+    assert_eq!((moved.person_id, moved.version, moved.body), (survivor.id, 0, extended_body("care v1")));
+    let equality = store.get_document(survivor.id, &DocumentKind::Equality).await.expect("read").expect("moved");
+    assert_eq!(equality.body, equality_body_with_nino("AB123456C"));
+
+    let events = all_events(&store).await;
+    assert_eq!(events.len(), events_before + 1, "exactly one event");
+    let last = &events[events.len() - 1].event;
+    assert_eq!((last.id, last.event_type, last.entity_id), (event_id, EventType::PersonMergedEvent, survivor.id));
+
+    let survivor_history = store.history(survivor.id).await.expect("history succeeds");
+    assert_eq!(survivor_history.iter().map(|h| h.version_number).collect::<Vec<_>>(), vec![0, 1]);
+    let duplicate_history = store.history(duplicate.id).await.expect("history succeeds");
+    assert_eq!(duplicate_history.iter().map(|h| h.version_number).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(survivor_history[1].event_id, event_id);
+    assert_eq!(duplicate_history[1].event_id, event_id);
+
+    assert_eq!(audit_actions(&store, survivor.id).await.last(), Some(&AuditAction::PersonUpdate));
+    assert_eq!(audit_actions(&store, duplicate.id).await.last(), Some(&AuditAction::PersonUpdate));
+
+    // The duplicate's dedup key is free again; the survivor's is still held.
+    let again = store.insert(keyed_create_write(full_person(person_id()), &[], Some("duplicate"))).await;
+    assert!(again.is_ok(), "the duplicate's dedup key is freed: {again:?}");
+    let clash = store.insert(keyed_create_write(full_person(person_id()), &[], Some("survivor"))).await;
+    assert!(matches!(clash, Err(InsertError::DuplicatePerson { existing }) if existing == survivor.id));
+}
+
+/// A merge with a stale survivor or duplicate version (or an unknown person) conflicts and writes nothing.
+pub async fn merge_with_a_stale_version_conflicts_and_writes_nothing(store: Store) {
+    let survivor = create_keyed(&store, &["s"], None).await;
+    let duplicate = create_keyed(&store, &["d"], None).await;
+    store.update(with_keys(rename_write(&duplicate, "Moved on"), &["d"], None)).await.expect("update");
+    store.update(with_keys(rename_write(&survivor, "Moved on"), &["s"], None)).await.expect("update");
+    let events_before = all_events(&store).await.len();
+
+    let stale_both = store.merge(merge_write(&survivor, &duplicate, &["s"], None, Vec::new())).await;
+    assert!(matches!(stale_both, Err(MergeWriteError::SurvivorConflict { current: Some(1) })), "got {stale_both:?}");
+
+    let survivor_v1 = store.get(survivor.id).await.expect("get").expect("exists");
+    let stale_duplicate = store.merge(merge_write(&survivor_v1, &duplicate, &["s"], None, Vec::new())).await;
+    assert!(
+        matches!(stale_duplicate, Err(MergeWriteError::DuplicateConflict { current: Some(1) })),
+        "got {stale_duplicate:?}"
+    );
+    let ghost = full_person(person_id());
+    let unknown = store.merge(merge_write(&survivor_v1, &ghost, &["s"], None, Vec::new())).await;
+    assert!(matches!(unknown, Err(MergeWriteError::DuplicateConflict { current: None })), "got {unknown:?}");
+    let unknown = store.merge(merge_write(&ghost, &survivor_v1, &["s"], None, Vec::new())).await;
+    assert!(matches!(unknown, Err(MergeWriteError::SurvivorConflict { current: None })), "got {unknown:?}");
+
+    assert_eq!(store.get(survivor.id).await.expect("get").expect("exists"), survivor_v1);
+    assert!(store.get(duplicate.id).await.expect("get").expect("exists").status.is_active());
+    assert_eq!(candidate_ids(&store, &["d"]).await, vec![duplicate.id], "keys untouched");
+    assert_eq!(all_events(&store).await.len(), events_before, "no event");
+    assert_eq!(store.history(duplicate.id).await.expect("history").len(), 2);
+}
+
+/// A merge whose documents do not match (not on the duplicate at that version, or already on the survivor)
+/// conflicts and writes nothing.
+pub async fn merge_with_a_document_conflict_writes_nothing(store: Store) {
+    let survivor = create_keyed(&store, &["s"], None).await;
+    let duplicate = create_keyed(&store, &["d"], None).await;
+    store.write_document(equality_write(duplicate.id, "AB123456C", &["ni:AB123456C"])).await.expect("equality");
+    let body = || equality_body_with_nino("AB123456C");
+
+    let wrong_version = merge_write(&survivor, &duplicate, &["s"], None, vec![(DocumentKind::Equality, 3, body())]);
+    let result = store.merge(wrong_version).await;
+    assert!(matches!(result, Err(MergeWriteError::DocumentConflict)), "got {result:?}");
+    let missing = merge_write(&survivor, &duplicate, &["s"], None, vec![(social_care(), 0, extended_body("x"))]);
+    let result = store.merge(missing).await;
+    assert!(matches!(result, Err(MergeWriteError::DocumentConflict)), "got {result:?}");
+
+    store.write_document(equality_write(survivor.id, "CE123456A", &["ni:CE123456A"])).await.expect("equality");
+    let occupied = merge_write(&survivor, &duplicate, &["s"], None, vec![(DocumentKind::Equality, 0, body())]);
+    let result = store.merge(occupied).await;
+    assert!(matches!(result, Err(MergeWriteError::DocumentConflict)), "got {result:?}");
+
+    assert!(store.get(duplicate.id).await.expect("get").expect("exists").status.is_active());
+    assert_eq!(store.get(survivor.id).await.expect("get").expect("exists").version_number, 0);
+    let kept = store.get_document(duplicate.id, &DocumentKind::Equality).await.expect("read").expect("kept");
+    assert_eq!(kept.body, body());
+    let events = all_events(&store).await;
+    assert!(events.iter().all(|e| e.event.event_type != EventType::PersonMergedEvent), "no merge event");
+}
+
+/// The survivor may take the duplicate's dedup key in the merge itself; a key held by a third live person is
+/// `DuplicatePerson` and nothing is written.
+pub async fn merge_hands_dedup_keys_over_atomically_and_refuses_a_third_persons_key(store: Store) {
+    let survivor = create_keyed(&store, &["s"], None).await;
+    let duplicate = create_keyed(&store, &["d"], Some("same-person")).await;
+    let third = create_keyed(&store, &["t"], Some("third")).await;
+
+    let clash = store.merge(merge_write(&survivor, &duplicate, &["s"], Some("third"), Vec::new())).await;
+    assert!(
+        matches!(clash, Err(MergeWriteError::DuplicatePerson { existing }) if existing == third.id),
+        "got {clash:?}"
+    );
+    assert!(store.get(duplicate.id).await.expect("get").expect("exists").status.is_active());
+    assert_eq!(candidate_ids(&store, &["d"]).await, vec![duplicate.id]);
+
+    store.merge(merge_write(&survivor, &duplicate, &["s"], Some("same-person"), Vec::new())).await.expect("merge");
+    let again = store.insert(keyed_create_write(full_person(person_id()), &[], Some("same-person"))).await;
+    assert!(
+        matches!(again, Err(InsertError::DuplicatePerson { existing }) if existing == survivor.id),
+        "the survivor now holds the key: {again:?}"
+    );
 }

@@ -8,8 +8,9 @@ use crate::audit::{AuditAction, AuditEntry, AuditOutcome};
 use crate::documents::{DocumentBody, DocumentKind, DocumentWrite, StoredDocument};
 use crate::equality::{CategoryAnswer, EqualityData, Language};
 use crate::event::{Actor, EventData, EventType, EventUser, EventVersion, HistoryEntry, PersonEvent};
+use crate::matching::SearchKey;
 use crate::person::{Name, Person, PersonId, PersonRef, PersonStatus, PersonType, TenureSummary, Title};
-use crate::ports::{IdempotencyKey, NewPersonWrite, PersonWrite};
+use crate::ports::{DocumentMove, IdempotencyKey, MergeWrite, NewPersonWrite, PersonWrite};
 
 /// A fixed instant used by fixtures.
 #[must_use]
@@ -158,7 +159,15 @@ pub fn rename_write(current: &Person, middle: &str) -> PersonWrite {
     let event = event(current.id, EventType::PersonUpdatedEvent, old, new);
     let history = history(&event, next.version_number);
     let audit = audit_entry(AuditAction::PersonUpdate, vec![current.id]);
-    PersonWrite { person: next, expected_version: current.version_number, event, history, audit }
+    PersonWrite {
+        person: next,
+        expected_version: current.version_number,
+        event,
+        history,
+        audit,
+        search_keys: Vec::new(),
+        dedup_key: None,
+    }
 }
 
 /// The write that changes `current`'s status (delete or merge), version + 1.
@@ -174,7 +183,15 @@ pub fn status_write(current: &Person, status: PersonStatus) -> PersonWrite {
     let event = event(current.id, event_type, Value::Object(Map::new()), Value::Object(Map::new()));
     let history = history(&event, next.version_number);
     let audit = audit_entry(AuditAction::PersonDelete, vec![current.id]);
-    PersonWrite { person: next, expected_version: current.version_number, event, history, audit }
+    PersonWrite {
+        person: next,
+        expected_version: current.version_number,
+        event,
+        history,
+        audit,
+        search_keys: Vec::new(),
+        dedup_key: None,
+    }
 }
 
 /// The write that sets `current`'s processing restriction (version + 1).
@@ -213,6 +230,7 @@ pub fn document_write(
             updated_by: actor(),
         }),
         audit: audit_entry(action, vec![person]),
+        search_keys: None,
     }
 }
 
@@ -238,5 +256,98 @@ pub fn extended_body(marker: &str) -> DocumentBody {
     match json!({ "marker": marker, "nested": { "list": [1, 2, 3] }, "unicode": "Zoë 王" }) {
         Value::Object(map) => DocumentBody::Extended(map),
         _ => DocumentBody::Extended(Map::new()),
+    }
+}
+
+/// Search keys from literals (stores treat keys as opaque strings).
+#[must_use]
+pub fn keys(texts: &[&str]) -> Vec<SearchKey> {
+    texts.iter().map(|t| SearchKey((*t).to_owned())).collect()
+}
+
+/// The write of a create of `person` carrying `search_keys` (source `Person`) and a dedup key.
+#[must_use]
+pub fn keyed_create_write(person: Person, search_keys: &[&str], dedup_key: Option<&str>) -> NewPersonWrite {
+    create_write(person, None).with_search_keys(keys(search_keys), dedup_key.map(str::to_owned))
+}
+
+/// `write` carrying `search_keys` (source `Person`) and a dedup key instead of none.
+#[must_use]
+pub fn with_keys(mut write: PersonWrite, search_keys: &[&str], dedup_key: Option<&str>) -> PersonWrite {
+    write.search_keys = keys(search_keys);
+    write.dedup_key = dedup_key.map(str::to_owned);
+    write
+}
+
+/// Equality data holding `nino` (and nothing else).
+#[must_use]
+pub fn equality_body_with_nino(nino: &str) -> DocumentBody {
+    DocumentBody::Equality(EqualityData { national_insurance_number: Some(nino.to_owned()), ..EqualityData::default() })
+}
+
+/// A first write of equality data holding `nino`, carrying `equality_keys` (source `Equality`).
+#[must_use]
+pub fn equality_write(person: PersonId, nino: &str, equality_keys: &[&str]) -> DocumentWrite {
+    let mut write = document_write(person, DocumentKind::Equality, None, Some((0, equality_body_with_nino(nino))));
+    write.search_keys = Some(keys(equality_keys));
+    write
+}
+
+/// The merge of `duplicate` into `survivor`: the survivor gains the duplicate's tenures and a middle name
+/// `Merged` (version + 1) and takes `survivor_keys` and `survivor_dedup`; the duplicate becomes a tombstone;
+/// `documents` are moved (each from the duplicate's version given, arriving at version 0).
+#[must_use]
+pub fn merge_write(
+    survivor: &Person,
+    duplicate: &Person,
+    survivor_keys: &[&str],
+    survivor_dedup: Option<&str>,
+    documents: Vec<(DocumentKind, u64, DocumentBody)>,
+) -> MergeWrite {
+    let mut next = survivor.clone();
+    next.version_number += 1;
+    next.middle_name = Some(name("Merged"));
+    next.tenures.extend(duplicate.tenures.iter().cloned());
+    let mut gone = duplicate.clone();
+    gone.version_number += 1;
+    gone.status = PersonStatus::Merged { into: survivor.id };
+    let event = event(
+        survivor.id,
+        EventType::PersonMergedEvent,
+        json!({ "middleName": survivor.middle_name.as_ref().map(Name::as_str) }),
+        json!({ "middleName": "Merged", "mergedPersonId": duplicate.id }),
+    );
+    let survivor_history = history(&event, next.version_number);
+    let mut duplicate_history = history(&event, gone.version_number);
+    duplicate_history.person_id = duplicate.id;
+    let audit = audit_entry(AuditAction::PersonUpdate, vec![survivor.id, duplicate.id]);
+    let documents = documents
+        .into_iter()
+        .map(|(kind, expected_version, body)| DocumentMove {
+            kind: kind.clone(),
+            expected_version,
+            document: StoredDocument {
+                person_id: survivor.id,
+                kind,
+                version: 0,
+                body,
+                updated_at: instant(),
+                updated_by: actor(),
+            },
+        })
+        .collect();
+    MergeWrite {
+        survivor: next,
+        survivor_expected_version: survivor.version_number,
+        survivor_keys: keys(survivor_keys),
+        survivor_equality_keys: None,
+        survivor_dedup_key: survivor_dedup.map(str::to_owned),
+        duplicate: gone,
+        duplicate_expected_version: duplicate.version_number,
+        documents,
+        event,
+        survivor_history,
+        duplicate_history,
+        audit,
     }
 }

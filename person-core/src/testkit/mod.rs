@@ -5,6 +5,7 @@
 
 pub mod contract;
 pub mod fixtures;
+pub mod synthetic;
 
 /// Generates one `#[tokio::test]` per contract case, for a store built by `$factory`.
 ///
@@ -40,7 +41,21 @@ macro_rules! store_contract_tests {
             restricted_among_names_only_restricted_persons,
             documents_round_trip_by_version_and_can_be_deleted,
             document_writes_with_a_wrong_version_conflict_and_write_nothing,
-            concurrent_document_writes_let_exactly_one_win
+            concurrent_document_writes_let_exactly_one_win,
+            insert_stores_search_keys_and_candidates_find_the_person_by_any_of_them,
+            update_replaces_the_person_keys,
+            equality_writes_replace_the_equality_keys_and_candidates_carry_the_nino,
+            candidates_are_ranked_by_matched_keys_then_id_and_limited,
+            candidates_leave_out_deleted_merged_and_restricted_persons,
+            an_insert_with_a_taken_dedup_key_is_refused_and_writes_nothing,
+            an_update_with_a_taken_dedup_key_is_refused_and_writes_nothing,
+            a_version_conflict_is_reported_before_a_taken_dedup_key,
+            concurrent_inserts_with_the_same_dedup_key_let_exactly_one_win,
+            deleting_a_person_frees_its_dedup_key_and_drops_its_keys,
+            merge_is_one_atomic_write_of_both_persons_documents_event_histories_and_audit,
+            merge_with_a_stale_version_conflicts_and_writes_nothing,
+            merge_with_a_document_conflict_writes_nothing,
+            merge_hands_dedup_keys_over_atomically_and_refuses_a_third_persons_key
         );
     };
     (@cases $factory:path; $($case:ident),+ $(,)?) => {

@@ -1,5 +1,5 @@
-//! Person endpoints: create (v1 and v2), read, merge-patch update, soft delete, history, restriction of
-//! processing.
+//! Person endpoints: create (v1 and v2, with duplicate prevention), read, merge-patch update, soft delete,
+//! history, restriction of processing, and merging a duplicate into a survivor.
 //!
 //! Each handler extracts, calls one [`PersonService`](person_core::PersonService) use case and maps the result
 //! to a response; validation, versions and events are the service's business.
@@ -21,7 +21,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::person_location;
-use crate::error::ApiError;
+use crate::error::{ApiError, DuplicatePersonProblem};
 use crate::extract::{Caller, IdempotencyKey, IfMatch, JsonBody, Params, PersonPath, Prefer};
 use crate::state::AppState;
 
@@ -42,6 +42,10 @@ fn show(state: &AppState, person: &Person) -> Json<PersonResponse> {
 
 /// Create a person.
 ///
+/// Duplicate prevention: a person already recorded beyond reasonable doubt (a `certain` match) is refused with
+/// a 409 `duplicate-person` problem listing the candidates, unless `?allowDuplicate=true`. Race-safe: of
+/// concurrent creates of the same person exactly one succeeds.
+///
 /// Honours `Idempotency-Key`: the same key with the same body answers the original 201 again (with
 /// `Idempotent-Replayed: true`) and creates nothing; the same key with another body is a 422.
 #[utoipa::path(
@@ -50,6 +54,7 @@ fn show(state: &AppState, person: &Person) -> Json<PersonResponse> {
     tag = "persons",
     operation_id = "createPerson",
     params(
+        ("allowDuplicate" = Option<bool>, Query, description = "`true` creates the person even when it matches a recorded one (the body's `reason` says why)"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 255 characters, unique per intended create"),
         ("x-correlation-id" = Option<String>, Header, description = "Correlation id (generated when absent), echoed back"),
     ),
@@ -59,8 +64,8 @@ fn show(state: &AppState, person: &Person) -> Json<PersonResponse> {
             ("Location" = String, description = "/api/v1/persons/{id}"),
             ("ETag" = String, description = "\"0\""),
         )),
-        (status = 400, description = "Malformed body, wrong type, unknown or read-only key", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "A person with the supplied id exists", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, wrong type, unknown or read-only key; `allowDuplicate` not true or false", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "A person with the supplied id exists (`duplicate-id`), or the person is already recorded (`duplicate-person`, with `candidates`)", body = DuplicatePersonProblem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (all listed), or an idempotency key reused with another body", body = ProblemDetails, content_type = "application/problem+json"),
@@ -70,9 +75,10 @@ pub(crate) async fn create_v1(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     IdempotencyKey(key): IdempotencyKey,
+    Params(params): Params<CreateParams>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    create(&state, &ctx, key, &body, EventVersion::V1).await
+    create(&state, &ctx, key, params.allow_duplicate()?, &body, EventVersion::V1).await
 }
 
 /// Create a person, publishing a `v2` event (Hackney listener compatibility); otherwise identical to v1.
@@ -82,6 +88,7 @@ pub(crate) async fn create_v1(
     tag = "persons",
     operation_id = "createPersonV2",
     params(
+        ("allowDuplicate" = Option<bool>, Query, description = "`true` creates the person even when it matches a recorded one"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
     request_body(content = PersonDraft, content_type = "application/json"),
@@ -91,6 +98,7 @@ pub(crate) async fn create_v1(
             ("ETag" = String, description = "\"0\""),
         )),
         (status = 400, description = "Malformed body", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken (`duplicate-id`), or the person is already recorded (`duplicate-person`, with `candidates`)", body = DuplicatePersonProblem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = ProblemDetails, content_type = "application/problem+json"),
     )
 )]
@@ -98,19 +106,41 @@ pub(crate) async fn create_v2(
     State(state): State<AppState>,
     Caller(ctx): Caller,
     IdempotencyKey(key): IdempotencyKey,
+    Params(params): Params<CreateParams>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    create(&state, &ctx, key, &body, EventVersion::V2).await
+    create(&state, &ctx, key, params.allow_duplicate()?, &body, EventVersion::V2).await
+}
+
+/// Query parameters of a create.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreateParams {
+    /// `true` skips duplicate prevention.
+    allow_duplicate: Option<String>,
+}
+
+impl CreateParams {
+    /// `allowDuplicate`: absent or `false` (the default), or `true`; anything else is a 400 naming it.
+    fn allow_duplicate(&self) -> Result<bool, ApiError> {
+        match self.allow_duplicate.as_deref().map(str::trim) {
+            None => Ok(false),
+            Some(raw) if raw.eq_ignore_ascii_case("true") => Ok(true),
+            Some(raw) if raw.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(ApiError::bad_parameter("allowDuplicate", "invalid_value", "must be true or false")),
+        }
+    }
 }
 
 async fn create(
     state: &AppState,
     ctx: &person_core::RequestContext,
     idempotency_key: Option<String>,
+    allow_duplicate: bool,
     body: &[u8],
     event_version: EventVersion,
 ) -> Result<Response, ApiError> {
-    let options = CreateOptions { event_version, idempotency_key };
+    let options = CreateOptions { event_version, idempotency_key, allow_duplicate };
     let created = state.service.create(ctx, body, options).await?;
     let person = &created.person;
     let headers = [(header::LOCATION, person_location(person.id)), (header::ETAG, etag(person.version_number))];
@@ -168,7 +198,7 @@ pub(crate) async fn get_person(
         (status = 204, description = "Changed, or nothing to change", headers(("ETag" = String, description = "The version now stored"))),
         (status = 400, description = "Malformed patch, unknown or read-only key, bad If-Match", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such person", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "Stale If-Match (`currentVersion` holds the stored version), or the person was merged (`Location` names the survivor)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Stale If-Match (`version-conflict`, `currentVersion` holds the stored version), the person was merged (`merged`, `Location` names the survivor), or the change would make the person a duplicate of another (`duplicate-person`, with `candidates`)", body = DuplicatePersonProblem, content_type = "application/problem+json"),
         (status = 410, description = "The person was deleted", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "The patched person would be invalid", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = ProblemDetails, content_type = "application/problem+json"),
@@ -334,4 +364,71 @@ pub(crate) async fn set_restriction(
     let updated = state.service.set_restriction(&ctx, id, request.restricted, expected, request.reason).await?;
     let tag = [(header::ETAG, etag(updated.person.version_number))];
     Ok((tag, show(&state, &updated.person)).into_response())
+}
+
+/// The body of `POST /api/v1/persons/{id}/merge` (schema for the OpenAPI document; the service reads the body).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "documents the body in the OpenAPI document; the service parses the bytes itself")]
+pub(crate) struct MergeRequest {
+    /// The person to merge into the survivor of the path; it becomes a tombstone answering 308.
+    duplicate_id: uuid::Uuid,
+    /// Why (recorded in both persons' history and the event), up to 500 characters.
+    reason: String,
+}
+
+/// Merge a duplicate into this person (the survivor).
+///
+/// Atomically: the survivor keeps its values and gains those it lacks from the duplicate, and the duplicate's
+/// tenures, equality data and extended data (where the survivor has none for that area); the duplicate becomes
+/// a tombstone merged into the survivor (reads answer 308 with `Location` of the survivor, writes 409
+/// `merged`); one `PersonMergedEvent` is published; both histories are kept. `If-Match` names the survivor's
+/// version. Answers the survivor as it now is, with its new `ETag`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/persons/{id}/merge",
+    tag = "persons",
+    operation_id = "mergePerson",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The survivor's id"),
+        ("If-Match" = String, Header, description = "The survivor's version the merge is based on"),
+    ),
+    request_body(content = MergeRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Merged: the survivor", body = PersonResponse, headers(("ETag" = String, description = "The survivor's new version"))),
+        (status = 400, description = "Malformed body, unknown key, wrong type, bad If-Match, the id is not a UUID", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such survivor", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Stale If-Match (`version-conflict`, `currentVersion`), or the survivor itself was merged (`merged`, `Location` names its survivor)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 410, description = "The survivor was deleted", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body; or `duplicateId` is the survivor itself (`self_merge`), names no person (`unknown_person`), a deleted one (`deleted_person`) or one already merged (`merged_person`)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn merge(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    PersonPath(survivor): PersonPath,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let expected = if_match.required()?;
+    let person = state.service.merge(&ctx, survivor, expected, &body).await?;
+    Ok(([(header::ETAG, etag(person.version_number))], show(&state, &person)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_duplicate_is_true_false_or_absent() {
+        let params = |raw: Option<&str>| CreateParams { allow_duplicate: raw.map(str::to_owned) };
+        assert!(!params(None).allow_duplicate().unwrap());
+        assert!(params(Some("true")).allow_duplicate().unwrap());
+        assert!(params(Some("TRUE")).allow_duplicate().unwrap());
+        assert!(!params(Some("false")).allow_duplicate().unwrap());
+        for bad in ["", "yes", "1"] {
+            assert!(params(Some(bad)).allow_duplicate().is_err(), "{bad}");
+        }
+    }
 }

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use person_core::audit::AuditEntry;
 use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry};
+use person_core::matching::SearchKey;
 use person_core::ports::{
-    AuditLog, AuditRecord, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError, NewPersonWrite,
-    PersonRepository, PersonWrite, RandomIds, SystemClock, UpdateError,
+    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
+    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, RandomIds, SystemClock, UpdateError,
 };
 use person_core::{Person, PersonId, PersonService, Repositories, StoreError};
 
@@ -78,6 +79,14 @@ impl PersonRepository for FaultyStore {
 
     async fn restricted_among(&self, _ids: &[PersonId]) -> Result<Vec<PersonId>, StoreError> {
         self.fail().await
+    }
+
+    async fn candidates(&self, _keys: &[SearchKey], _limit: u32) -> Result<Vec<Candidate>, StoreError> {
+        self.fail().await
+    }
+
+    async fn merge(&self, _write: MergeWrite) -> Result<(), MergeWriteError> {
+        Ok(self.fail().await?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@
 //! `http_suite!(spawn(service_over_my_store()));` in a test crate that includes this module.
 
 pub(crate) mod faults;
+pub(crate) mod search_suite;
 pub(crate) mod suite;
 pub(crate) mod tokens;
 
@@ -22,11 +23,38 @@ use uuid::Uuid;
 /// The media type of every error body.
 pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Generates one `#[tokio::test]` per suite function, each on a fresh server from `$spawn` (an expression
-/// evaluating to a future of [`Api`]).
+/// Create without duplicate prevention: for tests that record the same fixture person several times.
+pub(crate) const CREATE_ANYWAY: &str = "/api/v1/persons?allowDuplicate=true";
+
+/// Generates one `#[tokio::test]` per suite function (`suite` and `search_suite`), each on a fresh server from
+/// `$spawn` (an expression evaluating to a future of [`Api`]).
 macro_rules! http_suite {
     ($spawn:expr) => {
-        http_suite!(@tests $spawn;
+        http_suite!(@tests $spawn; search_suite;
+            a_misspelt_name_finds_the_person_jon_smyth_finds_john_smith,
+            search_ignores_case_kimakhe_finds_kimakhe,
+            search_ignores_accents_zoe_finds_zoe_with_a_diaeresis,
+            a_nickname_finds_the_full_name_bill_turner_finds_william_turner,
+            free_text_finds_names_in_either_order_smith_john_finds_john_smith,
+            a_hyphenated_surname_finds_each_part_and_each_part_finds_it,
+            a_day_month_swapped_date_of_birth_finds_the_person_ranked_below_an_exact_match,
+            a_postcode_matches_with_or_without_its_space_and_in_any_case,
+            a_national_insurance_number_matches_in_any_spacing_or_case,
+            deleted_merged_and_restricted_persons_never_appear_in_search_or_match_results,
+            search_results_page_with_a_cursor_and_a_next_link,
+            bad_search_parameters_are_400s_naming_the_parameter,
+            the_hackney_person_search_answers_in_the_housing_search_shape_and_pages_from_1,
+            matching_answers_ranked_candidates_with_grade_and_explanation,
+            creating_a_person_already_recorded_is_a_409_listing_the_existing_person,
+            allow_duplicate_true_creates_the_person_anyway,
+            ten_concurrent_creates_of_the_same_new_person_have_exactly_one_winner,
+            a_patch_making_a_person_a_duplicate_of_another_is_a_409,
+            merging_moves_tenures_and_data_to_the_survivor_and_leaves_a_tombstone_answering_308,
+            merging_a_person_into_itself_is_a_422,
+            merging_without_if_match_is_428_and_with_a_stale_one_409,
+            merging_a_missing_deleted_or_merged_duplicate_or_into_a_deleted_survivor_is_refused,
+        );
+        http_suite!(@tests $spawn; suite;
             creating_a_valid_tenant_answers_201_with_location_etag_and_the_person,
             reading_a_created_person_answers_the_same_person_with_etag_0,
             a_housing_officer_is_created_without_title_or_date_of_birth,
@@ -83,12 +111,12 @@ macro_rules! http_suite {
             documents_of_an_unknown_person_are_404,
         );
     };
-    (@tests $spawn:expr; $($name:ident),* $(,)?) => {
+    (@tests $spawn:expr; $module:ident; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let api = $spawn.await;
-                crate::common::suite::$name(&api).await;
+                crate::common::$module::$name(&api).await;
             }
         )*
     };
@@ -146,6 +174,21 @@ impl Api {
         Self { base: self.base.clone(), client, token: Some(token.to_owned()) }
     }
 
+    /// A client of the same server, with the same token, that does not follow redirects.
+    pub(crate) fn without_redirects(&self) -> reqwest::Client {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = &self.token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).expect("a header value");
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client")
+    }
+
     /// `host:port` of the server, for raw HTTP.
     pub(crate) fn authority(&self) -> &str {
         self.base.trim_start_matches("http://")
@@ -196,10 +239,41 @@ impl Api {
         response.json().await.expect("a person body")
     }
 
-    /// Creates a valid tenant and returns its id.
+    /// Creates `body` even if the same person is recorded already (`?allowDuplicate=true`) and returns the
+    /// created person (asserting a 201).
+    pub(crate) async fn create_anyway(&self, body: &Value) -> Value {
+        let response = self.post(CREATE_ANYWAY, body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create failed");
+        response.json().await.expect("a person body")
+    }
+
+    /// Creates a valid tenant and returns its id. Every call records the same person ([`tenant`]), so this
+    /// skips duplicate prevention, which has tests of its own.
     pub(crate) async fn create_tenant(&self) -> String {
-        let person = self.create(&tenant()).await;
+        let person = self.create_anyway(&tenant()).await;
         person["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// `GET /api/v1/persons?{query}`, asserting a 200; the page.
+    pub(crate) async fn search(&self, query: &str) -> Value {
+        let response = self.get(&format!("/api/v1/persons?{query}")).await;
+        assert_eq!(response.status(), StatusCode::OK, "search {query}");
+        response.json().await.expect("a search page")
+    }
+
+    /// The ids of the results of `GET /api/v1/persons?{query}`, best match first.
+    pub(crate) async fn search_ids(&self, query: &str) -> Vec<String> {
+        result_ids(&self.search(query).await["results"])
+    }
+
+    /// `POST /api/v1/persons/{survivor}/merge` of `duplicate`, based on the survivor's version `if_match`.
+    pub(crate) async fn merge(&self, survivor: &str, duplicate: &str, if_match: Option<&str>) -> Response {
+        let body = json!({ "duplicateId": duplicate, "reason": "Recorded twice" });
+        let mut request = self.client.post(self.url(&format!("/api/v1/persons/{survivor}/merge"))).json(&body);
+        if let Some(tag) = if_match {
+            request = request.header("If-Match", tag);
+        }
+        request.send().await.expect("POST merge")
     }
 
     /// The cursor at the end of the feed now.
@@ -355,5 +429,35 @@ pub(crate) fn housing_officer() -> Value {
         "surname": "Begum",
         "reason": "New member of staff",
         "personTypes": ["HousingOfficer"],
+    })
+}
+
+/// The ids of a list of search results or persons (`[{ "id": … }]`), in order.
+pub(crate) fn result_ids(results: &Value) -> Vec<String> {
+    results
+        .as_array()
+        .expect("a list of results")
+        .iter()
+        .map(|result| result["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+/// A tenant named `first_name surname`, born on `date_of_birth` (`YYYY-MM-DD`), with one active Secure tenure at
+/// `address` (a full address ending in its postcode, from which the tenure's postcode is derived).
+pub(crate) fn person(first_name: &str, surname: &str, date_of_birth: &str, address: &str) -> Value {
+    json!({
+        "title": "Mx",
+        "firstName": first_name,
+        "surname": surname,
+        "dateOfBirth": date_of_birth,
+        "reason": "New tenancy",
+        "personTypes": ["Tenant"],
+        "tenures": [{
+            "id": Uuid::new_v4(),
+            "type": "Secure",
+            "startDate": "2012-06-01",
+            "assetFullAddress": address,
+            "paymentReference": "PR-1",
+        }],
     })
 }

@@ -36,6 +36,7 @@ pub(crate) fn every_permission() -> Vec<Permission> {
         Permission::PersonsRead,
         Permission::PersonsWrite,
         Permission::PersonsDelete,
+        Permission::PersonsMerge,
         Permission::EqualityRead,
         Permission::EqualityWrite,
         Permission::ExtendedRead(social_care()),
