@@ -21,7 +21,8 @@ use crate::access::Permission;
 use crate::audit::{AuditAction, AuditOutcome};
 use crate::equality::{INVALID_NINO, normalise_nino};
 use crate::matching::{
-    Grade, KeySource, MatchProfile, MatchScore, SearchKey, dedup_key, person_keys, query_keys, score,
+    Grade, KeySource, MatchProfile, MatchScore, SearchKey, dedup_key, person_keys, prepared::PreparedProfile,
+    query_keys, score, score::score_prepared,
 };
 use crate::person::{Person, PersonId, PersonRef, PersonType};
 use crate::ports::{Candidate, StoreError};
@@ -282,10 +283,13 @@ impl PersonService {
         }
         let (profile, count) = request.validate()?;
         let candidates = self.repos.persons.candidates(&query_keys(&profile), MATCH_CANDIDATES).await?;
+        // The query is normalised once, not once per candidate.
+        let prepared = PreparedProfile::new(&profile);
         let mut matches: Vec<MatchCandidate> = candidates
             .into_iter()
             .filter_map(|c| {
-                let scored = score(&profile, &candidate_profile(&c, profile.nino.is_some()));
+                let candidate = PreparedProfile::new(&candidate_profile(&c, profile.nino.is_some()));
+                let scored = score_prepared(&prepared, &candidate);
                 (scored.grade.is_some() && !scored.vetoed).then_some(MatchCandidate { person: c.person, score: scored })
             })
             .collect();
@@ -303,11 +307,12 @@ impl PersonService {
         exclude: Option<PersonId>,
     ) -> Result<Vec<DuplicateCandidate>, StoreError> {
         let candidates = self.repos.persons.candidates(&query_keys(profile), DUPLICATE_CANDIDATES).await?;
+        let prepared = PreparedProfile::new(profile);
         let mut certain: Vec<(f64, Person)> = candidates
             .into_iter()
             .filter(|c| Some(c.person.id) != exclude)
             .filter_map(|c| {
-                let scored = score(profile, &candidate_profile(&c, false));
+                let scored = score_prepared(&prepared, &PreparedProfile::new(&candidate_profile(&c, false)));
                 (scored.grade == Some(Grade::Certain) && !scored.vetoed).then_some((scored.score, c.person))
             })
             .collect();
@@ -392,6 +397,8 @@ fn given(value: Option<&String>) -> Option<&str> {
 /// One reading of a search: a profile to score with, and the name prefixes it asks for.
 struct Interpretation {
     profile: MatchProfile,
+    /// The profile normalised once, for scoring every candidate.
+    prepared: PreparedProfile,
     first_prefix: Option<String>,
     surname_prefix: Option<String>,
 }
@@ -399,7 +406,12 @@ struct Interpretation {
 impl Interpretation {
     fn new(profile: MatchProfile) -> Self {
         let prefix = |n: &Option<String>| n.as_deref().map(fold).filter(|p| p.chars().count() >= MIN_PREFIX_CHARS);
-        Self { first_prefix: prefix(&profile.first_name), surname_prefix: prefix(&profile.surname), profile }
+        Self {
+            first_prefix: prefix(&profile.first_name),
+            surname_prefix: prefix(&profile.surname),
+            prepared: PreparedProfile::new(&profile),
+            profile,
+        }
     }
 
     /// True when every name prefix asked for starts one of the candidate's names (or name parts).
@@ -423,7 +435,7 @@ impl Interpretation {
     /// or agreeing on what was asked (no comparison against it, at least one for it), or matching the name
     /// prefixes asked for with nothing else against it.
     fn relevance(&self, candidate: &Candidate, with_nino: bool) -> Option<f64> {
-        let scored = score(&self.profile, &candidate_profile(candidate, with_nino));
+        let scored = score_prepared(&self.prepared, &PreparedProfile::new(&candidate_profile(candidate, with_nino)));
         if scored.vetoed {
             return None;
         }
