@@ -202,7 +202,9 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     let stored = created + skipped;
     if stored + refused < total {
         println!(
-            "\nStopped before the end ({} of {total} persons handled): run again with --resume to continue.",
+            "\nStopped before the end: the store holds the first {} of the {total} persons. Run again with --resume \
+             to continue, or measure them with `search-latency --prefix {}`.",
+            stored + refused,
             stored + refused
         );
     }

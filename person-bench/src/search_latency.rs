@@ -19,7 +19,7 @@
 //! report splits the latency into the candidate query and the audit append. With `--explain`, the keys of the
 //! slowest candidate queries are looked up (rows per key) and the plan of the candidate query is printed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +55,10 @@ pub(crate) struct Args {
     /// The seed of the register (as given to `load`).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Only the first this many persons of the register are stored (a load stopped by `--max-seconds` stores
+    /// a prefix of the register): queries are drawn from them only, and the report is for this many persons.
+    #[arg(long)]
+    prefix: Option<usize>,
     /// Measured operations (spread evenly over the six kinds).
     #[arg(long, default_value_t = 2000)]
     queries: usize,
@@ -277,7 +281,12 @@ async fn run_all(
 /// Runs the benchmark.
 pub(crate) async fn run(args: &Args) -> Result<()> {
     let started = Instant::now();
-    let data = generate(&crate::harness::register_config(args.persons, args.seed));
+    let mut data = generate(&crate::harness::register_config(args.persons, args.seed));
+    if let Some(prefix) = args.prefix {
+        data.persons.truncate(prefix);
+        let stored: HashSet<PersonId> = data.persons.iter().map(|p| p.person.id).collect();
+        data.queries.retain(|q| q.expected.is_some_and(|e| stored.contains(&e)));
+    }
     println!(
         "generated {} persons and {} labelled queries (seed {}) in {:.1} s",
         data.persons.len(),
@@ -290,6 +299,7 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
 
     let warmup = Arc::new(plan(&data, args.seed, args.warmup, 2));
     let planned = Arc::new(plan(&data, args.seed, args.queries, 1));
+    let stored = data.persons.len();
     drop(data);
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     run_all(&bench, warmup, args.concurrency, deadline).await?;
@@ -299,7 +309,7 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     let wall = measured_started.elapsed();
     let calls = bench.timed.take_calls();
 
-    let mut report = report(args, &bench, &outcomes, &calls, wall);
+    let mut report = report(args, &bench, &outcomes, &calls, wall, stored);
     if args.explain {
         report.push_str(&explain(&bench, &calls).await?);
     }
@@ -341,15 +351,18 @@ fn pct(n: usize, of: usize) -> String {
 }
 
 /// The Markdown report.
-fn report(args: &Args, bench: &Bench, outcomes: &[Outcome], calls: &[Call], wall: Duration) -> String {
+fn report(args: &Args, bench: &Bench, outcomes: &[Outcome], calls: &[Call], wall: Duration, stored: usize) -> String {
     let mut out = String::new();
     let (db, wal) = database_bytes(bench.path());
+    let register = if stored == args.persons {
+        format!("{stored} persons, seed {}", args.seed)
+    } else {
+        format!("{stored} persons: the first {stored} of the {}-person register of seed {}", args.persons, args.seed)
+    };
     let _ = writeln!(
         out,
-        "\n## Search and match latency ({} persons, seed {}, SQLite)\n\n{} operations in {:.1} s ({:.0}/s), \
+        "\n## Search and match latency ({register}, SQLite)\n\n{} operations in {:.1} s ({:.0}/s), \
          concurrency {}, {} readers, synchronous={}, database {} (WAL {}).\n",
-        args.persons,
-        args.seed,
         outcomes.len(),
         wall.as_secs_f64(),
         outcomes.len() as f64 / wall.as_secs_f64().max(1e-9),
