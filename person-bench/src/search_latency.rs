@@ -30,7 +30,7 @@ use anyhow::{Context, Result, bail};
 use person_core::PersonId;
 use person_core::ports::PersonRepository;
 use person_core::service::{MIN_PREFIX_CHARS, SearchQuery};
-use person_core::testkit::synthetic::{Corruption, QueryKind, SyntheticDataSet, generate};
+use person_core::testkit::synthetic::{Corruption, QueryKind, SyntheticDataSet, SyntheticPerson, generate};
 use person_sqlite::Synchronous;
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -146,7 +146,19 @@ fn plan(data: &SyntheticDataSet, seed: u64, count: usize, purpose: u64) -> Vec<P
     for i in 0..count {
         let kind = KINDS[i % KINDS.len()];
         let variant = i / KINDS.len();
-        let person = &data.persons[rng.below(data.persons.len())];
+        // A person with every field the queries use (at 1,000,000 persons the generator runs out of postcode units
+        // and leaves some persons without one).
+        let usable = |p: &SyntheticPerson| {
+            let profile = p.profile();
+            let long = |n: &Option<String>| n.as_ref().is_some_and(|n| n.trim().chars().count() >= MIN_PREFIX_CHARS);
+            long(&profile.first_name)
+                && long(&profile.surname)
+                && profile.date_of_birth.is_some()
+                && profile.postcodes.first().is_some_and(|p| !p.trim().is_empty())
+        };
+        let Some(person) = (0..100).map(|_| &data.persons[rng.below(data.persons.len())]).find(|p| usable(p)) else {
+            continue;
+        };
         let profile = person.profile();
         let id = Some(person.person.id);
         let first = profile.first_name.clone();
@@ -236,11 +248,26 @@ async fn execute(bench: &Bench, ctx: &person_core::RequestContext, planned: &Pla
     let started = Instant::now();
     let ids: Vec<PersonId> = match &planned.operation {
         Operation::Search(query) => {
-            let page = bench.service.search(ctx, query.clone()).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let page = bench.service.search(ctx, query.clone()).await.map_err(|e| {
+                // Synthetic data only: the criteria may be printed.
+                anyhow::anyhow!(
+                    "{} search {:?} {:?} {:?} {:?} {:?} failed: {e:?}",
+                    planned.kind,
+                    query.first_name,
+                    query.last_name,
+                    query.date_of_birth,
+                    query.postcode,
+                    query.q
+                )
+            })?;
             page.hits.iter().map(|h| h.person.id).collect()
         }
         Operation::Match(body) => {
-            let found = bench.service.match_person(ctx, body).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let found = bench
+                .service
+                .match_person(ctx, body)
+                .await
+                .map_err(|e| anyhow::anyhow!("match {} failed: {e:?}", String::from_utf8_lossy(body)))?;
             found.iter().map(|c| c.person.id).collect()
         }
     };
