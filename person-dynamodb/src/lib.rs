@@ -1,0 +1,1 @@
+//! The DynamoDB store of the Person API (work in progress: see issue 6).

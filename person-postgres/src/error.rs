@@ -1,0 +1,202 @@
+//! Failures of this adapter and their mapping onto the port's [`StoreError`].
+//!
+//! `sqlx` errors are wrapped as the source of a [`StoreError`] (kept, never stringified) together with the stable
+//! name of the statement that failed, so the chain reads "storage operation person.insert failed: …". Messages
+//! never carry values: a document that fails to parse is reported by position and category, never with serde's
+//! text (which may quote personal data).
+//!
+//! Classification uses SQLSTATE codes and constraint names, never message text: connection failures, resource
+//! exhaustion, server shutdown, cancelled statements (timeouts), lock timeouts, deadlocks and serialisation
+//! failures are [`StoreError::Unavailable`] (retrying later may succeed); everything else is
+//! [`StoreError::Unexpected`].
+
+use person_core::ports::StoreError;
+
+/// SQLSTATE of a unique or primary key violation.
+pub(crate) const UNIQUE_VIOLATION: &str = "23505";
+
+/// SQLSTATE of `CREATE SCHEMA` racing another process creating the same schema.
+const DUPLICATE_SCHEMA: &str = "42P06";
+
+/// What went wrong inside the adapter; always wrapped in a [`StoreError`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PostgresStoreError {
+    /// The storage URL does not use the `postgres:` or `postgresql:` scheme.
+    #[error("not a PostgreSQL storage URL: expected postgres://user@host:port/database")]
+    NotPostgresUrl,
+    /// `sqlx` could not interpret the URL.
+    #[error("invalid PostgreSQL storage URL")]
+    InvalidUrl(#[source] sqlx::Error),
+    /// The `schema` parameter is not a plain lower-case identifier.
+    #[error("invalid schema name in the storage URL: use 1 to 63 of a-z, 0-9 and _, not starting with a digit")]
+    InvalidSchema,
+    /// Applying the schema migrations failed.
+    #[error("applying the schema migrations failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A statement failed.
+    #[error("storage operation {operation} failed")]
+    Operation {
+        /// Stable name of the statement (see `queries::CATALOGUE`).
+        operation: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A stored document is not valid JSON of the expected shape.
+    #[error("stored {what} document cannot be parsed ({category} error at line {line}, column {column})")]
+    CorruptDocument {
+        /// Which kind of document.
+        what: &'static str,
+        /// serde_json's error category.
+        category: &'static str,
+        /// Line of the error in the document.
+        line: usize,
+        /// Column of the error in the document.
+        column: usize,
+    },
+    /// A value could not be serialised for storage.
+    #[error("{what} cannot be serialised for storage ({category} error)")]
+    Serialise {
+        /// Which kind of document.
+        what: &'static str,
+        /// serde_json's error category.
+        category: &'static str,
+    },
+    /// A stored number or identifier is outside the domain's range.
+    #[error("stored {what} is out of range or malformed")]
+    OutOfRange {
+        /// Which value.
+        what: &'static str,
+    },
+    /// A counter row is missing (the schema was tampered with).
+    #[error("the {0} counter is missing")]
+    MissingCounter(&'static str),
+    /// A stored document disagrees with the columns copied out of it (edited by hand, or a bug).
+    #[error("a stored {table} row disagrees with its document")]
+    InconsistentRow {
+        /// The table.
+        table: &'static str,
+    },
+    /// A document write's new document names another person or kind than the row it would be written to.
+    #[error("a document write names a different person or kind than its document")]
+    MismatchedDocumentWrite,
+}
+
+impl From<PostgresStoreError> for StoreError {
+    fn from(error: PostgresStoreError) -> Self {
+        let unavailable = match &error {
+            PostgresStoreError::Operation { source, .. } => is_transient(source),
+            PostgresStoreError::Migrate(sqlx::migrate::MigrateError::Execute(source)) => is_transient(source),
+            _ => false,
+        };
+        if unavailable { StoreError::Unavailable(Box::new(error)) } else { StoreError::Unexpected(Box::new(error)) }
+    }
+}
+
+/// Wraps a failure of the statement named `operation` as a [`StoreError`].
+pub(crate) fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| PostgresStoreError::Operation { operation, source }.into()
+}
+
+/// Describes a document that failed to parse without quoting any of it.
+pub(crate) fn corrupt(what: &'static str, error: &serde_json::Error) -> StoreError {
+    PostgresStoreError::CorruptDocument { what, category: category(error), line: error.line(), column: error.column() }
+        .into()
+}
+
+/// Describes a value that failed to serialise without quoting any of it.
+pub(crate) fn unserialisable(what: &'static str, error: &serde_json::Error) -> StoreError {
+    PostgresStoreError::Serialise { what, category: category(error) }.into()
+}
+
+/// A stored value outside the domain's range.
+pub(crate) fn out_of_range(what: &'static str) -> StoreError {
+    PostgresStoreError::OutOfRange { what }.into()
+}
+
+fn category(error: &serde_json::Error) -> &'static str {
+    match error.classify() {
+        serde_json::error::Category::Io => "io",
+        serde_json::error::Category::Syntax => "syntax",
+        serde_json::error::Category::Data => "data",
+        serde_json::error::Category::Eof => "end of input",
+    }
+}
+
+/// The SQLSTATE of a database error, if it is one.
+fn sqlstate(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+        _ => None,
+    }
+}
+
+/// The constraint a unique violation hit, when `error` is one.
+pub(crate) fn violated_unique_constraint(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(UNIQUE_VIOLATION) => db.constraint(),
+        _ => None,
+    }
+}
+
+/// True when `CREATE SCHEMA IF NOT EXISTS` lost a race with another process creating the same schema (the
+/// schema exists: what was wanted).
+pub(crate) fn is_schema_creation_race(error: &sqlx::Error) -> bool {
+    matches!(sqlstate(error).as_deref(), Some(DUPLICATE_SCHEMA | UNIQUE_VIOLATION))
+}
+
+/// True for failures that retrying later may cure.
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(_) => sqlstate(error).is_some_and(|code| {
+            // 08: connection exception; 53: insufficient resources; 57P01-57P03: server shutting down or
+            // starting; 57014: statement cancelled (statement_timeout); 55P03: lock_timeout; 40001/40P01:
+            // serialisation failure, deadlock (the transaction was rolled back and may be retried).
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "40001" | "40P01")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn pool_timeouts_and_io_failures_are_unavailable() {
+        for source in
+            [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed, sqlx::Error::Io(std::io::Error::other("gone"))]
+        {
+            let error = failed("person.get")(source);
+            assert!(matches!(error, StoreError::Unavailable(_)), "got {error:?}");
+        }
+    }
+
+    #[test]
+    fn other_driver_failures_are_unexpected_and_name_the_operation() {
+        let error = failed("person.get")(sqlx::Error::RowNotFound);
+        assert!(matches!(error, StoreError::Unexpected(_)), "got {error:?}");
+        let source = error.source().map(ToString::to_string).unwrap_or_default();
+        assert_eq!(source, "storage operation person.get failed");
+    }
+
+    #[test]
+    fn a_corrupt_document_is_unexpected_and_quotes_none_of_it() {
+        let Err(parse) = serde_json::from_str::<person_core::Person>(r#"{"firstName": "Zoë Secret"}"#) else {
+            panic!("the document is incomplete");
+        };
+        let error = corrupt("person", &parse);
+        let text = error.source().map(ToString::to_string).unwrap_or_default();
+        assert!(text.starts_with("stored person document cannot be parsed"), "{text}");
+        assert!(!text.contains("Secret"), "{text}");
+    }
+}

@@ -1,0 +1,142 @@
+//! [`PersonRepository::merge`](person_core::PersonRepository::merge) for [`PostgresStore`]: one transaction
+//! changing two persons.
+//!
+//! Order inside the transaction (which is also the lock order, so merges and updates never deadlock): the
+//! advisory lock of the survivor's new dedup key; both person rows locked `FOR UPDATE` in id order and their
+//! versions checked; the duplicate turned into a tombstone with its keys and dedup key dropped; each moved document
+//! deleted from the duplicate at its expected version and inserted for the survivor (which must hold none of that
+//! kind); the survivor's new dedup key checked (the duplicate's is already released, so the survivor may take it);
+//! the survivor's compare-and-set and keys; both history entries, the audit entry, and last the one event. Any
+//! refusal rolls everything back.
+
+use std::collections::HashMap;
+
+use person_core::matching::KeySource;
+use person_core::ports::{MergeWrite, MergeWriteError, StoreError};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::PostgresStore;
+use crate::documents::insert_audit;
+use crate::error::{PostgresStoreError, failed};
+use crate::queries;
+use crate::repository::{
+    dedup_holder, finish, insert_event_row, insert_history_row, live_dedup_key, lock_dedup_key, replace_keys,
+    replace_person_row, rewrite_keys,
+};
+use crate::rows::{AuditColumns, DocumentColumns, from_bigint, to_bigint};
+
+/// A document to move, ready to bind: kind key, expected version on the duplicate, the survivor's row.
+struct Move {
+    kind: String,
+    expected: i64,
+    document: DocumentColumns,
+}
+
+impl PostgresStore {
+    pub(crate) async fn merge_persons(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
+        let audit = AuditColumns::new(&write.audit)?;
+        let moves = write
+            .documents
+            .iter()
+            .map(|m| {
+                // Storing a document under another person or kind than it names would misfile personal data.
+                if m.document.person_id != write.survivor.id || m.document.kind != m.kind {
+                    return Err(PostgresStoreError::MismatchedDocumentWrite.into());
+                }
+                Ok(Move {
+                    kind: m.kind.key(),
+                    expected: to_bigint(m.expected_version, "document version")?,
+                    document: DocumentColumns::new(&m.document)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut tx = self.begin_write().await?;
+        let outcome = merge_in(&mut tx, &write, &moves, &audit).await;
+        finish(tx, outcome).await
+    }
+}
+
+/// Locks both persons in id order and returns their stored versions.
+async fn lock_pair(tx: &mut PgConnection, ids: [Uuid; 2]) -> Result<HashMap<Uuid, u64>, StoreError> {
+    sqlx::query_as::<_, (Uuid, i64)>(queries::LOCK_PERSONS)
+        .bind(ids.to_vec())
+        .fetch_all(tx)
+        .await
+        .map_err(failed("person.lock_pair"))?
+        .into_iter()
+        .map(|(id, version)| Ok((id, from_bigint(version, "person version")?)))
+        .collect()
+}
+
+async fn merge_in(
+    tx: &mut PgConnection,
+    write: &MergeWrite,
+    moves: &[Move],
+    audit: &AuditColumns,
+) -> Result<(), MergeWriteError> {
+    let survivor = write.survivor.id.as_uuid();
+    let duplicate = write.duplicate.id.as_uuid();
+    let dedup_key = live_dedup_key(&write.survivor, write.survivor_dedup_key.as_deref());
+    if let Some(key) = dedup_key {
+        lock_dedup_key(tx, key).await?;
+    }
+
+    let versions = lock_pair(tx, [survivor, duplicate]).await?;
+    let current = versions.get(&survivor).copied();
+    if current != Some(write.survivor_expected_version) {
+        return Err(MergeWriteError::SurvivorConflict { current });
+    }
+    let current = versions.get(&duplicate).copied();
+    if current != Some(write.duplicate_expected_version) {
+        return Err(MergeWriteError::DuplicateConflict { current });
+    }
+    // Both rows are locked at the expected versions: the compare-and-sets below cannot miss.
+    if !replace_person_row(tx, &write.duplicate, write.duplicate_expected_version, None).await? {
+        return Err(MergeWriteError::DuplicateConflict { current });
+    }
+    rewrite_keys(tx, &write.duplicate, &[]).await?;
+
+    for document in moves {
+        let deleted = sqlx::query(queries::DELETE_DOCUMENT)
+            .bind(duplicate)
+            .bind(&document.kind)
+            .bind(document.expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("document.delete"))?;
+        let inserted = sqlx::query(queries::INSERT_DOCUMENT)
+            .bind(survivor)
+            .bind(&document.kind)
+            .bind(document.document.version)
+            .bind(&document.document.document)
+            .bind(document.document.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("document.insert"))?;
+        if deleted.rows_affected() != 1 || inserted.rows_affected() != 1 {
+            return Err(MergeWriteError::DocumentConflict);
+        }
+    }
+
+    if let Some(key) = dedup_key
+        && let Some(existing) = dedup_holder(tx, key, survivor).await?
+    {
+        return Err(MergeWriteError::DuplicatePerson { existing });
+    }
+    if !replace_person_row(tx, &write.survivor, write.survivor_expected_version, dedup_key).await? {
+        return Err(MergeWriteError::SurvivorConflict { current: Some(write.survivor_expected_version) });
+    }
+    rewrite_keys(tx, &write.survivor, &write.survivor_keys).await?;
+    if let Some(keys) = &write.survivor_equality_keys
+        && write.survivor.status.is_active()
+    {
+        replace_keys(tx, survivor, KeySource::Equality, keys).await?;
+    }
+
+    insert_history_row(tx, &write.duplicate_history).await?;
+    insert_history_row(tx, &write.survivor_history).await?;
+    insert_audit(tx, audit).await?;
+    insert_event_row(tx, &write.event).await?;
+    Ok(())
+}
