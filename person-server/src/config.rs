@@ -13,6 +13,8 @@ use std::time::Duration;
 use person_core::Permission;
 use serde::Deserialize;
 
+pub use crate::store::StoreOptions;
+
 /// Default listen address: loopback only.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Default store: the embedded SQLite file under `./data`.
@@ -36,7 +38,7 @@ pub enum LogFormat {
 pub struct Config {
     /// Address to listen on (`PERSON_API_BIND`, `bind`).
     pub bind: SocketAddr,
-    /// Storage URL (`PERSON_API_STORE`, `store`): `sqlite://path`.
+    /// Storage URL (`PERSON_API_STORE`, `store`): `sqlite://path` or `postgres://user@host:port/db`.
     pub store: String,
     /// Log format (`PERSON_API_LOG_FORMAT`, `log_format`): `text` or `json`.
     pub log_format: LogFormat,
@@ -48,6 +50,8 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// Token verification keys and the group → permission map.
     pub auth: AuthSettings,
+    /// Settings of the storage backends (`[postgres]`, `PERSON_API_POSTGRES_*`).
+    pub store_options: StoreOptions,
 }
 
 /// A secret value: compared and used, never printed.
@@ -106,6 +110,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             public_base_url: None,
             auth: AuthSettings::default(),
+            store_options: StoreOptions::default(),
         }
     }
 }
@@ -122,6 +127,18 @@ struct FileConfig {
     public_base_url: Option<String>,
     auth: Option<FileAuth>,
     groups: Option<BTreeMap<String, Vec<String>>>,
+    postgres: Option<FilePostgres>,
+}
+
+/// `[postgres]` in the TOML file: the pool and session settings of a `postgres://` store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePostgres {
+    max_connections: Option<u32>,
+    min_connections: Option<u32>,
+    acquire_timeout_secs: Option<u64>,
+    statement_timeout_secs: Option<u64>,
+    lock_timeout_secs: Option<u64>,
 }
 
 /// Why the configuration could not be loaded.
@@ -178,14 +195,7 @@ impl Config {
             store: env("PERSON_API_STORE"),
             log_format: env("PERSON_API_LOG_FORMAT"),
             log: env("PERSON_API_LOG"),
-            request_timeout_secs: match env("PERSON_API_REQUEST_TIMEOUT_SECS") {
-                None => None,
-                Some(raw) => Some(raw.trim().parse().map_err(|_| ConfigError::Invalid {
-                    setting: "PERSON_API_REQUEST_TIMEOUT_SECS".to_owned(),
-                    origin: "environment".to_owned(),
-                    reason: "expected a whole number of seconds".to_owned(),
-                })?),
-            },
+            request_timeout_secs: env_number(env, "PERSON_API_REQUEST_TIMEOUT_SECS")?,
             public_base_url: env("PERSON_API_PUBLIC_BASE_URL"),
             auth: Some(FileAuth {
                 hs256_secret_file: env("PERSON_API_JWT_SECRET_FILE").map(PathBuf::from),
@@ -195,6 +205,13 @@ impl Config {
                 None => None,
                 Some(raw) => Some(parse_groups_env(&raw)?),
             },
+            postgres: Some(FilePostgres {
+                max_connections: env_number(env, "PERSON_API_POSTGRES_MAX_CONNECTIONS")?,
+                min_connections: env_number(env, "PERSON_API_POSTGRES_MIN_CONNECTIONS")?,
+                acquire_timeout_secs: env_number(env, "PERSON_API_POSTGRES_ACQUIRE_TIMEOUT_SECS")?,
+                statement_timeout_secs: env_number(env, "PERSON_API_POSTGRES_STATEMENT_TIMEOUT_SECS")?,
+                lock_timeout_secs: env_number(env, "PERSON_API_POSTGRES_LOCK_TIMEOUT_SECS")?,
+            }),
         };
         config.apply(from_env, "environment")?;
         if let Some(secret) = env("PERSON_API_JWT_SECRET") {
@@ -268,6 +285,9 @@ impl Config {
                 self.auth.public_key_pem = Some(read_key_file(&path, &setting, origin)?);
             }
         }
+        if let Some(postgres) = values.postgres {
+            self.apply_postgres(postgres, origin)?;
+        }
         if let Some(groups) = values.groups {
             let setting = name("groups", "PERSON_API_GROUPS");
             for (group, permissions) in groups {
@@ -280,6 +300,60 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    fn apply_postgres(&mut self, values: FilePostgres, origin: &str) -> Result<(), ConfigError> {
+        let is_env = origin == "environment";
+        let positive = |value: u64, key: &str| {
+            if value == 0 {
+                let setting = if is_env {
+                    format!("PERSON_API_POSTGRES_{}", key.to_ascii_uppercase())
+                } else {
+                    format!("postgres.{key}")
+                };
+                Err(ConfigError::Invalid {
+                    setting,
+                    origin: origin.to_owned(),
+                    reason: "must be at least 1".to_owned(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        let options = &mut self.store_options.postgres;
+        if let Some(max) = values.max_connections {
+            options.max_connections = u32::try_from(positive(u64::from(max), "max_connections")?).unwrap_or(u32::MAX);
+        }
+        if let Some(min) = values.min_connections {
+            options.min_connections = min;
+        }
+        if let Some(secs) = values.acquire_timeout_secs {
+            options.acquire_timeout = Duration::from_secs(positive(secs, "acquire_timeout_secs")?);
+        }
+        if let Some(secs) = values.statement_timeout_secs {
+            options.statement_timeout = Duration::from_secs(positive(secs, "statement_timeout_secs")?);
+        }
+        if let Some(secs) = values.lock_timeout_secs {
+            options.lock_timeout = Duration::from_secs(positive(secs, "lock_timeout_secs")?);
+        }
+        Ok(())
+    }
+}
+
+/// A whole-number environment variable, `None` when unset.
+fn env_number<T: std::str::FromStr>(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<T>, ConfigError> {
+    match env(name) {
+        None => Ok(None),
+        Some(raw) => raw.trim().parse().map(Some).map_err(|_| ConfigError::Invalid {
+            setting: name.to_owned(),
+            origin: "environment".to_owned(),
+            reason: "expected a whole number".to_owned(),
+        }),
     }
 }
 
@@ -408,6 +482,29 @@ mod tests {
         let missing =
             Config::load(None, &env_of(&[("PERSON_API_JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem")])).unwrap_err();
         assert!(missing.to_string().contains("PERSON_API_JWT_PUBLIC_KEY_FILE"), "{missing}");
+    }
+
+    #[test]
+    fn postgres_pool_settings_come_from_the_file_and_the_environment() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[postgres]\nmax_connections = 25\nacquire_timeout_secs = 2\nlock_timeout_secs = 3").unwrap();
+        let config = Config::load(
+            Some(file.path()),
+            &env_of(&[
+                ("PERSON_API_POSTGRES_MAX_CONNECTIONS", "40"),
+                ("PERSON_API_POSTGRES_STATEMENT_TIMEOUT_SECS", "9"),
+            ]),
+        )
+        .unwrap();
+        let postgres = &config.store_options.postgres;
+        assert_eq!(postgres.max_connections, 40, "the environment wins");
+        assert_eq!(postgres.acquire_timeout, Duration::from_secs(2));
+        assert_eq!(postgres.lock_timeout, Duration::from_secs(3));
+        assert_eq!(postgres.statement_timeout, Duration::from_secs(9));
+        let zero = Config::load(None, &env_of(&[("PERSON_API_POSTGRES_MAX_CONNECTIONS", "0")])).unwrap_err();
+        assert!(zero.to_string().contains("PERSON_API_POSTGRES_MAX_CONNECTIONS"), "{zero}");
+        let word = Config::load(None, &env_of(&[("PERSON_API_POSTGRES_ACQUIRE_TIMEOUT_SECS", "soon")])).unwrap_err();
+        assert!(word.to_string().contains("PERSON_API_POSTGRES_ACQUIRE_TIMEOUT_SECS"), "{word}");
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub async fn serve(
     } else if config.auth.groups.is_empty() {
         tracing::warn!("no group permissions are configured: every token will be refused with 403");
     }
-    let store = store::open_repository(&config.store).await?;
+    let store = store::open_repository(&config.store, &config.store_options).await?;
     let repositories = Repositories::from_dyn(store.clone());
     let service = PersonService::new(repositories, Arc::new(SystemClock), Arc::new(RandomIds));
     let http = HttpConfig {

@@ -74,7 +74,7 @@ fn main() -> ExitCode {
                 person_server::serve(&config, listener, person_server::shutdown_signal()).await
             }
             Command::Migrate => {
-                person_server::store::migrate(&config.store).await?;
+                person_server::store::migrate(&config.store, &config.store_options).await?;
                 println!("person-api: migrations applied");
                 Ok(())
             }

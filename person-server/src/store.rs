@@ -3,14 +3,23 @@
 use std::sync::Arc;
 
 use person_core::ports::Store;
+use person_postgres::{PostgresOptions, PostgresStore};
 use person_sqlite::{SqliteOptions, SqliteStore};
+
+/// Settings of the storage backends, beyond their URL (`[postgres]` in the config file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Pool and session settings of a `postgres://` store.
+    pub postgres: PostgresOptions,
+}
 
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenStoreError {
     /// The URL's scheme is not one this build serves.
     #[error(
-        "unsupported store URL scheme `{0}`: expected sqlite://path (postgres:// and dynamodb:// come with later releases)"
+        "unsupported store URL scheme `{0}`: expected sqlite://path or postgres://user@host:port/database \
+         (dynamodb:// comes with a later release)"
     )]
     UnsupportedScheme(String),
     /// The adapter failed to open or migrate the store.
@@ -18,21 +27,35 @@ pub enum OpenStoreError {
     Open(#[source] person_core::StoreError),
 }
 
-fn scheme(url: &str) -> &str {
-    url.split_once(':').map_or(url, |(scheme, _)| scheme)
+/// The backends this build serves, by URL scheme.
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn backend(url: &str) -> Result<Backend, OpenStoreError> {
+    let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => Ok(Backend::Sqlite),
+        "postgres" | "postgresql" => Ok(Backend::Postgres),
+        _ => Err(OpenStoreError::UnsupportedScheme(scheme.to_owned())),
+    }
 }
 
 /// Opens (creating and migrating when needed) the store named by `url`.
 ///
 /// # Errors
 /// [`OpenStoreError`] for an unknown scheme or a store that cannot be opened.
-pub async fn open_repository(url: &str) -> Result<Arc<dyn Store>, OpenStoreError> {
-    match scheme(url) {
-        "sqlite" => {
+pub async fn open_repository(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, OpenStoreError> {
+    match backend(url)? {
+        Backend::Sqlite => {
             let store = SqliteStore::open(url, SqliteOptions::default()).await.map_err(OpenStoreError::Open)?;
             Ok(Arc::new(store))
         }
-        other => Err(OpenStoreError::UnsupportedScheme(other.to_owned())),
+        Backend::Postgres => {
+            let store = PostgresStore::connect(url, options.postgres.clone()).await.map_err(OpenStoreError::Open)?;
+            Ok(Arc::new(store))
+        }
     }
 }
 
@@ -40,14 +63,18 @@ pub async fn open_repository(url: &str) -> Result<Arc<dyn Store>, OpenStoreError
 ///
 /// # Errors
 /// [`OpenStoreError`] as for [`open_repository`].
-pub async fn migrate(url: &str) -> Result<(), OpenStoreError> {
-    match scheme(url) {
-        "sqlite" => {
+pub async fn migrate(url: &str, options: &StoreOptions) -> Result<(), OpenStoreError> {
+    match backend(url)? {
+        Backend::Sqlite => {
             // Opening applies the migrations; closing checkpoints the WAL so the file is complete on its own.
             let store = SqliteStore::open(url, SqliteOptions::default()).await.map_err(OpenStoreError::Open)?;
             store.close().await;
-            Ok(())
         }
-        other => Err(OpenStoreError::UnsupportedScheme(other.to_owned())),
+        Backend::Postgres => {
+            // Connecting creates the schema and applies the migrations (serialised across processes by sqlx).
+            let store = PostgresStore::connect(url, options.postgres.clone()).await.map_err(OpenStoreError::Open)?;
+            store.close().await;
+        }
     }
+    Ok(())
 }

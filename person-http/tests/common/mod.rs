@@ -28,8 +28,20 @@ pub(crate) const CREATE_ANYWAY: &str = "/api/v1/persons?allowDuplicate=true";
 
 /// Generates one `#[tokio::test]` per suite function (`suite` and `search_suite`), each on a fresh server from
 /// `$spawn` (an expression evaluating to a future of [`Api`]).
+///
+/// `http_suite!(optional $spawn)` takes a future of `Option<Api>` instead: a test whose server is `None` (a
+/// backend that is not configured, after printing a `skipped:` line) returns without running.
 macro_rules! http_suite {
+    (optional $spawn:expr) => {
+        http_suite!(@all async {
+            let api: Option<crate::common::Api> = $spawn.await;
+            api
+        });
+    };
     ($spawn:expr) => {
+        http_suite!(@all async { Some::<crate::common::Api>($spawn.await) });
+    };
+    (@all $spawn:expr) => {
         http_suite!(@tests $spawn; search_suite;
             a_misspelt_name_finds_the_person_jon_smyth_finds_john_smith,
             search_ignores_case_kimakhe_finds_kimakhe,
@@ -115,7 +127,7 @@ macro_rules! http_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let api = $spawn.await;
+                let Some(api) = $spawn.await else { return };
                 crate::common::$module::$name(&api).await;
             }
         )*
@@ -156,12 +168,20 @@ pub(crate) struct Api {
     pub(crate) client: reqwest::Client,
     /// The bearer token the client sends, if any (for raw requests).
     pub(crate) token: Option<String>,
+    /// Whatever must live as long as the server (e.g. the temporary directory of its database file).
+    pub(crate) keep_alive: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Api {
     /// A client of the server at `base`.
     pub(crate) fn new(base: String) -> Self {
-        Self { base, client: reqwest::Client::new(), token: None }
+        Self { base, client: reqwest::Client::new(), token: None, keep_alive: None }
+    }
+
+    /// The same client, keeping `resource` alive for as long as it lives.
+    pub(crate) fn keeping(mut self, resource: impl std::any::Any + Send + Sync) -> Self {
+        self.keep_alive = Some(Arc::new(resource));
+        self
     }
 
     /// A client of the same server that sends `Authorization: Bearer <token>` with every request.
@@ -171,7 +191,7 @@ impl Api {
         value.set_sensitive(true);
         headers.insert(AUTHORIZATION, value);
         let client = reqwest::Client::builder().default_headers(headers).build().expect("a client");
-        Self { base: self.base.clone(), client, token: Some(token.to_owned()) }
+        Self { base: self.base.clone(), client, token: Some(token.to_owned()), keep_alive: self.keep_alive.clone() }
     }
 
     /// A client of the same server, with the same token, that does not follow redirects.

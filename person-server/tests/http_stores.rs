@@ -1,0 +1,48 @@
+//! The HTTP test suite of `person-http` (its `tests/common`, included unchanged) run over every real store,
+//! each opened exactly as `PERSON_API_STORE` opens it (`person_server::store::open_repository`), one fresh store
+//! per test: SQLite on a file in a temporary directory, PostgreSQL on a fresh schema of the database named by
+//! `PERSON_TEST_POSTGRES_URL` (skipped with a message when unset).
+
+#[macro_use]
+#[path = "../../person-http/tests/common/mod.rs"]
+#[expect(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "the suite's helpers are test code (a failed unwrap is a failed test); this file uses part of them"
+)]
+mod common;
+
+use std::sync::Arc;
+
+use person_core::ports::{RandomIds, SystemClock};
+use person_core::{PersonService, Repositories};
+use person_server::store::{StoreOptions, open_repository};
+
+/// A server over the store named by `url`.
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn spawn_on(url: &str) -> common::Api {
+    let store = open_repository(url, &StoreOptions::default()).await.expect("the store opens");
+    let service = PersonService::new(Repositories::from_dyn(store), Arc::new(SystemClock), Arc::new(RandomIds));
+    common::spawn(service).await
+}
+
+mod sqlite {
+    #[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+    async fn spawn_sqlite() -> crate::common::Api {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("persons.db").display());
+        super::spawn_on(&url).await.keeping(dir)
+    }
+
+    http_suite!(spawn_sqlite());
+}
+
+mod postgres {
+    async fn spawn_postgres() -> Option<crate::common::Api> {
+        let url = person_postgres::testing::fresh_test_url()?;
+        Some(super::spawn_on(&url).await)
+    }
+
+    http_suite!(optional spawn_postgres());
+}
