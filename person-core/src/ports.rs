@@ -58,7 +58,7 @@ impl StoreError {
 /// A create as the service prepared it, waiting for the store to allocate its `personRef`.
 ///
 /// The store calls [`NewPersonWrite::assign`] *inside* its atomic write, once it holds the reference, so the
-/// person, its event and its history entry all carry the same `personRef` and a failed write consumes none.
+/// person, its event and its history entry all carry the same `personRef` and a failed write stores none of them.
 #[derive(Debug, Clone)]
 pub struct NewPersonWrite {
     person: Person,
@@ -343,7 +343,8 @@ pub trait PersonRepository: Send + Sync {
     /// write**, after
     /// allocating the next `personRef` and calling [`NewPersonWrite::assign`] with it. Returns the stored person.
     ///
-    /// `personRef`s MUST be unique across all persons ever created, even under concurrent creates; a create that
+    /// `personRef`s MUST be unique across all persons ever created, even under concurrent creates, and increase
+    /// with each create (gaps after failed creates are allowed); a create that
     /// fails MUST NOT leave a person, event, history entry or idempotency record behind. The event MUST appear
     /// in the feed after every event committed before it.
     ///
