@@ -57,7 +57,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use person_core::ports::StoreError;
-use sqlx::PgPool;
+use sqlx::{ConnectOptions, Connection, PgPool};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -102,6 +102,12 @@ impl PostgresStore {
             session.push(("search_path", schema.clone()));
         }
         let connect = connect.options(session);
+        // One direct connection first: the pool retries failed connects until its acquire timeout and then
+        // reports only "timed out", while this reports why (refused, unknown host, authentication, TLS).
+        let probe = connect.connect().await.map_err(failed("store.connect"))?;
+        if let Err(error) = probe.close().await {
+            tracing::debug!(error = &error as &dyn std::error::Error, "closing the first connection failed");
+        }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .min_connections(options.min_connections.min(options.max_connections.max(1)))

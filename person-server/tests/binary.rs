@@ -150,3 +150,33 @@ async fn json_logs_carry_the_correlation_id_and_no_personal_data() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     }
 }
+
+#[test]
+fn migrate_on_postgres_creates_the_schema_and_is_repeatable() {
+    let Some(store) = person_postgres::testing::fresh_test_url() else { return };
+    for _ in 0..2 {
+        let output = Command::new(common::binary())
+            .arg("migrate")
+            .env("PERSON_API_STORE", &store)
+            .env_remove("PERSON_API_CONFIG")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("migrations applied"));
+    }
+}
+
+#[test]
+fn an_unreachable_postgres_server_stops_migrate_with_a_message_and_no_password() {
+    let output = Command::new(common::binary())
+        .arg("migrate")
+        .env("PERSON_API_STORE", "postgres://person:s3cret-pass@127.0.0.1:1/person")
+        .env("PERSON_API_POSTGRES_ACQUIRE_TIMEOUT_SECS", "2")
+        .env_remove("PERSON_API_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot open the store"), "stderr: {stderr}");
+    assert!(!stderr.contains("s3cret-pass"), "the password never appears: {stderr}");
+}
