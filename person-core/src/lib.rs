@@ -18,6 +18,7 @@ pub mod person;
 pub mod ports;
 pub mod postcode;
 pub mod service;
+pub mod storage;
 pub mod validate;
 
 #[cfg(feature = "testkit")]

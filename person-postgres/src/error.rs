@@ -8,7 +8,7 @@
 //! Classification uses SQLSTATE codes and constraint names, never message text: connection failures, resource
 //! exhaustion, server shutdown, cancelled statements (timeouts), lock timeouts, deadlocks and serialisation
 //! failures are [`StoreError::Unavailable`] (retrying later may succeed); everything else is
-//! [`StoreError::Unexpected`].
+//! [`StoreError::Unexpected`]. Stored data that cannot be read is reported by `person_core::storage`.
 
 use person_core::ports::StoreError;
 
@@ -42,44 +42,9 @@ pub(crate) enum PostgresStoreError {
         #[source]
         source: sqlx::Error,
     },
-    /// A stored document is not valid JSON of the expected shape.
-    #[error("stored {what} document cannot be parsed ({category} error at line {line}, column {column})")]
-    CorruptDocument {
-        /// Which kind of document.
-        what: &'static str,
-        /// serde_json's error category.
-        category: &'static str,
-        /// Line of the error in the document.
-        line: usize,
-        /// Column of the error in the document.
-        column: usize,
-    },
-    /// A value could not be serialised for storage.
-    #[error("{what} cannot be serialised for storage ({category} error)")]
-    Serialise {
-        /// Which kind of document.
-        what: &'static str,
-        /// serde_json's error category.
-        category: &'static str,
-    },
-    /// A stored number or identifier is outside the domain's range.
-    #[error("stored {what} is out of range or malformed")]
-    OutOfRange {
-        /// Which value.
-        what: &'static str,
-    },
     /// A counter row is missing (the schema was tampered with).
     #[error("the {0} counter is missing")]
     MissingCounter(&'static str),
-    /// A stored document disagrees with the columns copied out of it (edited by hand, or a bug).
-    #[error("a stored {table} row disagrees with its document")]
-    InconsistentRow {
-        /// The table.
-        table: &'static str,
-    },
-    /// A document write's new document names another person or kind than the row it would be written to.
-    #[error("a document write names a different person or kind than its document")]
-    MismatchedDocumentWrite,
 }
 
 impl From<PostgresStoreError> for StoreError {
@@ -96,31 +61,6 @@ impl From<PostgresStoreError> for StoreError {
 /// Wraps a failure of the statement named `operation` as a [`StoreError`].
 pub(crate) fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| PostgresStoreError::Operation { operation, source }.into()
-}
-
-/// Describes a document that failed to parse without quoting any of it.
-pub(crate) fn corrupt(what: &'static str, error: &serde_json::Error) -> StoreError {
-    PostgresStoreError::CorruptDocument { what, category: category(error), line: error.line(), column: error.column() }
-        .into()
-}
-
-/// Describes a value that failed to serialise without quoting any of it.
-pub(crate) fn unserialisable(what: &'static str, error: &serde_json::Error) -> StoreError {
-    PostgresStoreError::Serialise { what, category: category(error) }.into()
-}
-
-/// A stored value outside the domain's range.
-pub(crate) fn out_of_range(what: &'static str) -> StoreError {
-    PostgresStoreError::OutOfRange { what }.into()
-}
-
-fn category(error: &serde_json::Error) -> &'static str {
-    match error.classify() {
-        serde_json::error::Category::Io => "io",
-        serde_json::error::Category::Syntax => "syntax",
-        serde_json::error::Category::Data => "data",
-        serde_json::error::Category::Eof => "end of input",
-    }
 }
 
 /// The SQLSTATE of a database error, if it is one.
@@ -187,16 +127,5 @@ mod tests {
         assert!(matches!(error, StoreError::Unexpected(_)), "got {error:?}");
         let source = error.source().map(ToString::to_string).unwrap_or_default();
         assert_eq!(source, "storage operation person.get failed");
-    }
-
-    #[test]
-    fn a_corrupt_document_is_unexpected_and_quotes_none_of_it() {
-        let Err(parse) = serde_json::from_str::<person_core::Person>(r#"{"firstName": "Zoë Secret"}"#) else {
-            panic!("the document is incomplete");
-        };
-        let error = corrupt("person", &parse);
-        let text = error.source().map(ToString::to_string).unwrap_or_default();
-        assert!(text.starts_with("stored person document cannot be parsed"), "{text}");
-        assert!(!text.contains("Secret"), "{text}");
     }
 }

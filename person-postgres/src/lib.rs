@@ -57,9 +57,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use person_core::ports::StoreError;
-use sqlx::{ConnectOptions, Connection, PgPool};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
 
 pub use options::PostgresOptions;
 

@@ -13,12 +13,13 @@ use std::collections::HashMap;
 
 use person_core::matching::KeySource;
 use person_core::ports::{MergeWrite, MergeWriteError, StoreError};
+use person_core::storage::StoredDataError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::PostgresStore;
 use crate::documents::insert_audit;
-use crate::error::{PostgresStoreError, failed};
+use crate::error::failed;
 use crate::queries;
 use crate::repository::{
     dedup_holder, finish, insert_event_row, insert_history_row, live_dedup_key, lock_dedup_key, replace_keys,
@@ -42,7 +43,7 @@ impl PostgresStore {
             .map(|m| {
                 // Storing a document under another person or kind than it names would misfile personal data.
                 if m.document.person_id != write.survivor.id || m.document.kind != m.kind {
-                    return Err(PostgresStoreError::MismatchedDocumentWrite.into());
+                    return Err(StoredDataError::MismatchedDocumentWrite.into());
                 }
                 Ok(Move {
                     kind: m.kind.key(),

@@ -6,14 +6,7 @@
 //! `search_path` (the storage URL's `schema`). The contract suite in `person-core` is what checks this SQL; builds
 //! need no database. This module knows nothing about rows or domain types.
 
-/// A statement with its stable name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NamedQuery {
-    /// Stable operation name, e.g. `person.get`.
-    pub name: &'static str,
-    /// The SQL text, with `$n` placeholders.
-    pub sql: &'static str,
-}
+pub use person_core::storage::NamedQuery;
 
 /// Starts a write transaction (issued by sqlx's `Pool::begin`). READ COMMITTED: every statement sees what
 /// committed before it started, and compare-and-set updates re-check their condition on the newest row version.
@@ -82,8 +75,11 @@ pub const INSERT_SEARCH_KEYS: &str =
 /// Candidate retrieval: live, unrestricted persons having any of the keys, by number of distinct keys matched,
 /// then id (uuid order is byte order, the order of the hyphenated lower-case text, as in every store), with the NI
 /// number of their equality data. The inner query reads `search_keys_pkey` once per key (never the whole table)
-/// and joins each hit to its person by primary key. Binds: an array of keys, limit.
-pub const CANDIDATES: &str = "SELECT p.document::text AS document, c.matched, \
+/// and joins each hit to its person by primary key. The documents and NI numbers of the (at most `limit`) chosen
+/// persons are fetched by scalar subqueries, which always run as primary-key look-ups: a join there could be
+/// planned as a scan of `persons` when the planner overestimates the candidates. Binds: an array of keys, limit.
+pub const CANDIDATES: &str = "SELECT \
+        (SELECT p.document::text FROM persons p WHERE p.id = c.person_id) AS document, c.matched, \
         (SELECT d.document -> 'body' ->> 'nationalInsuranceNumber' FROM documents d \
           WHERE d.person_id = c.person_id AND d.kind = 'equality') AS nino \
      FROM (SELECT k.person_id AS person_id, count(DISTINCT k.key) AS matched \
@@ -93,7 +89,6 @@ pub const CANDIDATES: &str = "SELECT p.document::text AS document, c.matched, \
             GROUP BY k.person_id \
             ORDER BY matched DESC, k.person_id \
             LIMIT $2) c \
-     JOIN persons p ON p.id = c.person_id \
      ORDER BY c.matched DESC, c.person_id";
 
 /// Which of the given persons are restricted, in one statement whatever the number of ids. Binds: an array of

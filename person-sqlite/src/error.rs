@@ -5,11 +5,14 @@
 //! Messages never carry values: SQLite's own messages name tables and columns only, and a document that fails
 //! to parse is reported by position and category, never with serde's text (which may quote personal data).
 //!
+//! Stored data that cannot be read is reported by `person_core::storage` (by position, never by content).
+//!
 //! Classification uses SQLite's numeric result codes, not message text: busy, locked, I/O, full-disk and
 //! cannot-open are [`StoreError::Unavailable`] (retrying later may succeed), everything else is
 //! [`StoreError::Unexpected`].
 
 use person_core::ports::StoreError;
+pub(crate) use person_core::storage::out_of_range;
 
 // SQLite primary result codes (https://www.sqlite.org/rescode.html). The extended code of an error carries
 // the primary code in its low byte.
@@ -64,44 +67,9 @@ pub(crate) enum SqliteStoreError {
         #[source]
         source: sqlx::Error,
     },
-    /// A stored document is not valid JSON of the expected shape.
-    #[error("stored {what} document cannot be parsed ({category} error at line {line}, column {column})")]
-    CorruptDocument {
-        /// Which kind of document.
-        what: &'static str,
-        /// serde_json's error category.
-        category: &'static str,
-        /// Line of the error in the document.
-        line: usize,
-        /// Column of the error in the document.
-        column: usize,
-    },
-    /// A value could not be serialised for storage.
-    #[error("{what} cannot be serialised for storage ({category} error)")]
-    Serialise {
-        /// Which kind of document.
-        what: &'static str,
-        /// serde_json's error category.
-        category: &'static str,
-    },
-    /// A stored number or timestamp is outside the domain's range.
-    #[error("stored {what} is out of range or malformed")]
-    OutOfRange {
-        /// Which value.
-        what: &'static str,
-    },
     /// The `person_ref` counter row is missing (the schema was tampered with).
     #[error("the person_ref counter is missing")]
     MissingCounter,
-    /// A stored document disagrees with the columns copied out of it (edited by hand, or a bug).
-    #[error("a stored {table} row disagrees with its document")]
-    InconsistentRow {
-        /// The table.
-        table: &'static str,
-    },
-    /// A document write's new document names another person or kind than the row it would be written to.
-    #[error("a document write names a different person or kind than its document")]
-    MismatchedDocumentWrite,
 }
 
 impl From<SqliteStoreError> for StoreError {
@@ -119,31 +87,6 @@ impl From<SqliteStoreError> for StoreError {
 /// Wraps a failure of the statement named `operation` as a [`StoreError`].
 pub(crate) fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| SqliteStoreError::Operation { operation, source }.into()
-}
-
-/// Describes a document that failed to parse without quoting any of it.
-pub(crate) fn corrupt(what: &'static str, error: &serde_json::Error) -> StoreError {
-    SqliteStoreError::CorruptDocument { what, category: category(error), line: error.line(), column: error.column() }
-        .into()
-}
-
-/// Describes a value that failed to serialise without quoting any of it.
-pub(crate) fn unserialisable(what: &'static str, error: &serde_json::Error) -> StoreError {
-    SqliteStoreError::Serialise { what, category: category(error) }.into()
-}
-
-/// A stored value outside the domain's range.
-pub(crate) fn out_of_range(what: &'static str) -> StoreError {
-    SqliteStoreError::OutOfRange { what }.into()
-}
-
-fn category(error: &serde_json::Error) -> &'static str {
-    match error.classify() {
-        serde_json::error::Category::Io => "io",
-        serde_json::error::Category::Syntax => "syntax",
-        serde_json::error::Category::Data => "data",
-        serde_json::error::Category::Eof => "end of input",
-    }
 }
 
 /// SQLite's extended result code of a database error, if it is one.
@@ -201,17 +144,5 @@ mod tests {
         assert!(matches!(error, StoreError::Unexpected(_)), "got {error:?}");
         let source = error.source().map(ToString::to_string).unwrap_or_default();
         assert_eq!(source, "storage operation person.get failed");
-    }
-
-    #[test]
-    fn a_corrupt_document_is_unexpected_and_quotes_none_of_it() {
-        let Err(parse) = serde_json::from_str::<person_core::Person>(r#"{"firstName": "Zoë Secret"}"#) else {
-            panic!("the document is incomplete");
-        };
-        let error = corrupt("person", &parse);
-        assert!(matches!(error, StoreError::Unexpected(_)));
-        let text = error.source().map(ToString::to_string).unwrap_or_default();
-        assert!(text.starts_with("stored person document cannot be parsed"), "{text}");
-        assert!(!text.contains("Secret"), "{text}");
     }
 }

@@ -10,11 +10,12 @@
 
 use person_core::matching::KeySource;
 use person_core::ports::{MergeWrite, MergeWriteError, StoreError, UpdateError};
+use person_core::storage::StoredDataError;
 use sqlx::SqliteConnection;
 
 use crate::SqliteStore;
 use crate::audit::insert_audit_rows;
-use crate::error::{SqliteStoreError, failed};
+use crate::error::failed;
 use crate::keys::{dedup_holder, replace_keys};
 use crate::queries;
 use crate::repository::{
@@ -43,7 +44,7 @@ impl SqliteStore {
             .map(|m| {
                 // Storing a document under another person or kind than it names would misfile personal data.
                 if m.document.person_id != write.survivor.id || m.document.kind != m.kind {
-                    return Err(SqliteStoreError::MismatchedDocumentWrite.into());
+                    return Err(StoredDataError::MismatchedDocumentWrite.into());
                 }
                 let expected = to_sql_integer(m.expected_version, "document version")?;
                 Ok((m.kind.key(), expected, DocumentColumns::new(&m.document)?))

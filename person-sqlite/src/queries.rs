@@ -5,14 +5,7 @@
 //! to publish: it names columns, never values. The contract suite in `person-core` is what checks this SQL;
 //! builds need no database. This module knows nothing about rows or domain types.
 
-/// A statement with its stable name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NamedQuery {
-    /// Stable operation name, e.g. `person.get`.
-    pub name: &'static str,
-    /// The SQL text, with `?` placeholders.
-    pub sql: &'static str,
-}
+pub use person_core::storage::NamedQuery;
 
 /// Starts a write transaction holding SQLite's write lock from the first statement, so the checks it makes
 /// stay true until it commits (a deferred `BEGIN` would take the lock only at the first write, and could fail

@@ -7,15 +7,16 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use person_core::audit::AuditEntry;
-use person_core::documents::{DocumentBody, DocumentKind, DocumentWrite, StoredDocument};
-use person_core::event::{Actor, FeedEntry, HistoryEntry, PersonEvent};
+use person_core::documents::{DocumentWrite, StoredDocument};
+use person_core::event::{FeedEntry, HistoryEntry, PersonEvent};
 use person_core::matching::{KeySource, SearchKey};
 use person_core::ports::{AuditRecord, Candidate, IdempotencyRecord, StoreError};
+pub(crate) use person_core::storage::to_i64 as to_sql_integer;
+use person_core::storage::{
+    StoredDataError, audit_action_name, document_from_json, document_to_json, from_json as from_document, out_of_range,
+    to_json as to_document,
+};
 use person_core::{Person, PersonId, PersonStatus};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-
-use crate::error::{SqliteStoreError, corrupt, out_of_range, unserialisable};
 
 /// A timestamp as stored: RFC 3339 UTC with nine fraction digits, so that text order is time order.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
@@ -24,19 +25,6 @@ pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
 
 fn parse_timestamp(text: &str, what: &'static str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text).map(|at| at.with_timezone(&Utc)).map_err(|_| out_of_range(what))
-}
-
-/// A domain count (`versionNumber`) as an SQLite integer.
-pub(crate) fn to_sql_integer(value: u64, what: &'static str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| out_of_range(what))
-}
-
-fn to_document<T: Serialize>(value: &T, what: &'static str) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| unserialisable(what, &e))
-}
-
-fn from_document<T: DeserializeOwned>(text: &str, what: &'static str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| corrupt(what, &e))
 }
 
 /// The columns of a `persons` row, built from the person they store.
@@ -239,38 +227,6 @@ impl PersonIdRow {
     }
 }
 
-/// The `document` column of a `documents` row: the [`StoredDocument`] with its kind as the storage key.
-///
-/// [`DocumentBody`] is untagged (its JSON is just the body), and an equality body with every answer omitted is
-/// `{}`, indistinguishable from an empty extended object; so the body is rebuilt by `kind`, never guessed.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DocumentOut<'a> {
-    person_id: PersonId,
-    kind: &'a str,
-    version: u64,
-    body: &'a DocumentBody,
-    updated_at: DateTime<Utc>,
-    updated_by: &'a Actor,
-}
-
-/// [`DocumentOut`] read back, the body still untyped until the kind is known.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DocumentIn {
-    person_id: PersonId,
-    kind: String,
-    version: u64,
-    body: serde_json::Value,
-    updated_at: DateTime<Utc>,
-    updated_by: Actor,
-}
-
-/// The document kind stored under `key` (the inverse of [`DocumentKind::key`]).
-fn parse_kind(key: &str) -> Result<DocumentKind, StoreError> {
-    DocumentKind::from_key(key).ok_or_else(|| out_of_range("document kind"))
-}
-
 /// The columns of a `documents` row.
 pub(crate) struct DocumentColumns {
     pub(crate) version: i64,
@@ -281,18 +237,9 @@ pub(crate) struct DocumentColumns {
 impl DocumentColumns {
     /// The row storing `document` (its person and kind are the row's key, bound separately).
     pub(crate) fn new(document: &StoredDocument) -> Result<Self, StoreError> {
-        let kind = document.kind.key();
-        let out = DocumentOut {
-            person_id: document.person_id,
-            kind: &kind,
-            version: document.version,
-            body: &document.body,
-            updated_at: document.updated_at,
-            updated_by: &document.updated_by,
-        };
         Ok(Self {
             version: to_sql_integer(document.version, "document version")?,
-            document: to_document(&out, "document")?,
+            document: document_to_json(document)?,
             updated_at: timestamp(document.updated_at),
         })
     }
@@ -317,7 +264,7 @@ impl DocumentWriteColumns {
             None => None,
             Some(document) => {
                 if document.person_id != write.person_id || document.kind != write.kind {
-                    return Err(SqliteStoreError::MismatchedDocumentWrite.into());
+                    return Err(StoredDataError::MismatchedDocumentWrite.into());
                 }
                 Some(DocumentColumns::new(document)?)
             }
@@ -346,23 +293,11 @@ pub(crate) struct DocumentRow {
 
 impl DocumentRow {
     pub(crate) fn into_document(self) -> Result<StoredDocument, StoreError> {
-        let stored: DocumentIn = from_document(&self.document, "document")?;
-        let columns_agree = stored.kind == self.kind
-            && stored.person_id.to_string() == self.person_id
-            && i64::try_from(stored.version).is_ok_and(|v| v == self.version);
-        if !columns_agree {
-            return Err(SqliteStoreError::InconsistentRow { table: "documents" }.into());
-        }
-        let kind = parse_kind(&stored.kind)?;
-        let body = DocumentBody::from_json(&kind, stored.body).map_err(|_| out_of_range("document body"))?;
-        Ok(StoredDocument {
-            person_id: stored.person_id,
-            kind,
-            version: stored.version,
-            body,
-            updated_at: stored.updated_at,
-            updated_by: stored.updated_by,
-        })
+        let document = document_from_json(&self.document)?;
+        let columns_agree = document.kind.key() == self.kind
+            && document.person_id.to_string() == self.person_id
+            && i64::try_from(document.version).is_ok_and(|v| v == self.version);
+        if columns_agree { Ok(document) } else { Err(StoredDataError::Inconsistent { table: "documents" }.into()) }
     }
 }
 
@@ -378,16 +313,10 @@ pub(crate) struct AuditColumns {
 
 impl AuditColumns {
     pub(crate) fn new(entry: &AuditEntry) -> Result<Self, StoreError> {
-        // The action's wire name (`person-read` …), the same text the document holds.
-        let action = match serde_json::to_value(entry.action) {
-            Ok(serde_json::Value::String(action)) => action,
-            Ok(_) => return Err(out_of_range("audit action")),
-            Err(e) => return Err(unserialisable("audit action", &e)),
-        };
         Ok(Self {
             id: entry.id.hyphenated().to_string(),
             at: timestamp(entry.at),
-            action,
+            action: audit_action_name(entry.action)?,
             document: to_document(entry, "audit entry")?,
             person_ids: id_list(&entry.person_ids)?,
         })
@@ -412,9 +341,6 @@ impl AuditRow {
 mod tests {
     use chrono::TimeZone;
 
-    use person_core::ServiceArea;
-    use person_core::equality::EqualityData;
-
     use super::*;
 
     #[test]
@@ -432,17 +358,6 @@ mod tests {
         assert!(matches!(row.into_entry(), Err(StoreError::Unexpected(_))));
     }
 
-    #[test]
-    fn document_kinds_round_trip_through_their_keys_and_unknown_keys_are_refused() {
-        let care = DocumentKind::Extended(ServiceArea::parse("social-care").unwrap());
-        for kind in [DocumentKind::Equality, care] {
-            assert_eq!(parse_kind(&kind.key()).unwrap(), kind);
-        }
-        for bad in ["", "extended:", "extended:Bad", "equality:x", "other"] {
-            assert!(matches!(parse_kind(bad), Err(StoreError::Unexpected(_))), "{bad}");
-        }
-    }
-
     fn stored_row(kind: &str, body: serde_json::Value) -> DocumentRow {
         let person = person_core::testkit::fixtures::person_id();
         let document = serde_json::json!({
@@ -450,16 +365,6 @@ mod tests {
             "updatedAt": "2026-01-02T03:04:05Z", "updatedBy": { "subject": "s" },
         });
         DocumentRow { person_id: person.to_string(), kind: kind.to_owned(), version: 3, document: document.to_string() }
-    }
-
-    // An equality document with every answer declined is `{}`, as is an empty extended document: the kind, not
-    // the shape, decides.
-    #[test]
-    fn an_empty_body_is_rebuilt_by_its_kind() {
-        let equality = stored_row("equality", serde_json::json!({})).into_document().unwrap();
-        assert_eq!(equality.body, DocumentBody::Equality(EqualityData::default()));
-        let extended = stored_row("extended:social-care", serde_json::json!({})).into_document().unwrap();
-        assert_eq!(extended.body, DocumentBody::Extended(serde_json::Map::new()));
     }
 
     #[test]
