@@ -1,0 +1,1 @@
+//! Runnable examples of the Person API (work in progress: see issue 7).
