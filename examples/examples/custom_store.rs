@@ -1,0 +1,244 @@
+//! Implementing a store: a store is any type that implements the three ports (`PersonRepository`,
+//! `DocumentRepository`, `AuditLog`), and it is done when the store contract suite of `person-core` (feature
+//! `testkit`) passes against it.
+//!
+//! This one wraps `person_core::InMemoryStore` and counts and logs every operation by name (never its values:
+//! they are personal data) — the shape of a caching, metrics or tracing decorator around a real store. The
+//! example runs every contract case against a fresh store and reports the result; in a store crate's own tests
+//! write `person_core::store_contract_tests!(fresh_store);` instead, which makes one test per case.
+//!
+//! ```text
+//! cargo run -p person-examples --example custom_store
+//! ```
+//!
+//! A store that passes can be served like any other: `PersonService::new(Repositories::from_store(store), …)`
+//! then `person_http::router(…)` (see `host_router.rs`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use person_core::audit::AuditEntry;
+use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
+use person_core::event::{FeedEntry, HistoryEntry};
+use person_core::matching::SearchKey;
+use person_core::ports::{
+    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
+    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, UpdateError,
+};
+use person_core::testkit::contract;
+use person_core::{InMemoryStore, Person, PersonId, StoreError};
+
+/// A store that delegates to an [`InMemoryStore`] and counts (and, when `verbose`, logs) every operation.
+pub struct LoggingStore {
+    inner: InMemoryStore,
+    operations: AtomicU64,
+    verbose: bool,
+}
+
+impl LoggingStore {
+    /// A new, empty store.
+    #[must_use]
+    pub fn new(verbose: bool) -> Self {
+        Self { inner: InMemoryStore::new(), operations: AtomicU64::new(0), verbose }
+    }
+
+    /// How many operations the store has served.
+    #[must_use]
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
+    }
+
+    fn log(&self, operation: &str) {
+        let n = self.operations.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.verbose {
+            // Names and counts only: the values are personal data.
+            eprintln!("store operation #{n}: {operation}");
+        }
+    }
+}
+
+#[async_trait]
+impl PersonRepository for LoggingStore {
+    async fn insert(&self, write: NewPersonWrite) -> Result<Person, InsertError> {
+        self.log("person.insert");
+        self.inner.insert(write).await
+    }
+
+    async fn get(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
+        self.log("person.get");
+        self.inner.get(id).await
+    }
+
+    async fn update(&self, write: PersonWrite) -> Result<(), UpdateError> {
+        self.log("person.update");
+        self.inner.update(write).await
+    }
+
+    async fn candidates(&self, keys: &[SearchKey], limit: u32) -> Result<Vec<Candidate>, StoreError> {
+        self.log("person.search_candidates");
+        self.inner.candidates(keys, limit).await
+    }
+
+    async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
+        self.log("person.merge");
+        self.inner.merge(write).await
+    }
+
+    async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.log("person.history");
+        self.inner.history(id).await
+    }
+
+    async fn events_after(&self, after: u64, limit: u32) -> Result<Vec<FeedEntry>, StoreError> {
+        self.log("events.after");
+        self.inner.events_after(after, limit).await
+    }
+
+    async fn find_idempotent_create(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.log("idempotency.find");
+        self.inner.find_idempotent_create(key).await
+    }
+
+    async fn restricted_among(&self, ids: &[PersonId]) -> Result<Vec<PersonId>, StoreError> {
+        self.log("person.restricted_among");
+        self.inner.restricted_among(ids).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.log("store.ping");
+        self.inner.ping().await
+    }
+}
+
+#[async_trait]
+impl DocumentRepository for LoggingStore {
+    async fn get_document(&self, person: PersonId, kind: &DocumentKind) -> Result<Option<StoredDocument>, StoreError> {
+        self.log("document.get");
+        self.inner.get_document(person, kind).await
+    }
+
+    async fn list_documents(&self, person: PersonId) -> Result<Vec<StoredDocument>, StoreError> {
+        self.log("document.list");
+        self.inner.list_documents(person).await
+    }
+
+    async fn write_document(&self, write: DocumentWrite) -> Result<(), DocumentWriteError> {
+        self.log("document.write");
+        self.inner.write_document(write).await
+    }
+}
+
+#[async_trait]
+impl AuditLog for LoggingStore {
+    async fn append(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        self.log("audit.append");
+        self.inner.append(entry).await
+    }
+
+    async fn entries_for_person(
+        &self,
+        person: PersonId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.log("audit.entries_for_person");
+        self.inner.entries_for_person(person, after, limit).await
+    }
+}
+
+type Case = fn(contract::Store) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! cases {
+    ($($case:ident),+ $(,)?) => {
+        [$((stringify!($case), (|store| Box::pin(contract::$case(store))) as Case)),+]
+    };
+}
+
+/// The contract cases this example runs (the same list as `person_core::store_contract_tests!`).
+fn contract_cases() -> Vec<(&'static str, Case)> {
+    cases![
+        insert_assigns_a_person_ref_and_get_returns_the_person_exactly,
+        person_refs_increase_with_each_create,
+        concurrent_inserts_get_distinct_person_refs,
+        insert_with_an_existing_id_is_refused_and_writes_nothing,
+        insert_with_a_taken_idempotency_key_is_refused_and_writes_nothing,
+        idempotency_record_is_stored_with_the_create,
+        get_of_an_unknown_id_is_none,
+        update_with_the_expected_version_replaces_the_person,
+        update_with_a_stale_version_is_a_conflict_and_writes_nothing,
+        update_of_an_unknown_id_is_not_found,
+        concurrent_updates_with_the_same_version_let_exactly_one_win,
+        deleted_and_merged_states_round_trip,
+        events_are_returned_in_commit_order_and_paged,
+        history_lists_every_version_in_order,
+        feed_is_complete_and_ordered_under_concurrent_writers,
+        ping_succeeds_on_a_working_store,
+        changes_write_their_audit_entries_atomically,
+        audit_entries_are_appended_and_listed_per_person_in_order,
+        restricted_among_names_only_restricted_persons,
+        documents_round_trip_by_version_and_can_be_deleted,
+        document_writes_with_a_wrong_version_conflict_and_write_nothing,
+        concurrent_document_writes_let_exactly_one_win,
+        insert_stores_search_keys_and_candidates_find_the_person_by_any_of_them,
+        update_replaces_the_person_keys,
+        equality_writes_replace_the_equality_keys_and_candidates_carry_the_nino,
+        candidates_are_ranked_by_matched_keys_then_id_and_limited,
+        candidates_leave_out_deleted_merged_and_restricted_persons,
+        an_insert_with_a_taken_dedup_key_is_refused_and_writes_nothing,
+        an_update_with_a_taken_dedup_key_is_refused_and_writes_nothing,
+        a_version_conflict_is_reported_before_a_taken_dedup_key,
+        concurrent_inserts_with_the_same_dedup_key_let_exactly_one_win,
+        deleting_a_person_frees_its_dedup_key_and_drops_its_keys,
+        merge_is_one_atomic_write_of_both_persons_documents_event_histories_and_audit,
+        merge_with_a_stale_version_conflicts_and_writes_nothing,
+        merge_with_a_document_conflict_writes_nothing,
+        merge_hands_dedup_keys_over_atomically_and_refuses_a_third_persons_key,
+    ]
+    .to_vec()
+}
+
+/// What a contract run found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractReport {
+    /// The cases that passed.
+    pub passed: Vec<&'static str>,
+    /// The cases that failed (each case panics with its reason, printed to stderr).
+    pub failed: Vec<&'static str>,
+    /// Store operations served in all.
+    pub operations: u64,
+}
+
+/// Runs every contract case against a fresh [`LoggingStore`] (`verbose`: log each operation).
+pub async fn run(verbose: bool) -> ContractReport {
+    let mut report = ContractReport { passed: Vec::new(), failed: Vec::new(), operations: 0 };
+    for (name, case) in contract_cases() {
+        let store = Arc::new(LoggingStore::new(verbose));
+        // A case fails by panicking: run it as a task so that one failure does not stop the others.
+        let outcome = tokio::spawn(case(store.clone())).await;
+        report.operations += store.operations();
+        match outcome {
+            Ok(()) => report.passed.push(name),
+            Err(_) => report.failed.push(name),
+        }
+    }
+    report
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let verbose = std::env::args().any(|a| a == "--verbose");
+    let report = run(verbose).await;
+    println!(
+        "{} contract case(s) passed, {} failed, {} store operations",
+        report.passed.len(),
+        report.failed.len(),
+        report.operations
+    );
+    for name in &report.failed {
+        println!("FAILED: {name}");
+    }
+    if report.failed.is_empty() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
+}

@@ -1,0 +1,137 @@
+//! The real router over a store that always fails in one way, served on a real socket: genuine 503s (with the
+//! server's `Retry-After`) and opaque 500s, as a failing database produces them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use person_core::audit::AuditEntry;
+use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
+use person_core::event::{FeedEntry, HistoryEntry};
+use person_core::matching::SearchKey;
+use person_core::ports::{
+    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
+    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, RandomIds, SystemClock, UpdateError,
+};
+use person_core::{Person, PersonId, PersonService, Repositories, StoreError};
+use person_http::{AppState, HttpConfig};
+
+/// How the store fails.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fault {
+    /// Unreachable: the API answers 503 `unavailable` with `Retry-After`.
+    Unavailable,
+    /// Broken: the API answers an opaque 500 `internal`.
+    Broken,
+}
+
+#[derive(Debug)]
+struct DriverError;
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the database is on fire")
+    }
+}
+
+impl std::error::Error for DriverError {}
+
+struct FaultyStore(Fault);
+
+impl FaultyStore {
+    fn fail<T>(&self) -> Result<T, StoreError> {
+        match self.0 {
+            Fault::Unavailable => Err(StoreError::Unavailable(Box::new(DriverError))),
+            Fault::Broken => Err(StoreError::unexpected(DriverError)),
+        }
+    }
+}
+
+#[async_trait]
+impl PersonRepository for FaultyStore {
+    async fn insert(&self, _write: NewPersonWrite) -> Result<Person, InsertError> {
+        Ok(self.fail()?)
+    }
+
+    async fn get(&self, _id: PersonId) -> Result<Option<Person>, StoreError> {
+        self.fail()
+    }
+
+    async fn update(&self, _write: PersonWrite) -> Result<(), UpdateError> {
+        Ok(self.fail()?)
+    }
+
+    async fn history(&self, _id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.fail()
+    }
+
+    async fn events_after(&self, _after: u64, _limit: u32) -> Result<Vec<FeedEntry>, StoreError> {
+        self.fail()
+    }
+
+    async fn find_idempotent_create(&self, _key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.fail()
+    }
+
+    async fn restricted_among(&self, _ids: &[PersonId]) -> Result<Vec<PersonId>, StoreError> {
+        self.fail()
+    }
+
+    async fn candidates(&self, _keys: &[SearchKey], _limit: u32) -> Result<Vec<Candidate>, StoreError> {
+        self.fail()
+    }
+
+    async fn merge(&self, _write: MergeWrite) -> Result<(), MergeWriteError> {
+        Ok(self.fail()?)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.fail()
+    }
+}
+
+#[async_trait]
+impl DocumentRepository for FaultyStore {
+    async fn get_document(
+        &self,
+        _person: PersonId,
+        _kind: &DocumentKind,
+    ) -> Result<Option<StoredDocument>, StoreError> {
+        self.fail()
+    }
+
+    async fn list_documents(&self, _person: PersonId) -> Result<Vec<StoredDocument>, StoreError> {
+        self.fail()
+    }
+
+    async fn write_document(&self, _write: DocumentWrite) -> Result<(), DocumentWriteError> {
+        Ok(self.fail()?)
+    }
+}
+
+#[async_trait]
+impl AuditLog for FaultyStore {
+    async fn append(&self, _entry: AuditEntry) -> Result<(), StoreError> {
+        self.fail()
+    }
+
+    async fn entries_for_person(
+        &self,
+        _person: PersonId,
+        _after: u64,
+        _limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.fail()
+    }
+}
+
+/// Serves the real router (development mode) over a store failing with `fault`; returns its base URL. The
+/// server lives as long as the test's runtime.
+pub(crate) async fn serve_failing(fault: Fault) -> String {
+    let store = Arc::new(FaultyStore(fault));
+    let service = PersonService::new(Repositories::from_store(store), Arc::new(SystemClock), Arc::new(RandomIds));
+    let app = person_http::router(AppState::new(service, HttpConfig::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base_url
+}
