@@ -1,1 +1,265 @@
-//! The DynamoDB store of the Person API (work in progress: see issue 6).
+//! The DynamoDB store of the Person API: [`DynamoDbStore`], an implementation of every storage port
+//! ([`person_core::ports::Store`]: [`person_core::PersonRepository`], [`person_core::DocumentRepository`] and
+//! [`person_core::AuditLog`]) on one DynamoDB table, chosen with a
+//! `dynamodb://<table>?region=<region>&endpoint=<URL>` storage URL (SPEC §10).
+//!
+//! # Single-table design
+//!
+//! Every item lives in one table keyed by two strings, `PK` and `SK` (`docs/storage-dynamodb.md` lists each
+//! item type and maps every access pattern to a `GetItem`, `BatchGetItem` or single-partition `Query`; nothing
+//! scans). A person and everything filed under it (history, documents, equality keys, audit index) share the
+//! partition `PERSON#<id>`; search keys are postings `KEY#<key>` → `<id>#<source>`; the dedup key of each live
+//! person is an item `DEDUP#<key>` holding its id; events live in one ordered partition `FEED`.
+//!
+//! # Atomic writes
+//!
+//! Every change is ONE `TransactWriteItems`: the person item with a condition on `versionNumber`
+//! (compare-and-set; `attribute_not_exists` for a create), the idempotency record and dedup item with
+//! conditions that make duplicates impossible, the feed counter, the event, the history entry, the search-key
+//! postings added and removed, and the audit entry. A cancelled transaction is explained by its cancellation
+//! reasons, item by item (position and code, with the item's old values for the version or holder to report),
+//! never by message text. Reads that prepare a write (the person's stored keys, the counter) are validated by
+//! the transaction's own conditions, so nothing is read-then-written unguarded.
+//!
+//! # The feed
+//!
+//! Positions are serialised through one counter item (`COUNTER`/`FEED`): each event-writing transaction moves
+//! it from the position it read to the next with a condition on the value read, and writes its event at that
+//! position. Two writers can never take the same position, and position `p + 1` can only be taken after the
+//! transaction holding `p` committed, so positions become visible in order with no gaps: a reader following
+//! `events_after` sees every event exactly once and never finds one appear below a position it has passed.
+//!
+//! Writers of one process queue for the counter in process (an async mutex held for one `TransactWriteItems`,
+//! with the counter's value cached between them), so they never race each other at DynamoDB; writers of other
+//! processes are detected by the counter's condition, whose failure returns the counter's current value, and
+//! the write is retried at once, then with jittered backoff (bounded by
+//! [`DynamoDbOptions::max_contention_attempts`], then [`person_core::StoreError::Unavailable`]). The cost:
+//! event-writing changes are serialised table-wide, one transaction latency each (documented with numbers in
+//! `docs/storage-dynamodb.md`).
+//! The same counter item allocates `personRef`s inside the create's transaction, so a refused create
+//! consumes none.
+//!
+//! Driver types never leave this crate: every failure is a [`person_core::StoreError`].
+
+mod audit;
+mod client;
+mod documents;
+mod error;
+mod items;
+mod location;
+mod merge;
+pub mod options;
+pub mod queries;
+mod repository;
+mod search;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod tx;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableDescription, TableStatus,
+};
+use person_core::ports::StoreError;
+
+pub use options::DynamoDbOptions;
+
+use crate::client::OperationCounts;
+use crate::error::{DynamoStoreError, build_failed, failed};
+use crate::location::TableLocation;
+
+/// The DynamoDB store; see the crate documentation for its design.
+///
+/// Cheap to clone: clones share the SDK client (and its connection pool).
+#[derive(Clone)]
+pub struct DynamoDbStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    options: DynamoDbOptions,
+    counts: OperationCounts,
+    closed: Arc<AtomicBool>,
+    /// Serialises this process's event-writing transactions and caches the feed counter between them (see
+    /// [`DynamoDbStore::transact_with_event`]).
+    feed: Arc<tokio::sync::Mutex<Option<repository::Counter>>>,
+    /// This handle's identity when it claims a turn of the feed counter (random per `connect`).
+    handle_id: u128,
+}
+
+impl DynamoDbStore {
+    /// Connects to the table named by `url`, creating it (and waiting until it is ACTIVE) when it is missing.
+    ///
+    /// `url` is `dynamodb://<table>?region=<region>&endpoint=<URL>`. Without `region` the standard AWS chain
+    /// (`AWS_REGION`, profile) is asked. With `endpoint` (a local DynamoDB-compatible server) the client uses
+    /// static test credentials; otherwise credentials come from the standard AWS chain (environment, profile,
+    /// web identity, container or instance role).
+    ///
+    /// # Errors
+    /// [`StoreError::Unexpected`] for a URL that is not a usable DynamoDB URL, no region, or a table with a
+    /// different key schema; [`StoreError::Unavailable`] when DynamoDB cannot be reached or the table does not
+    /// become ACTIVE within [`DynamoDbOptions::table_ready_timeout`].
+    pub async fn connect(url: &str, options: DynamoDbOptions) -> Result<Self, StoreError> {
+        let location = TableLocation::parse(url)?;
+        let counts = OperationCounts::default();
+        let client = client::build(&location, &options, counts.clone()).await?;
+        let store = Self {
+            client,
+            table: location.table,
+            options,
+            counts,
+            closed: Arc::new(AtomicBool::new(false)),
+            feed: Arc::new(tokio::sync::Mutex::new(None)),
+            handle_id: uuid::Uuid::new_v4().as_u128(),
+        };
+        store.migrate().await?;
+        tracing::info!(
+            table = %store.table,
+            region = location.region.as_deref().unwrap_or("<from the AWS chain>"),
+            local_endpoint = location.endpoint.is_some(),
+            "dynamodb store connected"
+        );
+        Ok(store)
+    }
+
+    /// Creates the table when it is missing and waits until it is ACTIVE (for the `migrate` sub-command;
+    /// [`Self::connect`] already does this). Idempotent: an existing table with the expected keys is left as it
+    /// is, and a concurrent creation by another process is waited for.
+    ///
+    /// # Errors
+    /// As [`Self::connect`].
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let description = match self.describe_table().await? {
+            Some(description) => description,
+            None => {
+                self.create_table().await?;
+                self.wait_until_active().await?
+            }
+        };
+        check_key_schema(&description)?;
+        if description.table_status() != Some(&TableStatus::Active) {
+            self.wait_until_active().await?;
+        }
+        Ok(())
+    }
+
+    /// The table name.
+    #[must_use]
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// How many times each DynamoDB API operation (`GetItem`, `Query`, `TransactWriteItems` …) has been sent by
+    /// this store (and its clones) since it was connected. Retries of one operation count once.
+    #[must_use]
+    pub fn sdk_operations_sent(&self) -> BTreeMap<String, u64> {
+        self.counts.snapshot()
+    }
+
+    /// Marks the store closed: later operations fail with [`StoreError::Unavailable`]. The SDK client holds no
+    /// server-side resources; its connections close when the last clone of the store is dropped.
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// The client, unless the store is closed.
+    pub(crate) fn client(&self) -> Result<&aws_sdk_dynamodb::Client, StoreError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(DynamoStoreError::Closed.into());
+        }
+        Ok(&self.client)
+    }
+
+    async fn describe_table(&self) -> Result<Option<TableDescription>, StoreError> {
+        let result = self.client()?.describe_table().table_name(&self.table).send().await;
+        match result {
+            Ok(output) => Ok(output.table),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), DescribeTableError::ResourceNotFoundException(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(failed(queries::TABLE_DESCRIBE.name)(e)),
+        }
+    }
+
+    async fn create_table(&self) -> Result<(), StoreError> {
+        let name = queries::TABLE_CREATE.name;
+        let attribute = |attribute: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(attribute)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_failed(name))
+        };
+        let key = |attribute: &str, key_type: KeyType| {
+            KeySchemaElement::builder().attribute_name(attribute).key_type(key_type).build().map_err(build_failed(name))
+        };
+        let result = self
+            .client()?
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute(items::PK)?)
+            .attribute_definitions(attribute(items::SK)?)
+            .key_schema(key(items::PK, KeyType::Hash)?)
+            .key_schema(key(items::SK, KeyType::Range)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(table = %self.table, "dynamodb table created");
+                Ok(())
+            }
+            // Another process is creating it at the same time: wait for it like for our own.
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), CreateTableError::ResourceInUseException(_)) => Ok(()),
+            Err(e) => Err(failed(name)(e)),
+        }
+    }
+
+    async fn wait_until_active(&self) -> Result<TableDescription, StoreError> {
+        let started = Instant::now();
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            if let Some(description) = self.describe_table().await?
+                && description.table_status() == Some(&TableStatus::Active)
+            {
+                return Ok(description);
+            }
+            if started.elapsed() >= self.options.table_ready_timeout {
+                return Err(DynamoStoreError::NotActive { seconds: self.options.table_ready_timeout.as_secs() }.into());
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(2));
+        }
+    }
+}
+
+/// Refuses a table whose keys are not the string `PK` (hash) and `SK` (range) this store writes.
+fn check_key_schema(description: &TableDescription) -> Result<(), StoreError> {
+    let has_key = |attribute: &str, key_type: KeyType| {
+        description.key_schema().iter().any(|k| k.attribute_name() == attribute && k.key_type() == &key_type)
+    };
+    let is_string = |attribute: &str| {
+        description
+            .attribute_definitions()
+            .iter()
+            .any(|d| d.attribute_name() == attribute && d.attribute_type() == &ScalarAttributeType::S)
+    };
+    let usable = description.key_schema().len() == 2
+        && has_key(items::PK, KeyType::Hash)
+        && has_key(items::SK, KeyType::Range)
+        && is_string(items::PK)
+        && is_string(items::SK);
+    if usable { Ok(()) } else { Err(DynamoStoreError::WrongKeySchema.into()) }
+}
+
+impl fmt::Debug for DynamoDbStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamoDbStore").field("table", &self.table).finish_non_exhaustive()
+    }
+}

@@ -128,6 +128,16 @@ struct FileConfig {
     auth: Option<FileAuth>,
     groups: Option<BTreeMap<String, Vec<String>>>,
     postgres: Option<FilePostgres>,
+    dynamodb: Option<FileDynamoDb>,
+}
+
+/// `[dynamodb]` in the TOML file: timeouts and retries of a `dynamodb://` store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDynamoDb {
+    operation_timeout_secs: Option<u64>,
+    attempt_timeout_secs: Option<u64>,
+    max_attempts: Option<u32>,
 }
 
 /// `[postgres]` in the TOML file: the pool and session settings of a `postgres://` store.
@@ -212,6 +222,11 @@ impl Config {
                 statement_timeout_secs: env_number(env, "PERSON_API_POSTGRES_STATEMENT_TIMEOUT_SECS")?,
                 lock_timeout_secs: env_number(env, "PERSON_API_POSTGRES_LOCK_TIMEOUT_SECS")?,
             }),
+            dynamodb: Some(FileDynamoDb {
+                operation_timeout_secs: env_number(env, "PERSON_API_DYNAMODB_OPERATION_TIMEOUT_SECS")?,
+                attempt_timeout_secs: env_number(env, "PERSON_API_DYNAMODB_ATTEMPT_TIMEOUT_SECS")?,
+                max_attempts: env_number(env, "PERSON_API_DYNAMODB_MAX_ATTEMPTS")?,
+            }),
         };
         config.apply(from_env, "environment")?;
         if let Some(secret) = env("PERSON_API_JWT_SECRET") {
@@ -288,6 +303,9 @@ impl Config {
         if let Some(postgres) = values.postgres {
             self.apply_postgres(postgres, origin)?;
         }
+        if let Some(dynamodb) = values.dynamodb {
+            self.apply_dynamodb(dynamodb, origin)?;
+        }
         if let Some(groups) = values.groups {
             let setting = name("groups", "PERSON_API_GROUPS");
             for (group, permissions) in groups {
@@ -303,25 +321,37 @@ impl Config {
     }
 }
 
+/// `value` when it is at least 1; else the error naming the setting (`section.key` or `PERSON_API_SECTION_KEY`).
+fn positive(value: u64, section: &str, key: &str, origin: &str) -> Result<u64, ConfigError> {
+    if value > 0 {
+        return Ok(value);
+    }
+    let setting = if origin == "environment" {
+        format!("PERSON_API_{}_{}", section.to_ascii_uppercase(), key.to_ascii_uppercase())
+    } else {
+        format!("{section}.{key}")
+    };
+    Err(ConfigError::Invalid { setting, origin: origin.to_owned(), reason: "must be at least 1".to_owned() })
+}
+
 impl Config {
+    fn apply_dynamodb(&mut self, values: FileDynamoDb, origin: &str) -> Result<(), ConfigError> {
+        let positive = |value: u64, key: &str| positive(value, "dynamodb", key, origin);
+        let options = &mut self.store_options.dynamodb;
+        if let Some(secs) = values.operation_timeout_secs {
+            options.operation_timeout = Duration::from_secs(positive(secs, "operation_timeout_secs")?);
+        }
+        if let Some(secs) = values.attempt_timeout_secs {
+            options.attempt_timeout = Duration::from_secs(positive(secs, "attempt_timeout_secs")?);
+        }
+        if let Some(attempts) = values.max_attempts {
+            options.max_attempts = u32::try_from(positive(u64::from(attempts), "max_attempts")?).unwrap_or(u32::MAX);
+        }
+        Ok(())
+    }
+
     fn apply_postgres(&mut self, values: FilePostgres, origin: &str) -> Result<(), ConfigError> {
-        let is_env = origin == "environment";
-        let positive = |value: u64, key: &str| {
-            if value == 0 {
-                let setting = if is_env {
-                    format!("PERSON_API_POSTGRES_{}", key.to_ascii_uppercase())
-                } else {
-                    format!("postgres.{key}")
-                };
-                Err(ConfigError::Invalid {
-                    setting,
-                    origin: origin.to_owned(),
-                    reason: "must be at least 1".to_owned(),
-                })
-            } else {
-                Ok(value)
-            }
-        };
+        let positive = |value: u64, key: &str| positive(value, "postgres", key, origin);
         let options = &mut self.store_options.postgres;
         if let Some(max) = values.max_connections {
             options.max_connections = u32::try_from(positive(u64::from(max), "max_connections")?).unwrap_or(u32::MAX);
@@ -482,6 +512,20 @@ mod tests {
         let missing =
             Config::load(None, &env_of(&[("PERSON_API_JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem")])).unwrap_err();
         assert!(missing.to_string().contains("PERSON_API_JWT_PUBLIC_KEY_FILE"), "{missing}");
+    }
+
+    #[test]
+    fn dynamodb_timeouts_and_retries_come_from_the_file_and_the_environment() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[dynamodb]\noperation_timeout_secs = 20\nmax_attempts = 5").unwrap();
+        let config =
+            Config::load(Some(file.path()), &env_of(&[("PERSON_API_DYNAMODB_ATTEMPT_TIMEOUT_SECS", "7")])).unwrap();
+        let dynamodb = &config.store_options.dynamodb;
+        assert_eq!(dynamodb.operation_timeout, Duration::from_secs(20));
+        assert_eq!(dynamodb.attempt_timeout, Duration::from_secs(7));
+        assert_eq!(dynamodb.max_attempts, 5);
+        let zero = Config::load(None, &env_of(&[("PERSON_API_DYNAMODB_MAX_ATTEMPTS", "0")])).unwrap_err();
+        assert!(zero.to_string().contains("PERSON_API_DYNAMODB_MAX_ATTEMPTS"), "{zero}");
     }
 
     #[test]

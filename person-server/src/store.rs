@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use person_core::ports::Store;
+use person_dynamodb::{DynamoDbOptions, DynamoDbStore};
 use person_postgres::{PostgresOptions, PostgresStore};
 use person_sqlite::{SqliteOptions, SqliteStore};
 
@@ -11,6 +12,8 @@ use person_sqlite::{SqliteOptions, SqliteStore};
 pub struct StoreOptions {
     /// Pool and session settings of a `postgres://` store.
     pub postgres: PostgresOptions,
+    /// Timeouts and retries of a `dynamodb://` store.
+    pub dynamodb: DynamoDbOptions,
 }
 
 /// Why a store could not be opened.
@@ -18,8 +21,8 @@ pub struct StoreOptions {
 pub enum OpenStoreError {
     /// The URL's scheme is not one this build serves.
     #[error(
-        "unsupported store URL scheme `{0}`: expected sqlite://path or postgres://user@host:port/database \
-         (dynamodb:// comes with a later release)"
+        "unsupported store URL scheme `{0}`: expected sqlite://path, postgres://user@host:port/database or \
+         dynamodb://table?region=…"
     )]
     UnsupportedScheme(String),
     /// The adapter failed to open or migrate the store.
@@ -31,6 +34,7 @@ pub enum OpenStoreError {
 enum Backend {
     Sqlite,
     Postgres,
+    DynamoDb,
 }
 
 fn backend(url: &str) -> Result<Backend, OpenStoreError> {
@@ -38,6 +42,7 @@ fn backend(url: &str) -> Result<Backend, OpenStoreError> {
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" => Ok(Backend::Sqlite),
         "postgres" | "postgresql" => Ok(Backend::Postgres),
+        "dynamodb" => Ok(Backend::DynamoDb),
         _ => Err(OpenStoreError::UnsupportedScheme(scheme.to_owned())),
     }
 }
@@ -54,6 +59,10 @@ pub async fn open_repository(url: &str, options: &StoreOptions) -> Result<Arc<dy
         }
         Backend::Postgres => {
             let store = PostgresStore::connect(url, options.postgres.clone()).await.map_err(OpenStoreError::Open)?;
+            Ok(Arc::new(store))
+        }
+        Backend::DynamoDb => {
+            let store = DynamoDbStore::connect(url, options.dynamodb.clone()).await.map_err(OpenStoreError::Open)?;
             Ok(Arc::new(store))
         }
     }
@@ -73,6 +82,11 @@ pub async fn migrate(url: &str, options: &StoreOptions) -> Result<(), OpenStoreE
         Backend::Postgres => {
             // Connecting creates the schema and applies the migrations (serialised across processes by sqlx).
             let store = PostgresStore::connect(url, options.postgres.clone()).await.map_err(OpenStoreError::Open)?;
+            store.close().await;
+        }
+        Backend::DynamoDb => {
+            // Connecting creates the table when it is missing and waits until it is active.
+            let store = DynamoDbStore::connect(url, options.dynamodb.clone()).await.map_err(OpenStoreError::Open)?;
             store.close().await;
         }
     }

@@ -1,7 +1,8 @@
 //! The HTTP test suite of `person-http` (its `tests/common`, included unchanged) run over every real store,
 //! each opened exactly as `PERSON_API_STORE` opens it (`person_server::store::open_repository`), one fresh store
 //! per test: SQLite on a file in a temporary directory, PostgreSQL on a fresh schema of the database named by
-//! `PERSON_TEST_POSTGRES_URL` (skipped with a message when unset).
+//! `PERSON_TEST_POSTGRES_URL`, DynamoDB on a fresh table of the server named by `PERSON_TEST_DYNAMODB_ENDPOINT`
+//! (each skipped with a message when its variable is unset).
 
 #[macro_use]
 #[path = "../../person-http/tests/common/mod.rs"]
@@ -45,4 +46,13 @@ mod postgres {
     }
 
     http_suite!(optional spawn_postgres());
+}
+
+mod dynamodb {
+    async fn spawn_dynamodb() -> Option<crate::common::Api> {
+        let url = person_dynamodb::testing::fresh_test_url()?;
+        Some(super::spawn_on(&url).await)
+    }
+
+    http_suite!(optional spawn_dynamodb());
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code, reason = "each test file uses a different subset of the helpers")]
 #![expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
 
+#[macro_use]
 pub(crate) mod multi_process;
 
 use std::io::{BufRead, BufReader};

@@ -2,16 +2,13 @@
 //! service behind a load balancer: the guarantees of a single process must hold across processes too.
 //!
 //! Each test takes the storage URL both processes share (an empty store), starts the two processes itself and
-//! spreads its requests over both. A test file per store instantiates them, e.g. `postgres_processes.rs`:
-//!
-//! ```ignore
-//! #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-//! async fn twenty_concurrent_patches_with_the_same_if_match_across_two_processes_have_exactly_one_winner() {
-//!     let Some(url) = fresh_test_url() else { return };
-//!     multi_process::twenty_concurrent_patches_with_the_same_if_match_across_two_processes_have_exactly_one_winner(&url).await;
-//! }
-//! ```
+//! spreads its requests over both. A test file per store instantiates them all with
+//! `multi_process_tests!(fresh_store_fn)` (see `postgres_processes.rs`, `dynamodb_processes.rs`).
 
+#![allow(
+    unused_macros,
+    reason = "only the multi-process test files use multi_process_tests!, and every test file compiles this module"
+)]
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
 
 use std::collections::{HashMap, HashSet};
@@ -27,10 +24,11 @@ const VERSION_CONFLICT: &str = "https://person-api.hackney.gov.uk/problems/versi
 const DUPLICATE_PERSON: &str = "https://person-api.hackney.gov.uk/problems/duplicate-person";
 const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Writers of the feed test, and what each writes: `PERSONS_PER_WRITER` persons, each created and then patched
-/// `PATCHES_PER_PERSON` times (16 × 25 × (1 + 4) = 2,000 writes: 400 creates and 1,600 patches).
+/// Writers of the feed test, and what each writes: `PERSONS_PER_WRITER` persons (unless the store asks for fewer,
+/// see [`SharedStore::feed_persons_per_writer`]), each created and then patched `PATCHES_PER_PERSON` times
+/// (16 × 25 × (1 + 4) = 2,000 writes: 400 creates and 1,600 patches).
 const FEED_WRITERS: usize = 16;
-const PERSONS_PER_WRITER: usize = 25;
+pub(crate) const PERSONS_PER_WRITER: usize = 25;
 const PATCHES_PER_PERSON: usize = 4;
 /// The feed reader's page size (the largest the API allows).
 const FEED_PAGE: usize = 1000;
@@ -39,6 +37,18 @@ const FEED_PAGE: usize = 1000;
 const FEED_POLL: Duration = Duration::from_millis(50);
 /// Longest the feed test may run before the reader gives up (a hang guard, not a timed assertion).
 const FEED_DEADLINE: Duration = Duration::from_secs(600);
+
+/// The store both processes share: its URL and any settings the processes need for it (e.g. longer timeouts
+/// for a slow local test server).
+pub(crate) struct SharedStore {
+    /// The storage URL (`PERSON_API_STORE`) of an empty store.
+    pub(crate) url: String,
+    /// Extra environment of both processes.
+    pub(crate) env: Vec<(&'static str, String)>,
+    /// Persons each of the feed test's 16 writers creates and patches 4 times: [`PERSONS_PER_WRITER`] (2,000
+    /// writes), or fewer for a test server too slow for that many within the test's deadline.
+    pub(crate) feed_persons_per_writer: usize,
+}
 
 /// Two `person-api` processes on one store.
 pub(crate) struct TwoProcesses {
@@ -49,12 +59,13 @@ pub(crate) struct TwoProcesses {
 }
 
 impl TwoProcesses {
-    /// Starts two processes on `store_url` at the same time (so both migrate the empty store concurrently) and
-    /// waits until both listen.
-    pub(crate) async fn start(store_url: &str) -> Self {
-        let start =
-            |url: String| tokio::task::spawn_blocking(move || ServerProcess::start(&[("PERSON_API_STORE", url)]));
-        let (a, b) = tokio::join!(start(store_url.to_owned()), start(store_url.to_owned()));
+    /// Starts two processes on `store` at the same time (so both migrate the empty store concurrently) and waits
+    /// until both listen.
+    pub(crate) async fn start(store: &SharedStore) -> Self {
+        let mut env = store.env.clone();
+        env.push(("PERSON_API_STORE", store.url.clone()));
+        let start = |env: Vec<(&'static str, String)>| tokio::task::spawn_blocking(move || ServerProcess::start(&env));
+        let (a, b) = tokio::join!(start(env.clone()), start(env));
         let started = |result: Result<ServerProcess, tokio::task::JoinError>| match result {
             Ok(process) => process,
             Err(error) => std::panic::resume_unwind(error.into_panic()),
@@ -72,7 +83,8 @@ impl TwoProcesses {
         [self.a.base_url.clone(), self.b.base_url.clone()]
     }
 
-    /// Error lines either process logged so far (a 500 is logged as an `ERROR`), each prefixed with the process.
+    /// Error and warning lines either process logged so far (a 500 is logged as an `ERROR`, a 503 as a `WARN`
+    /// naming its cause), each prefixed with the process; the development-mode notice is left out.
     pub(crate) fn logged_errors(&self) -> Vec<String> {
         let mut errors = Vec::new();
         for (name, process) in [("A", &self.a), ("B", &self.b)] {
@@ -80,7 +92,11 @@ impl TwoProcesses {
                 process
                     .stderr_so_far()
                     .into_iter()
-                    .filter(|line| line.contains("\"ERROR\"") || line.contains("panicked"))
+                    .filter(|line| {
+                        line.contains("\"ERROR\"")
+                            || line.contains("panicked")
+                            || (line.contains("\"WARN\"") && !line.contains("DEVELOPMENT MODE"))
+                    })
                     .map(|line| format!("{name}: {line}")),
             );
         }
@@ -98,9 +114,9 @@ impl TwoProcesses {
 /// processes: exactly one wins, the other 19 are `version-conflict`s naming version 1, and only the winner's
 /// change is stored, in the history and in the feed.
 pub(crate) async fn twenty_concurrent_patches_with_the_same_if_match_across_two_processes_have_exactly_one_winner(
-    store_url: &str,
+    store: &SharedStore,
 ) {
-    let servers = TwoProcesses::start(store_url).await;
+    let servers = TwoProcesses::start(store).await;
     let http = client();
     let person = create(&http, servers.base(0), &tenant("Grace", "Hopper")).await;
     let id = person["id"].as_str().unwrap().to_owned();
@@ -164,7 +180,7 @@ pub(crate) async fn twenty_concurrent_patches_with_the_same_if_match_across_two_
 /// 100 different persons created at once, alternating between the two processes: all are 201s with 100
 /// different ids and `personRef`s, and each process reads every person created through the other.
 pub(crate) async fn a_hundred_concurrent_creates_across_two_processes_get_a_hundred_distinct_person_refs(
-    store_url: &str,
+    store: &SharedStore,
 ) {
     const FIRST_NAMES: [&str; 10] =
         ["Amara", "Bogdan", "Chiara", "Dmitri", "Efua", "Fionnuala", "Gareth", "Hiroshi", "Ingrid", "Jamal"];
@@ -180,7 +196,7 @@ pub(crate) async fn a_hundred_concurrent_creates_across_two_processes_get_a_hund
         "Iqbal",
         "Jankowski",
     ];
-    let servers = TwoProcesses::start(store_url).await;
+    let servers = TwoProcesses::start(store).await;
     let http = client();
 
     // Different people (no two share a forename, a surname and a date of birth), so duplicate prevention runs
@@ -228,9 +244,9 @@ pub(crate) async fn a_hundred_concurrent_creates_across_two_processes_get_a_hund
 /// exactly one 201; the nine others are `duplicate-person` 409s naming the person created, and only one event
 /// is published.
 pub(crate) async fn ten_concurrent_creates_of_the_same_person_across_two_processes_have_exactly_one_201(
-    store_url: &str,
+    store: &SharedStore,
 ) {
-    let servers = TwoProcesses::start(store_url).await;
+    let servers = TwoProcesses::start(store).await;
     let http = client();
     let mut body = tenant("Tendai", "Moyo");
     body["dateOfBirth"] = json!("1977-07-17");
@@ -285,12 +301,12 @@ fn event_label(event: &Value) -> String {
 
 /// A feed reader follows the feed on process A while 16 writers (alternating between A and B request by
 /// request) create 400 persons and patch each 4 times with the right `If-Match`: when the writers are done and
-/// the reader has caught up, it has seen every one of the 2,000 events exactly once, positions only ever
+/// the reader has caught up, it has seen every one of the 2,000 events (see [`SharedStore`]) exactly once, positions only ever
 /// increase, and each person's events come in the order of its versions. Process B serves the same feed.
-pub(crate) async fn a_feed_reader_sees_every_event_of_two_thousand_concurrent_writes_exactly_once_in_version_order(
-    store_url: &str,
+pub(crate) async fn a_feed_reader_sees_every_event_of_concurrent_writes_on_two_processes_exactly_once_in_version_order(
+    store: &SharedStore,
 ) {
-    let servers = TwoProcesses::start(store_url).await;
+    let servers = TwoProcesses::start(store).await;
     let bases = servers.bases();
     let started = Instant::now();
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
@@ -302,7 +318,8 @@ pub(crate) async fn a_feed_reader_sees_every_event_of_two_thousand_concurrent_wr
     let writers: Vec<_> = (0..FEED_WRITERS)
         .map(|w| {
             let (http, bases) = (client(), bases.clone());
-            tokio::spawn(async move { write_persons(&http, &bases, w).await })
+            let persons = store.feed_persons_per_writer;
+            tokio::spawn(async move { write_persons(&http, &bases, w, persons).await })
         })
         .collect();
     let mut expected: HashMap<String, Vec<String>> = HashMap::new();
@@ -320,8 +337,9 @@ pub(crate) async fn a_feed_reader_sees_every_event_of_two_thousand_concurrent_wr
         started.elapsed()
     );
 
-    assert_eq!(expected.len(), FEED_WRITERS * PERSONS_PER_WRITER);
-    assert_eq!(writes, FEED_WRITERS * PERSONS_PER_WRITER * (1 + PATCHES_PER_PERSON), "every write was acknowledged");
+    let persons = FEED_WRITERS * store.feed_persons_per_writer;
+    assert_eq!(expected.len(), persons);
+    assert_eq!(writes, persons * (1 + PATCHES_PER_PERSON), "every write was acknowledged");
     let mut positions = Vec::new();
     let mut event_ids = HashSet::new();
     let mut seen: HashMap<String, Vec<String>> = HashMap::new();
@@ -350,14 +368,19 @@ pub(crate) async fn a_feed_reader_sees_every_event_of_two_thousand_concurrent_wr
 
 /// One writer of the feed test: creates its persons and patches each in turn, alternating processes request by
 /// request. Answers, per person id, the labels of the events its writes must have published, in version order.
-async fn write_persons(http: &Client, bases: &[String; 2], writer: usize) -> Vec<(String, Vec<String>)> {
+async fn write_persons(
+    http: &Client,
+    bases: &[String; 2],
+    writer: usize,
+    persons: usize,
+) -> Vec<(String, Vec<String>)> {
     let mut written = Vec::new();
     let mut request = writer;
     let mut next_base = || {
         request += 1;
         bases[request % 2].clone()
     };
-    for n in 0..PERSONS_PER_WRITER {
+    for n in 0..persons {
         // Look-alike persons: let them past duplicate prevention (this test is about the feed).
         let body = tenant(&format!("Writer{writer}"), &format!("Feed{n}"));
         let response =
@@ -476,4 +499,26 @@ async fn problem(response: Response, problem_type: &str) -> Value {
 /// The `ETag` header of `response`, if any.
 fn etag_of(response: &Response) -> Option<String> {
     response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Generates the multi-process tests for a store: `$fresh_store` is a `fn() -> Option<SharedStore>` giving a new,
+/// empty store both processes share (`None`, after a `skipped:` line, when the backend is not configured).
+macro_rules! multi_process_tests {
+    ($fresh_store:path) => {
+        multi_process_tests!(@cases $fresh_store;
+            twenty_concurrent_patches_with_the_same_if_match_across_two_processes_have_exactly_one_winner,
+            a_hundred_concurrent_creates_across_two_processes_get_a_hundred_distinct_person_refs,
+            ten_concurrent_creates_of_the_same_person_across_two_processes_have_exactly_one_201,
+            a_feed_reader_sees_every_event_of_concurrent_writes_on_two_processes_exactly_once_in_version_order,
+        );
+    };
+    (@cases $fresh_store:path; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let Some(store) = $fresh_store() else { return };
+                crate::common::multi_process::$case(&store).await;
+            }
+        )+
+    };
 }

@@ -1,0 +1,136 @@
+//! Every DynamoDB operation the store issues, with a stable name, and [`CATALOGUE`], the list the query catalogue
+//! (`GET /admin/queries`, SPEC §10) shows.
+//!
+//! A "statement" here is the DynamoDB API call and its key pattern (`Query PK = KEY#<key>`): it names item
+//! shapes, never values, so it is safe to log and publish. `docs/storage-dynamodb.md` explains each item type.
+//! No operation is a `Scan`: every access pattern is a `GetItem`, `BatchGetItem`, `Query` on one partition, or a
+//! write. This module knows nothing about items or domain types.
+
+/// A DynamoDB operation with its stable name: `sql` holds the DynamoDB API call and key pattern, e.g.
+/// `GetItem PK = PERSON#<id>, SK = PERSON` (the catalogue type every store shares).
+pub use person_core::storage::NamedQuery as NamedOperation;
+
+macro_rules! operations {
+    ($($(#[$doc:meta])* $constant:ident = $name:literal => $statement:literal;)+) => {
+        $(
+            $(#[$doc])*
+            pub const $constant: NamedOperation = NamedOperation { name: $name, sql: $statement };
+        )+
+
+        /// Every operation with its stable name, for the query catalogue.
+        pub const CATALOGUE: &[NamedOperation] = &[$($constant),+];
+    };
+}
+
+operations! {
+    /// Reads one person (any state).
+    PERSON_GET = "person.get" => "GetItem PK = PERSON#<id>, SK = PERSON (consistent)";
+    /// Reads the person items of candidates and their equality documents, up to 100 keys per call.
+    PERSON_BATCH_GET = "person.batch_get" =>
+        "BatchGetItem {PK = PERSON#<id>, SK = PERSON} and {PK = PERSON#<id>, SK = DOC#equality} (consistent)";
+    /// Which of the given persons are restricted, up to 100 ids per call.
+    PERSON_RESTRICTED_AMONG = "person.restricted_among" =>
+        "BatchGetItem PK = PERSON#<id>, SK = PERSON projecting restricted (consistent)";
+    /// Creates a person: person (attribute_not_exists), idempotency record (attribute_not_exists), dedup item
+    /// (attribute_not_exists), feed counter (compare-and-set, also allocating the personRef), event, history,
+    /// search keys, audit entry.
+    PERSON_INSERT = "person.insert" =>
+        "TransactWriteItems Put PERSON#<id>/PERSON if not exists, Put IDEMPOTENCY#<key> if not exists, \
+         Put DEDUP#<key> if not exists, Update COUNTER/FEED if position = :expected, Put FEED/<position>, \
+         Put PERSON#<id>/HISTORY#<version>, Put KEY#<key>/<id>#person, Put AUDIT/<position>, \
+         Put PERSON#<id>/AUDIT#<position>";
+    /// Updates a person: compare-and-set on versionNumber, feed counter, event, history, search-key items added
+    /// and removed, dedup items moved, audit entry.
+    PERSON_UPDATE = "person.update" =>
+        "TransactWriteItems Put PERSON#<id>/PERSON if versionNumber = :expected, Update COUNTER/FEED if position = \
+         :expected, Put FEED/<position>, Put PERSON#<id>/HISTORY#<version>, Put|Delete KEY#<key>/<id>#<source>, \
+         Put DEDUP#<key> if free or held by <id>, Delete DEDUP#<old key>, \
+         Delete PERSON#<id>/KEYS#equality if rev = :rev, Put AUDIT/<position>, Put PERSON#<id>/AUDIT#<position>";
+    /// Merges two persons in one transaction.
+    PERSON_MERGE = "person.merge" =>
+        "TransactWriteItems Put PERSON#<survivor>/PERSON and PERSON#<duplicate>/PERSON if versionNumber = \
+         :expected, Delete PERSON#<duplicate>/DOC#<kind> if version = :expected, Put PERSON#<survivor>/DOC#<kind> \
+         if not exists, Put|Delete KEY#<key>/<id>#<source>, Put DEDUP#<key> if free or held by either, \
+         Update COUNTER/FEED if position = :expected, Put FEED/<position>, Put HISTORY of both, audit entry";
+    /// Reads the feed counter before a write that appends an event.
+    COUNTER_GET = "counter.get" => "GetItem PK = COUNTER, SK = FEED (consistent)";
+    /// Claims the next feed turn for a handle that keeps losing the counter race (fairness between processes).
+    COUNTER_CLAIM = "counter.claim" =>
+        "UpdateItem PK = COUNTER, SK = FEED SET claim, claimUntil if no unexpired claim of another handle";
+    /// Allocates the next audit position.
+    AUDIT_POSITION_NEXT = "audit.next_position" =>
+        "UpdateItem PK = COUNTER, SK = AUDIT ADD position 1 RETURNING UPDATED_NEW";
+    /// Appends an audit entry and files it under each person it names.
+    AUDIT_APPEND = "audit.append" =>
+        "TransactWriteItems Put AUDIT/<position>, Put PERSON#<id>/AUDIT#<position> per person (chunks of 100)";
+    /// A page of the audit entries naming a person.
+    AUDIT_FOR_PERSON = "audit.for_person" =>
+        "Query PK = PERSON#<id>, SK BETWEEN AUDIT#<after + 1> AND AUDIT#<max> (consistent, limit)";
+    /// A page of the feed.
+    EVENTS_AFTER = "events.after" => "Query PK = FEED, SK > <after> (consistent, limit)";
+    /// Every history entry of a person.
+    HISTORY_LIST = "history.list" => "Query PK = PERSON#<id>, SK BEGINS_WITH HISTORY# (consistent)";
+    /// Reads an idempotency record.
+    IDEMPOTENCY_GET = "idempotency.get" => "GetItem PK = IDEMPOTENCY#<key>, SK = IDEMPOTENCY (consistent)";
+    /// Candidate retrieval, one Query per distinct search key.
+    SEARCH_KEY_QUERY = "person.search_candidates" =>
+        "Query PK = KEY#<key> projecting SK (consistent), then BatchGetItem of the ranked persons";
+    /// Reads a person's equality keys before a write replaces or drops them.
+    EQUALITY_KEYS_GET = "search_keys.equality_get" => "GetItem PK = PERSON#<id>, SK = KEYS#equality (consistent)";
+    /// Reads one document.
+    DOCUMENT_GET = "document.get" => "GetItem PK = PERSON#<id>, SK = DOC#<kind> (consistent)";
+    /// Every document of a person.
+    DOCUMENT_LIST = "document.list" => "Query PK = PERSON#<id>, SK BEGINS_WITH DOC# (consistent)";
+    /// Puts or deletes a document (compare-and-set on its version) with its equality keys and audit entry.
+    DOCUMENT_WRITE = "document.write" =>
+        "TransactWriteItems Put|Delete|ConditionCheck PERSON#<id>/DOC#<kind> if version = :expected (or not \
+         exists), Put PERSON#<id>/KEYS#equality if rev = :rev, Put|Delete KEY#<key>/<id>#equality, \
+         Put AUDIT/<position>, Put PERSON#<id>/AUDIT#<position>";
+    /// Deletes the postings of a person no longer live that its transaction had no room for (a merge of two
+    /// persons with many keys), right after the transaction commits.
+    POSTINGS_CLEANUP = "search_keys.cleanup" =>
+        "BatchWriteItem Delete KEY#<key>/<id>#<source> (25 per call)";
+    /// Checks that the table answers.
+    STORE_PING = "store.ping" => "GetItem PK = COUNTER, SK = FEED projecting PK (eventually consistent)";
+    /// Reads the table's status and key schema (`connect`, `migrate`).
+    TABLE_DESCRIBE = "table.describe" => "DescribeTable <table>";
+    /// Creates the table (on-demand capacity, PK and SK strings).
+    TABLE_CREATE = "table.create" => "CreateTable <table> KEY (PK HASH, SK RANGE) PAY_PER_REQUEST";
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::CATALOGUE;
+
+    #[test]
+    fn catalogue_names_are_unique() {
+        let names: HashSet<_> = CATALOGUE.iter().map(|q| q.name).collect();
+        assert_eq!(names.len(), CATALOGUE.len());
+    }
+
+    #[test]
+    fn no_catalogued_operation_is_a_scan() {
+        for operation in CATALOGUE {
+            let api = operation.sql.split_whitespace().next().unwrap_or_default();
+            assert_ne!(api, "Scan", "{} must not scan", operation.name);
+            assert!(!operation.sql.contains("Scan"), "{} mentions a Scan", operation.name);
+            assert!(
+                [
+                    "GetItem",
+                    "BatchGetItem",
+                    "Query",
+                    "TransactWriteItems",
+                    "UpdateItem",
+                    "BatchWriteItem",
+                    "DescribeTable",
+                    "CreateTable"
+                ]
+                .contains(&api),
+                "{} uses an unexpected API {api}",
+                operation.name
+            );
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! No request path issues a Scan: a representative workload through the service (create with the duplicate
+//! check, read, search, match, update, documents, history, feed, access log, subject access, restriction,
+//! merge, delete) runs against the store, and the SDK operations the store sent are inspected (an interceptor
+//! counts each by its API name). Skipped unless `PERSON_TEST_DYNAMODB_ENDPOINT` is set.
+
+#[expect(dead_code, reason = "each test crate uses a different part of the shared helpers")]
+mod common;
+
+use std::sync::Arc;
+
+use common::fresh_store;
+use person_core::event::Actor;
+use person_core::ports::{RandomIds, Repositories, SystemClock};
+use person_core::service::{CreateOptions, SearchQuery};
+use person_core::{Permission, PersonService, RequestContext, ServiceArea};
+
+fn body(value: serde_json::Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_path_issues_a_scan() {
+    let Some(store) = fresh_store().await else { return };
+    let service = PersonService::new(
+        Repositories::from_store(Arc::new(store.store.clone())),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+    );
+    let actor = Actor { subject: "officer".to_owned(), name: "Officer".to_owned(), email: "o@example.org".to_owned() };
+    let ctx = RequestContext::new(actor, [Permission::Admin].into_iter().collect(), "corr-no-scan");
+    let zoe = body(serde_json::json!({
+        "title": "Ms", "firstName": "Zoë", "surname": "O'Neill", "dateOfBirth": "1990-05-17",
+        "personTypes": ["Tenant"], "reason": "New tenancy"
+    }));
+    let zoe_again = body(serde_json::json!({
+        "title": "Ms", "firstName": "Zoe", "surname": "ONeill", "dateOfBirth": "1990-05-17",
+        "personTypes": ["Tenant"], "reason": "Typed again"
+    }));
+
+    let created = service.create(&ctx, &zoe, CreateOptions::default()).await.expect("create").person;
+    let duplicate = service
+        .create(&ctx, &zoe_again, CreateOptions { allow_duplicate: true, ..CreateOptions::default() })
+        .await
+        .expect("allowed duplicate")
+        .person;
+    let refused = service.create(&ctx, &zoe, CreateOptions::default()).await;
+    assert!(refused.is_err(), "the same person again is refused as a duplicate");
+    service.get(&ctx, created.id).await.expect("get");
+    let query = SearchQuery {
+        first_name: Some("Zoe".to_owned()),
+        last_name: Some("O'Neill".to_owned()),
+        limit: 20,
+        ..SearchQuery::default()
+    };
+    let found = service.search(&ctx, query).await.expect("search");
+    assert!(!found.hits.is_empty(), "search finds the person");
+    let probe = body(serde_json::json!({ "firstName": "Zoe", "surname": "O'Neill", "dateOfBirth": "1990-05-17" }));
+    service.match_person(&ctx, &probe).await.expect("match");
+    let updated = service
+        .update(&ctx, created.id, 0, &body(serde_json::json!({ "middleName": "Ann", "reason": "Correction" })))
+        .await
+        .expect("update");
+    service
+        .put_equality(&ctx, created.id, None, &body(serde_json::json!({ "nationalInsuranceNumber": "AB123456C" })))
+        .await
+        .expect("equality write");
+    service.equality(&ctx, created.id).await.expect("equality read");
+    let area = ServiceArea::parse("social-care").expect("valid area");
+    service
+        .put_extended(&ctx, duplicate.id, &area, None, &body(serde_json::json!({ "plan": "weekly visits" })))
+        .await
+        .expect("extended write");
+    service.extended(&ctx, duplicate.id, &area).await.expect("extended read");
+    service.history(&ctx, created.id).await.expect("history");
+    service.events(&ctx, 0, 100).await.expect("events");
+    service.access_log(&ctx, created.id, 0, 100).await.expect("access log");
+    service.subject_access(&ctx, created.id).await.expect("subject access");
+    let merge = body(serde_json::json!({ "duplicateId": duplicate.id, "reason": "Same person" }));
+    let survivor = service.merge(&ctx, created.id, updated.person.version_number, &merge).await.expect("merge");
+    let restricted =
+        service.set_restriction(&ctx, survivor.id, true, Some(survivor.version_number), None).await.expect("restrict");
+    service
+        .delete(&ctx, survivor.id, Some(restricted.person.version_number), Some("Left".to_owned()))
+        .await
+        .expect("delete");
+    service.ready().await.expect("ready");
+
+    let sent = store.sdk_operations_sent();
+    assert!(!sent.contains_key("Scan"), "a request path issued a Scan: {sent:?}");
+    assert!(!sent.contains_key("unknown"), "every operation is recorded by its name: {sent:?}");
+    let expected = ["BatchGetItem", "BatchWriteItem", "GetItem", "Query", "TransactWriteItems", "UpdateItem"];
+    for operation in ["GetItem", "Query", "TransactWriteItems", "BatchGetItem"] {
+        assert!(sent.contains_key(operation), "the workload exercised {operation}: {sent:?}");
+    }
+    for operation in sent.keys() {
+        assert!(
+            expected.contains(&operation.as_str()) || operation == "DescribeTable" || operation == "CreateTable",
+            "unexpected operation {operation}: {sent:?}"
+        );
+    }
+}
