@@ -5,7 +5,10 @@
 
 pub mod contract;
 pub mod fixtures;
+pub mod guarded;
 pub mod synthetic;
+
+pub use guarded::Guarded;
 
 /// Generates one `#[tokio::test]` per contract case, for a store built by `$factory`.
 ///
