@@ -26,6 +26,8 @@ import threading
 import time
 from typing import Any
 
+import werkzeug.serving
+
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -145,6 +147,11 @@ def _idempotent_transact_write_items(self: Any) -> Any:
 DynamoHandler.call_action = _serialised_call_action
 DynamoHandler.transact_write_items = _idempotent_transact_write_items
 DynamoDBBackend.transact_write_items = _transact_write_items
+
+# A burst of concurrent requests from two API processes opens more connections than werkzeug's default listen
+# backlog (128) holds while the lock serialises the work; the kernel then drops connection attempts and the SDK
+# reports "HTTP connect timeout". A deeper backlog (capped by net.core.somaxconn) keeps them queued instead.
+werkzeug.serving.BaseWSGIServer.request_queue_size = 4096
 
 if __name__ == "__main__":
     main()
