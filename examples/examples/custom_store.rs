@@ -14,12 +14,11 @@
 //! A store that passes can be served like any other: `PersonService::new(Repositories::from_store(store), …)`
 //! then `person_http::router(…)` (see `host_router.rs`).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use person_core::CrossReference;
 use person_core::audit::AuditEntry;
 use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry};
@@ -87,6 +86,11 @@ impl PersonRepository for LoggingStore {
         self.inner.merge(write).await
     }
 
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
+        self.log("person.find_by_reference");
+        self.inner.find_by_reference(reference).await
+    }
+
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {
         self.log("person.history");
         self.inner.history(id).await
@@ -149,57 +153,6 @@ impl AuditLog for LoggingStore {
     }
 }
 
-type Case = fn(contract::Store) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-
-macro_rules! cases {
-    ($($case:ident),+ $(,)?) => {
-        [$((stringify!($case), (|store| Box::pin(contract::$case(store))) as Case)),+]
-    };
-}
-
-/// The contract cases this example runs (the same list as `person_core::store_contract_tests!`).
-fn contract_cases() -> Vec<(&'static str, Case)> {
-    cases![
-        insert_assigns_a_person_ref_and_get_returns_the_person_exactly,
-        person_refs_increase_with_each_create,
-        concurrent_inserts_get_distinct_person_refs,
-        insert_with_an_existing_id_is_refused_and_writes_nothing,
-        insert_with_a_taken_idempotency_key_is_refused_and_writes_nothing,
-        idempotency_record_is_stored_with_the_create,
-        get_of_an_unknown_id_is_none,
-        update_with_the_expected_version_replaces_the_person,
-        update_with_a_stale_version_is_a_conflict_and_writes_nothing,
-        update_of_an_unknown_id_is_not_found,
-        concurrent_updates_with_the_same_version_let_exactly_one_win,
-        deleted_and_merged_states_round_trip,
-        events_are_returned_in_commit_order_and_paged,
-        history_lists_every_version_in_order,
-        feed_is_complete_and_ordered_under_concurrent_writers,
-        ping_succeeds_on_a_working_store,
-        changes_write_their_audit_entries_atomically,
-        audit_entries_are_appended_and_listed_per_person_in_order,
-        restricted_among_names_only_restricted_persons,
-        documents_round_trip_by_version_and_can_be_deleted,
-        document_writes_with_a_wrong_version_conflict_and_write_nothing,
-        concurrent_document_writes_let_exactly_one_win,
-        insert_stores_search_keys_and_candidates_find_the_person_by_any_of_them,
-        update_replaces_the_person_keys,
-        equality_writes_replace_the_equality_keys_and_candidates_carry_the_nino,
-        candidates_are_ranked_by_matched_keys_then_id_and_limited,
-        candidates_leave_out_deleted_merged_and_restricted_persons,
-        an_insert_with_a_taken_dedup_key_is_refused_and_writes_nothing,
-        an_update_with_a_taken_dedup_key_is_refused_and_writes_nothing,
-        a_version_conflict_is_reported_before_a_taken_dedup_key,
-        concurrent_inserts_with_the_same_dedup_key_let_exactly_one_win,
-        deleting_a_person_frees_its_dedup_key_and_drops_its_keys,
-        merge_is_one_atomic_write_of_both_persons_documents_event_histories_and_audit,
-        merge_with_a_stale_version_conflicts_and_writes_nothing,
-        merge_with_a_document_conflict_writes_nothing,
-        merge_hands_dedup_keys_over_atomically_and_refuses_a_third_persons_key,
-    ]
-    .to_vec()
-}
-
 /// What a contract run found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContractReport {
@@ -214,7 +167,7 @@ pub struct ContractReport {
 /// Runs every contract case against a fresh [`LoggingStore`] (`verbose`: log each operation).
 pub async fn run(verbose: bool) -> ContractReport {
     let mut report = ContractReport { passed: Vec::new(), failed: Vec::new(), operations: 0 };
-    for (name, case) in contract_cases() {
+    for (name, case) in contract::cases() {
         let store = Arc::new(LoggingStore::new(verbose));
         // A case fails by panicking: run it as a task so that one failure does not stop the others.
         let outcome = tokio::spawn(case(store.clone())).await;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use person_core::CrossReference;
 use person_core::access::{Permission, Permissions};
 use person_core::audit::AuditEntry;
 use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
@@ -110,6 +111,10 @@ impl PersonRepository for Timed {
 
     async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
         self.inner.merge(write).await
+    }
+
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
+        self.inner.find_by_reference(reference).await
     }
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -7,12 +7,13 @@ use person_core::api::{FeedResponse, PersonResponse};
 use person_core::equality::EqualityData;
 use person_core::event::{FeedEntry, HistoryEntry};
 use person_core::person::PersonId;
+use person_core::reference::CrossReference;
 use person_core::validate::PersonDraft;
 
 use crate::error::ClientError;
 use crate::model::{
     AccessLogPage, Document, ExtendedDocument, HousingSearchPage, HousingSearchQuery, MatchQuery, MatchResult,
-    PersonPatch, Restriction, SearchCriteria, SearchPage, SearchResult, SubjectAccess,
+    PersonPatch, ReferenceChange, References, Restriction, SearchCriteria, SearchPage, SearchResult, SubjectAccess,
 };
 use crate::options::{CreateOptions, FollowOptions};
 
@@ -173,6 +174,66 @@ pub trait PersonApi: Send + Sync {
         version: Option<u64>,
         restriction: &Restriction,
     ) -> Result<PersonResponse, ClientError>;
+
+    /// The records in other systems that belong to a person (`GET /api/v1/persons/{id}/references`), with the
+    /// person's version (needs `persons:read`).
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`]; [`ClientError::Gone`]; [`ClientError::Moved`].
+    async fn references(&self, id: PersonId) -> Result<References, ClientError>;
+
+    /// Records that `reference` belongs to a person (`POST /api/v1/persons/{id}/references`; needs
+    /// `references:write`). A reference change is a new version of the person, with an event and a history
+    /// entry (`reason`). `version`, when given, is sent as `If-Match`: the change applies to that version only.
+    /// Without it the change applies to whatever version is current (adding a reference commutes with every
+    /// other change), which is what most callers want.
+    ///
+    /// Adding a reference the person already holds changes nothing ([`ReferenceChange::added`] is `false`), so
+    /// the call is idempotent and is retried like `PUT`: after a lost response, an unconditional retry answers
+    /// `added: false`, and a conditional one [`ClientError::VersionConflict`] (its version was used up by the
+    /// first attempt; re-read to see the outcome).
+    ///
+    /// # Errors
+    /// [`ClientError::ReferenceTaken`] (another person holds it: `owner`); [`ClientError::VersionConflict`];
+    /// [`ClientError::Invalid`] (`/system`, `/id` or `/reason` invalid, or `/references`: the person already
+    /// holds 25); [`ClientError::NotFound`]; [`ClientError::Gone`]; [`ClientError::Moved`].
+    async fn add_reference(
+        &self,
+        id: PersonId,
+        version: Option<u64>,
+        reference: &CrossReference,
+        reason: Option<String>,
+    ) -> Result<ReferenceChange, ClientError>;
+
+    /// Records that `reference` no longer belongs to a person (`DELETE /api/v1/persons/{id}/references?system=…
+    /// &id=…`; needs `references:write`); another person may then claim it. Returns the person's new version.
+    /// `version`, when given, makes the removal conditional (`If-Match`); `reason` is recorded in history.
+    ///
+    /// Retried like every `DELETE`, so a retry whose first attempt was applied but whose response was lost
+    /// answers [`ClientError::NotFound`] (unconditional: the person no longer holds the reference) or
+    /// [`ClientError::VersionConflict`] (conditional: its version was used up by the first attempt), as
+    /// [`PersonApi::delete`] answers `Gone`. A caller whose goal is "not held" may take `NotFound` for done;
+    /// [`PersonApi::references`] shows the outcome and the current version.
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`] (no such person, or the person does not hold the reference);
+    /// [`ClientError::VersionConflict`]; [`ClientError::BadRequest`] (an invalid `reason`);
+    /// [`ClientError::Gone`]; [`ClientError::Moved`].
+    async fn remove_reference(
+        &self,
+        id: PersonId,
+        version: Option<u64>,
+        reference: &CrossReference,
+        reason: Option<String>,
+    ) -> Result<u64, ClientError>;
+
+    /// The person a record of another system belongs to (`GET /api/v1/persons?reference=system:id`, one indexed
+    /// look-up; needs `persons:read`), or `None` when no live person holds it or the holder's processing is
+    /// restricted (restricted persons are hidden from every search).
+    ///
+    /// # Errors
+    /// Only those every call can return.
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonResponse>, ClientError>;
 
     /// One page of a person's access log (needs `audit:read`), after position `after` (0: the start). Reading
     /// the first page is itself recorded.

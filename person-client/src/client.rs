@@ -15,6 +15,7 @@ use person_core::api::{FeedResponse, HistoryResponse, PersonResponse};
 use person_core::equality::EqualityData;
 use person_core::event::{FeedEntry, HistoryEntry};
 use person_core::person::PersonId;
+use person_core::reference::CrossReference;
 use person_core::validate::PersonDraft;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MATCH};
 use reqwest::{Method, StatusCode, Url};
@@ -25,9 +26,9 @@ use crate::api::PersonApi;
 use crate::auth::{AccessToken, Credentials, TokenProvider};
 use crate::error::{ClientError, DecodeError, TransportError, from_response, retry_after};
 use crate::model::{
-    AccessLogPage, Document, ExtendedDocument, HousingSearchPage, HousingSearchQuery, HousingSearchWire, MatchQuery,
-    MatchResult, MatchWire, MergeRequest, PersonPatch, Restriction, SearchCriteria, SearchPage, SearchResult,
-    SubjectAccess,
+    AccessLogPage, AddReferenceRequest, Document, ExtendedDocument, HousingSearchPage, HousingSearchQuery,
+    HousingSearchWire, MatchQuery, MatchResult, MatchWire, MergeRequest, PersonPatch, ReferenceChange, References,
+    Restriction, SearchCriteria, SearchPage, SearchResult, SubjectAccess,
 };
 use crate::options::{CallOptions, CreateOptions, FollowOptions, ResponseMeta, RetryPolicy, lock};
 
@@ -333,6 +334,16 @@ impl PersonClient {
         let mut segments = vec!["api", "v1", "persons", id.as_str()];
         segments.extend_from_slice(rest);
         self.url(&segments)
+    }
+
+    /// `…/persons/{id}/references?system=…&id=…&reason=…`: the values form-encoded, so that an id's `/`, `#`,
+    /// `&`, `+`, `%`, `:` and spaces reach the server intact.
+    fn reference_url(&self, id: PersonId, reference: &CrossReference, reason: Option<String>) -> Url {
+        let mut url = self.person_url(id, &["references"]);
+        let mut pairs = vec![("system", reference.system.to_string()), ("id", reference.id.to_string())];
+        pairs.extend(reason.map(|reason| ("reason", reason)));
+        url.query_pairs_mut().extend_pairs(&pairs);
+        url
     }
 
     /// A `links.next` of the server: absolute when it has a public base URL, else path-relative (then taken
@@ -662,6 +673,47 @@ impl PersonApi for PersonClient {
         self.execute(call).await?.json()
     }
 
+    async fn references(&self, id: PersonId) -> Result<References, ClientError> {
+        self.get_json(self.person_url(id, &["references"])).await
+    }
+
+    async fn add_reference(
+        &self,
+        id: PersonId,
+        version: Option<u64>,
+        reference: &CrossReference,
+        reason: Option<String>,
+    ) -> Result<ReferenceChange, ClientError> {
+        let body = AddReferenceRequest { system: &reference.system, id: &reference.id, reason: reason.as_deref() };
+        // Adding a held reference changes nothing: safe to repeat (see the trait's documentation).
+        let call =
+            Call::new(Method::POST, self.person_url(id, &["references"]), true).json(&body, JSON)?.if_match(version);
+        let reply = self.execute(call).await?;
+        let held: References = reply.json()?;
+        Ok(ReferenceChange {
+            added: reply.status == StatusCode::CREATED,
+            version_number: held.version_number,
+            references: held.references,
+        })
+    }
+
+    async fn remove_reference(
+        &self,
+        id: PersonId,
+        version: Option<u64>,
+        reference: &CrossReference,
+        reason: Option<String>,
+    ) -> Result<u64, ClientError> {
+        let url = self.reference_url(id, reference, reason);
+        self.execute(Call::new(Method::DELETE, url, true).if_match(version)).await?.version()
+    }
+
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonResponse>, ClientError> {
+        let url = self.url_with_query(&["api", "v1", "persons"], &[("reference", reference.to_string())]);
+        let page = self.search_at(url).await?;
+        Ok(page.results.into_iter().next().map(|result| result.person))
+    }
+
     async fn access_log(&self, id: PersonId, after: u64, limit: Option<u32>) -> Result<AccessLogPage, ClientError> {
         let mut url = self.person_url(id, &["access-log"]);
         url.query_pairs_mut().append_pair("after", &after.to_string());
@@ -747,6 +799,19 @@ mod tests {
         );
         let prefixed = client("https://example.org/person-api/");
         assert_eq!(prefixed.url(&["livez"]).as_str(), "https://example.org/person-api/livez");
+    }
+
+    #[test]
+    fn reference_query_values_are_encoded_so_that_no_character_of_an_id_is_lost() {
+        let plain = client("http://127.0.0.1:8080");
+        let id = PersonId::parse("ee665227-b493-4b3b-bd64-b4f6d9f05f32").unwrap();
+        let reference = CrossReference::parse("tenure:a/b#c d:e&f+g%h?i").unwrap();
+        let url = plain.reference_url(id, &reference, Some("Tenancy ended".to_owned()));
+        assert_eq!(url.path(), "/api/v1/persons/ee665227-b493-4b3b-bd64-b4f6d9f05f32/references");
+        assert_eq!(url.query(), Some("system=tenure&id=a%2Fb%23c+d%3Ae%26f%2Bg%25h%3Fi&reason=Tenancy+ended"));
+        assert_eq!(url.fragment(), None);
+        let decoded: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        assert_eq!(decoded[1], ("id".to_owned(), "a/b#c d:e&f+g%h?i".to_owned()));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use person_core::api::{ProblemDetails, problem_types};
 use person_core::person::PersonId;
+use person_core::reference::CrossReference;
 use person_core::service::DuplicateCandidate;
 use person_core::validate::FieldError;
 use reqwest::StatusCode;
@@ -63,6 +64,16 @@ pub enum ClientError {
     /// 409 `duplicate-id`: a person (live, deleted or merged) already has the id the draft supplied.
     #[error("a person with the supplied id already exists")]
     DuplicateId,
+    /// 409 `reference-taken`: another live person holds the cross-reference (one external record belongs to one
+    /// person). Remove it from `owner` first, or merge the two persons if they are the same.
+    #[error("the {} record belongs to another person", reference.system)]
+    ReferenceTaken {
+        /// The reference asked for.
+        reference: CrossReference,
+        /// The person holding it; `None` when the caller may not see that person (its processing is
+        /// restricted).
+        owner: Option<PersonId>,
+    },
     /// 422 `validation`: every invalid field, each with its JSON pointer, code (`W15`, `invalid_date` …) and
     /// message.
     #[error("{} invalid field(s)", .0.len())]
@@ -291,6 +302,14 @@ impl LooseProblem {
     }
 }
 
+/// The extension members of a `reference-taken` problem (RFC 9457 §3.2); the other members are ignored.
+#[derive(Deserialize)]
+struct ReferenceTakenMembers {
+    reference: CrossReference,
+    #[serde(default)]
+    owner: Option<PersonId>,
+}
+
 /// `Retry-After` in delta-seconds (the form this API and most gateways send). An HTTP-date is not read: the
 /// retry policy's own backoff applies then.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -329,6 +348,10 @@ pub(crate) fn from_response(status: StatusCode, headers: &HeaderMap, body: &[u8]
             ClientError::Duplicate { candidates: loose.as_ref().and_then(|p| p.candidates.clone()).unwrap_or_default() }
         }
         t::DUPLICATE_ID => ClientError::DuplicateId,
+        t::REFERENCE_TAKEN => match serde_json::from_slice::<ReferenceTakenMembers>(body) {
+            Ok(members) => ClientError::ReferenceTaken { reference: members.reference, owner: members.owner },
+            Err(error) => ClientError::Decode(DecodeError::body(status, &error)),
+        },
         t::VALIDATION => ClientError::Invalid(field_errors(&loose)),
         t::IDEMPOTENCY_KEY_REUSED => ClientError::IdempotencyKeyReused,
         t::BAD_REQUEST => ClientError::BadRequest { detail: detail(&loose), errors: field_errors(&loose) },
@@ -384,6 +407,32 @@ mod tests {
         }
         let id = problem(problem_types::DUPLICATE_ID, Value::Null);
         assert!(matches!(from_response(StatusCode::CONFLICT, &headers, &id), ClientError::DuplicateId));
+    }
+
+    #[test]
+    fn a_taken_reference_names_the_reference_and_its_owner_when_given() {
+        let headers = HeaderMap::new();
+        let reference = serde_json::json!({ "system": "tenure", "id": "T/1 #2:3" });
+        let owned = problem(
+            problem_types::REFERENCE_TAKEN,
+            serde_json::json!({ "reference": reference, "owner": "ee665227-b493-4b3b-bd64-b4f6d9f05f32" }),
+        );
+        match from_response(StatusCode::CONFLICT, &headers, &owned) {
+            ClientError::ReferenceTaken { reference, owner } => {
+                assert_eq!(reference.to_string(), "tenure:T/1 #2:3");
+                assert_eq!(owner.map(|o| o.to_string()).as_deref(), Some("ee665227-b493-4b3b-bd64-b4f6d9f05f32"));
+            }
+            other => panic!("not reference-taken: {other:?}"),
+        }
+        let hidden = problem(problem_types::REFERENCE_TAKEN, serde_json::json!({ "reference": reference }));
+        assert!(matches!(
+            from_response(StatusCode::CONFLICT, &headers, &hidden),
+            ClientError::ReferenceTaken { owner: None, .. }
+        ));
+        let shown = from_response(StatusCode::CONFLICT, &headers, &hidden).to_string();
+        assert_eq!(shown, "the tenure record belongs to another person", "the record id is not displayed");
+        let truncated = problem(problem_types::REFERENCE_TAKEN, Value::Null);
+        assert!(matches!(from_response(StatusCode::CONFLICT, &headers, &truncated), ClientError::Decode(_)));
     }
 
     #[test]

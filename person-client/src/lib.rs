@@ -12,9 +12,9 @@
 //!   and send it as `If-Match`; a stale one is [`ClientError::VersionConflict`] (re-read and retry).
 //! * **Safe retries.** Every create sends an `Idempotency-Key` (a UUID per call, reused by its retries), so a
 //!   retry after a lost response returns the person the first attempt created instead of creating a second
-//!   one. `GET`, `PUT`, `DELETE`, match and creates are retried on transport errors, 502, 503, 504 and 429,
-//!   with exponential backoff and jitter, honouring `Retry-After`, within the [`RetryPolicy`]. `PATCH` and
-//!   merge are never retried.
+//!   one. `GET`, `PUT`, `DELETE`, match, creates and reference adds are retried on transport errors, 502, 503,
+//!   504 and 429, with exponential backoff and jitter, honouring `Retry-After`, within the [`RetryPolicy`].
+//!   `PATCH` and merge are never retried.
 //! * **Redirects.** A merged person's `GET` answers 308 to the survivor. The client does not follow it: it
 //!   returns [`ClientError::Moved`] `{ to }`, so that the caller learns that the id it holds is obsolete and
 //!   can replace it (a silent redirect would hand back a person with another id, unnoticed). Read `to` next.
@@ -25,9 +25,13 @@
 //!   in [`PersonClient::last_meta`].
 //! * **Paging.** [`PersonApi::search`] streams every result of a search across pages, and
 //!   [`PersonApi::follow_feed`] streams the event feed forever from a cursor you persist.
+//! * **Cross-references.** [`PersonApi::references`], [`PersonApi::add_reference`],
+//!   [`PersonApi::remove_reference`] and [`PersonApi::find_by_reference`] link a person to records in other
+//!   council systems ([`CrossReference`] `{ system, id }`). Adding a held reference changes nothing, so adds
+//!   are retried like `PUT`; a reference another person holds is [`ClientError::ReferenceTaken`] `{ owner }`.
 //!
-//! Not yet covered, because the API does not have them yet: cross-references (`/persons/{id}/references`,
-//! `?reference=`) and reporting (`/reporting/{table}`); they come with the issues that add them to the server.
+//! Not yet covered, because the API does not have it yet: reporting (`/reporting/{table}`); it comes with the
+//! issue that adds it to the server.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), person_client::ClientError> {
@@ -71,8 +75,8 @@ pub use client::{DEFAULT_TIMEOUT, PersonClient, PersonClientBuilder};
 pub use error::{BoxError, ClientError, DecodeError, TransportError};
 pub use model::{
     AccessLogPage, AccessLogRecord, Document, ExtendedDocument, ExtendedExport, HousingSearchPage, HousingSearchPerson,
-    HousingSearchQuery, HousingSearchTenure, MatchQuery, MatchResult, PersonPatch, Restriction, SearchCriteria,
-    SearchPage, SearchResult, SubjectAccess,
+    HousingSearchQuery, HousingSearchTenure, MatchQuery, MatchResult, PersonPatch, ReferenceChange, References,
+    Restriction, SearchCriteria, SearchPage, SearchResult, SubjectAccess,
 };
 pub use options::{CallOptions, CreateOptions, FollowOptions, MetaCapture, ResponseMeta, RetryPolicy};
 
@@ -81,5 +85,6 @@ pub use person_core::api::{FeedResponse, PersonResponse, ProblemDetails};
 pub use person_core::equality::EqualityData;
 pub use person_core::event::{FeedEntry, HistoryEntry, PersonEvent};
 pub use person_core::person::PersonId;
+pub use person_core::reference::{CrossReference, InvalidReference, ReferenceId, ReferenceSystem};
 pub use person_core::service::DuplicateCandidate;
 pub use person_core::validate::{FieldError, PersonDraft};

@@ -1,6 +1,6 @@
 //! Request and response shapes of the API that `person_core` does not define: search criteria and pages,
-//! Hackney's housing search, match queries and results, merge patches, versioned documents, the access log and
-//! the subject-access export.
+//! Hackney's housing search, match queries and results, merge patches, versioned documents, a person's
+//! cross-references, the access log and the subject-access export.
 //!
 //! Responses reuse `person_core` types wherever they exist ([`PersonResponse`], [`HistoryEntry`],
 //! [`AuditEntry`], [`EqualityData`], [`person_core::api::FeedResponse`] …). Every type here that can hold
@@ -16,6 +16,7 @@ use person_core::equality::EqualityData;
 use person_core::event::HistoryEntry;
 use person_core::matching::{Comparison, Grade};
 use person_core::person::{PersonId, PersonType, Title};
+use person_core::reference::{CrossReference, ReferenceId, ReferenceSystem};
 use person_core::validate::TenureDraft;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -659,6 +660,42 @@ pub struct Restriction {
 pub(crate) struct MergeRequest<'a> {
     pub(crate) duplicate_id: PersonId,
     pub(crate) reason: &'a str,
+}
+
+/// A person's cross-references (`GET /api/v1/persons/{id}/references`): the records in other systems that
+/// belong to it, at the person's version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct References {
+    /// The person.
+    pub person_id: PersonId,
+    /// The person's version (also its `ETag`): a reference change makes a new version of the person.
+    pub version_number: u64,
+    /// The references, sorted by system, then id.
+    pub references: Vec<CrossReference>,
+}
+
+/// The outcome of [`PersonApi::add_reference`](crate::PersonApi::add_reference): the person holds the reference
+/// now, either because this call added it or because it already did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceChange {
+    /// `true` when the server added it (201: a new version of the person); `false` when the person already held
+    /// it (200: nothing changed). After a retry (`ResponseMeta::attempts` > 1) `false` can also mean that the
+    /// reference was added by an earlier attempt whose response was lost.
+    pub added: bool,
+    /// The person's version now: the new version when added, else the current one.
+    pub version_number: u64,
+    /// Every reference the person holds now, sorted by system, then id.
+    pub references: Vec<CrossReference>,
+}
+
+/// The body of `POST /api/v1/persons/{id}/references`.
+#[derive(Serialize)]
+pub(crate) struct AddReferenceRequest<'a> {
+    pub(crate) system: &'a ReferenceSystem,
+    pub(crate) id: &'a ReferenceId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<&'a str>,
 }
 
 /// One access-log entry with its position.

@@ -13,9 +13,9 @@ use std::time::Duration;
 /// `max_delay`, the client gives up at once and returns the error (`TooManyRequests { retry_after }`, or
 /// `Server { status: 503, .. }`) rather than wait longer than the policy allows.
 ///
-/// Retried: `GET`, `PUT`, `DELETE`, match (a read sent as `POST`) and creates (their `Idempotency-Key` makes a
-/// repeat safe). Never retried: `PATCH` (update) and merge, whose outcome after a lost response is unknown —
-/// re-read and decide.
+/// Retried: `GET`, `PUT`, `DELETE`, match (a read sent as `POST`), creates (their `Idempotency-Key` makes a
+/// repeat safe) and reference adds (adding a held reference changes nothing). Never retried: `PATCH` (update)
+/// and merge, whose outcome after a lost response is unknown — re-read and decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1: never retry).

@@ -19,8 +19,8 @@ use common::proxy::{Action, FaultProxy};
 use common::{TestServer, client, draft, fast_retries, token};
 use futures::StreamExt;
 use person_client::{
-    AccessToken, BoxError, CallOptions, ClientError, CreateOptions, FollowOptions, HousingSearchQuery, MatchQuery,
-    MetaCapture, PersonApi, PersonClient, PersonPatch, Restriction, SearchCriteria, TokenProvider,
+    AccessToken, BoxError, CallOptions, ClientError, CreateOptions, CrossReference, FollowOptions, HousingSearchQuery,
+    MatchQuery, MetaCapture, PersonApi, PersonClient, PersonPatch, Restriction, SearchCriteria, TokenProvider,
 };
 use person_core::api::problem_types;
 use person_core::audit::AuditAction;
@@ -35,6 +35,10 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 fn unknown_id() -> PersonId {
     PersonId::new(uuid::Uuid::new_v4()).unwrap()
+}
+
+fn reference(text: &str) -> CrossReference {
+    CrossReference::parse(text).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -310,6 +314,174 @@ async fn health_probes_answer_on_a_working_server() {
     api.ping().await.unwrap();
     api.live().await.unwrap();
     assert!(api.ready().await.unwrap());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cross-references
+// ---------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn adding_a_reference_makes_a_new_version_and_adding_it_again_changes_nothing() {
+    let server = TestServer::start().await;
+    let api = client(&server.base_url);
+    let person = api.create(&draft("Abena", "Asare"), &CreateOptions::default()).await.unwrap();
+    let tenure = reference("tenure:0b4f6c1e-2d1a-4e8b-9f00-5a7c3e2b1d90");
+    let meta = MetaCapture::new();
+    let traced = api.with_options(CallOptions::new().capture(&meta));
+
+    let added = traced.add_reference(person.id, None, &tenure, Some("Tenancy signed".to_owned())).await.unwrap();
+
+    assert!(added.added);
+    assert_eq!((added.version_number, added.references.clone()), (1, vec![tenure.clone()]));
+    let seen = meta.get().unwrap();
+    assert_eq!((seen.status, seen.etag.as_deref()), (201, Some("\"1\"")));
+    let listed = api.references(person.id).await.unwrap();
+    assert_eq!((listed.person_id, listed.version_number, listed.references), (person.id, 1, vec![tenure.clone()]));
+    assert_eq!(api.get(person.id).await.unwrap().references, vec![tenure.clone()]);
+    assert_eq!(api.history(person.id).await.unwrap()[1].reason.as_deref(), Some("Tenancy signed"));
+
+    let again = traced.add_reference(person.id, Some(1), &tenure, None).await.unwrap();
+
+    assert!(!again.added, "the person already holds it");
+    assert_eq!((again.version_number, again.references), (1, vec![tenure]));
+    assert_eq!(meta.get().unwrap().status, 200);
+    assert_eq!(api.history(person.id).await.unwrap().len(), 2, "no new version");
+}
+
+#[tokio::test]
+async fn a_reference_another_person_holds_is_reference_taken_naming_the_owner() {
+    let server = TestServer::start().await;
+    let api = client(&server.base_url);
+    let first = api.create(&draft("Kofi", "Annan"), &CreateOptions::default()).await.unwrap();
+    let second = api.create(&draft("Efua", "Sutherland"), &CreateOptions::default()).await.unwrap();
+    let tenure = reference("tenure:T-1042");
+    api.add_reference(first.id, None, &tenure, None).await.unwrap();
+
+    let taken = api.add_reference(second.id, None, &tenure, None).await;
+
+    match taken {
+        Err(ClientError::ReferenceTaken { reference, owner }) => {
+            assert_eq!(reference, tenure);
+            assert_eq!(owner, Some(first.id));
+        }
+        other => panic!("expected ReferenceTaken, got {other:?}"),
+    }
+    assert!(api.references(second.id).await.unwrap().references.is_empty());
+    assert_eq!(api.get(second.id).await.unwrap().version_number, 0, "the refused add changed nothing");
+}
+
+#[tokio::test]
+async fn find_by_reference_answers_the_holder_and_none_for_a_reference_nobody_holds() {
+    let server = TestServer::start().await;
+    let api = client(&server.base_url);
+    let holder = api.create(&draft("Ama", "Ata Aidoo"), &CreateOptions::default()).await.unwrap();
+    let register = reference("housing-register:HR-2026-0042");
+    api.add_reference(holder.id, None, &register, None).await.unwrap();
+
+    let found = api.find_by_reference(&register).await.unwrap().unwrap();
+
+    assert_eq!((found.id, found.version_number), (holder.id, 1));
+    assert_eq!(found.references, vec![register]);
+    assert_eq!(api.find_by_reference(&reference("housing-register:HR-2026-0043")).await.unwrap(), None);
+    assert_eq!(api.find_by_reference(&reference("tenure:HR-2026-0042")).await.unwrap(), None, "the system counts");
+}
+
+#[tokio::test]
+async fn an_id_with_slash_hash_space_colon_and_query_characters_round_trips_through_add_find_and_remove() {
+    let server = TestServer::start().await;
+    let api = client(&server.base_url);
+    let person = api.create(&draft("Yaa", "Asantewaa"), &CreateOptions::default()).await.unwrap();
+    let awkward = reference("finance.accounts:acc/2026 #7:b+c&d=e%20f?g");
+    assert_eq!(awkward.id.as_str(), "acc/2026 #7:b+c&d=e%20f?g");
+
+    let added = api.add_reference(person.id, None, &awkward, None).await.unwrap();
+    assert_eq!(added.references, vec![awkward.clone()], "stored exactly as given");
+    let found = api.find_by_reference(&awkward).await.unwrap().unwrap();
+    assert_eq!(found.id, person.id);
+    let version = api.remove_reference(person.id, None, &awkward, Some("Account closed".to_owned())).await.unwrap();
+
+    assert_eq!(version, 2);
+    assert!(api.references(person.id).await.unwrap().references.is_empty());
+    assert_eq!(api.find_by_reference(&awkward).await.unwrap(), None);
+    assert_eq!(api.history(person.id).await.unwrap()[2].reason.as_deref(), Some("Account closed"));
+}
+
+#[tokio::test]
+async fn removing_a_reference_makes_a_new_version_frees_it_and_removing_it_again_is_not_found() {
+    let server = TestServer::start().await;
+    let api = client(&server.base_url);
+    let first = api.create(&draft("Kwesi", "Brew"), &CreateOptions::default()).await.unwrap();
+    let second = api.create(&draft("Esi", "Brew"), &CreateOptions::default()).await.unwrap();
+    let tenure = reference("tenure:T-77");
+    api.add_reference(first.id, None, &tenure, None).await.unwrap();
+    let meta = MetaCapture::new();
+
+    let version =
+        api.with_options(CallOptions::new().capture(&meta)).remove_reference(first.id, Some(1), &tenure, None).await;
+
+    assert_eq!(version.unwrap(), 2);
+    let seen = meta.get().unwrap();
+    assert_eq!((seen.status, seen.etag.as_deref()), (204, Some("\"2\"")));
+    assert!(matches!(api.remove_reference(first.id, None, &tenure, None).await, Err(ClientError::NotFound)));
+    assert!(matches!(api.remove_reference(unknown_id(), None, &tenure, None).await, Err(ClientError::NotFound)));
+    let claimed = api.add_reference(second.id, None, &tenure, None).await.unwrap();
+    assert!(claimed.added, "a removed reference may be claimed by another person");
+    assert_eq!(api.find_by_reference(&tenure).await.unwrap().map(|p| p.id), Some(second.id));
+}
+
+#[tokio::test]
+async fn a_stale_version_on_a_reference_change_is_a_version_conflict() {
+    let server = TestServer::start().await;
+    let api = client(&server.base_url);
+    let person = api.create(&draft("Nana", "Oforiatta"), &CreateOptions::default()).await.unwrap();
+    let tenure = reference("tenure:T-9");
+    api.add_reference(person.id, Some(0), &tenure, None).await.unwrap();
+
+    let stale_add = api.add_reference(person.id, Some(0), &reference("tenure:T-10"), None).await;
+    let stale_remove = api.remove_reference(person.id, Some(0), &tenure, None).await;
+
+    assert!(matches!(stale_add, Err(ClientError::VersionConflict { current: Some(1) })), "{stale_add:?}");
+    assert!(matches!(stale_remove, Err(ClientError::VersionConflict { current: Some(1) })), "{stale_remove:?}");
+    assert_eq!(api.references(person.id).await.unwrap().references, vec![tenure]);
+}
+
+#[tokio::test]
+async fn reference_calls_on_unknown_deleted_and_merged_persons_answer_like_every_person_endpoint() {
+    let server = TestServer::start().await;
+    let api = client(&server.base_url);
+    let tenure = reference("tenure:T-5");
+    assert!(matches!(api.references(unknown_id()).await, Err(ClientError::NotFound)));
+    assert!(matches!(api.add_reference(unknown_id(), None, &tenure, None).await, Err(ClientError::NotFound)));
+    let deleted = api.create(&draft("Adjoa", "Mensima"), &CreateOptions::default()).await.unwrap();
+    api.delete(deleted.id, None, None).await.unwrap();
+    assert!(matches!(api.references(deleted.id).await, Err(ClientError::Gone)));
+    assert!(matches!(api.add_reference(deleted.id, None, &tenure, None).await, Err(ClientError::Gone)));
+    let survivor = api.create(&draft("Kojo", "Antwi"), &CreateOptions::default()).await.unwrap();
+    let allow = CreateOptions { allow_duplicate: true, ..CreateOptions::default() };
+    let duplicate = api.create(&draft("Kojo", "Antwi"), &allow).await.unwrap();
+    api.add_reference(duplicate.id, None, &tenure, None).await.unwrap();
+    api.merge(survivor.id, 0, duplicate.id, "Recorded twice").await.unwrap();
+    assert!(matches!(api.references(duplicate.id).await, Err(ClientError::Moved { to }) if to == survivor.id));
+    assert!(matches!(
+        api.add_reference(duplicate.id, None, &reference("tenure:T-6"), None).await,
+        Err(ClientError::Moved { to }) if to == survivor.id
+    ));
+    assert_eq!(api.references(survivor.id).await.unwrap().references, vec![tenure.clone()], "moved by the merge");
+    assert_eq!(api.find_by_reference(&tenure).await.unwrap().map(|p| p.id), Some(survivor.id));
+}
+
+#[tokio::test]
+async fn changing_references_needs_references_write_and_reading_them_persons_read() {
+    let server = TestServer::start_with_tokens().await;
+    let officer = PersonClient::builder(&server.base_url).token(token("officer-3", &["officers"])).build().unwrap();
+    let person = officer.create(&draft("Akua", "Donkor"), &CreateOptions::default()).await.unwrap();
+    match officer.add_reference(person.id, None, &reference("tenure:T-1"), None).await {
+        Err(ClientError::Forbidden { detail }) => assert!(detail.contains("references:write"), "{detail}"),
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    let reader = PersonClient::builder(&server.base_url).token(token("reader-3", &["readers"])).build().unwrap();
+    assert!(reader.references(person.id).await.unwrap().references.is_empty());
+    assert_eq!(reader.find_by_reference(&reference("tenure:T-1")).await.unwrap(), None);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -676,4 +848,44 @@ async fn an_update_whose_response_is_lost_is_not_retried() {
     assert!(matches!(lost, Err(ClientError::Transport(_))), "{lost:?}");
     assert_eq!(proxy.count("PATCH", &path), 1, "a PATCH is never repeated blindly");
     assert_eq!(api.get(person.id).await.unwrap().version_number, 1, "re-reading shows it was applied");
+}
+
+#[tokio::test]
+async fn an_add_whose_response_is_lost_is_retried_and_reports_the_reference_as_held() {
+    let server = TestServer::start().await;
+    let proxy = FaultProxy::start(&server.base_url).await;
+    let api = client(&proxy.base_url);
+    let person = api.create(&draft("Ekow", "Quansah"), &CreateOptions::default()).await.unwrap();
+    let path = format!("/api/v1/persons/{}/references", person.id);
+    proxy.on("POST", &path, 1, Action::ForwardThenDrop);
+    let meta = MetaCapture::new();
+    let traced = api.with_options(CallOptions::new().capture(&meta));
+    let tenure = reference("tenure:T-3");
+
+    let change = traced.add_reference(person.id, None, &tenure, None).await.unwrap();
+
+    assert_eq!(proxy.count("POST", &path), 2, "the client retried");
+    assert_eq!(meta.get().unwrap().attempts, 2);
+    assert!(!change.added, "the retry found the reference the first attempt added");
+    assert_eq!(change.version_number, 1, "exactly one new version");
+    assert_eq!(api.history(person.id).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_remove_whose_response_is_lost_is_retried_and_answers_not_found() {
+    let server = TestServer::start().await;
+    let proxy = FaultProxy::start(&server.base_url).await;
+    let api = client(&proxy.base_url);
+    let person = api.create(&draft("Abla", "Dzifa"), &CreateOptions::default()).await.unwrap();
+    let tenure = reference("tenure:T-4");
+    api.add_reference(person.id, None, &tenure, None).await.unwrap();
+    let path = format!("/api/v1/persons/{}/references", person.id);
+    proxy.on("DELETE", &path, 1, Action::ForwardThenDrop);
+
+    let lost = api.remove_reference(person.id, None, &tenure, None).await;
+
+    assert!(matches!(lost, Err(ClientError::NotFound)), "{lost:?}");
+    assert_eq!(proxy.count("DELETE", &path), 2, "the client retried");
+    let now = api.references(person.id).await.unwrap();
+    assert_eq!((now.version_number, now.references.len()), (2, 0), "the first attempt removed it");
 }

@@ -8,11 +8,11 @@ use futures::StreamExt;
 use futures::stream;
 use mockall::predicate::eq;
 use person_client::{
-    ClientError, CreateOptions, DuplicateCandidate, MatchQuery, MatchResult, MockPersonApi, PersonApi, PersonDraft,
-    PersonResponse, SearchCriteria, SearchResult,
+    ClientError, CreateOptions, CrossReference, DuplicateCandidate, MatchQuery, MatchResult, MockPersonApi, PersonApi,
+    PersonDraft, PersonId, PersonResponse, ReferenceChange, SearchCriteria, SearchResult,
 };
 use person_core::matching::Grade;
-use person_core::{PersonId, PersonRef, PersonType};
+use person_core::{PersonRef, PersonType};
 
 /// The service's own logic under test: find a person the register already holds, or create it — and when a
 /// concurrent create wins the race (a duplicate), use the person it created.
@@ -45,6 +45,32 @@ async fn count_tenants<A: PersonApi>(api: &A, surname: &str) -> Result<usize, Cl
     Ok(count)
 }
 
+/// Who holds a tenure after the service tried to link it to `person`.
+#[derive(Debug, PartialEq, Eq)]
+enum TenureHolder {
+    /// `person` (it did already, or does now).
+    This,
+    /// Another person, to merge with or to take the tenure from.
+    Other(PersonId),
+    /// A person the caller may not see (restricted): ask an administrator.
+    Hidden,
+}
+
+/// The service's own logic under test: link a tenure record to a person, and report who holds it when another
+/// person already does.
+async fn link_tenure(
+    api: &dyn PersonApi,
+    person: PersonId,
+    tenure: &CrossReference,
+) -> Result<TenureHolder, ClientError> {
+    match api.add_reference(person, None, tenure, Some("Tenancy signed".to_owned())).await {
+        Ok(_) => Ok(TenureHolder::This),
+        Err(ClientError::ReferenceTaken { owner: Some(owner), .. }) => Ok(TenureHolder::Other(owner)),
+        Err(ClientError::ReferenceTaken { owner: None, .. }) => Ok(TenureHolder::Hidden),
+        Err(other) => Err(other),
+    }
+}
+
 fn person(first_name: &str) -> PersonResponse {
     PersonResponse {
         id: PersonId::new(uuid::Uuid::new_v4()).unwrap(),
@@ -66,6 +92,7 @@ fn person(first_name: &str) -> PersonResponse {
         tenures: Vec::new(),
         reason: "New tenancy".to_owned(),
         links: Vec::new(),
+        references: Vec::new(),
         version_number: 0,
         created_at: Utc::now(),
         last_modified: Utc::now(),
@@ -163,4 +190,55 @@ async fn a_generic_caller_consumes_a_mocked_search_stream() {
     });
 
     assert_eq!(count_tenants(&api, "Mensah").await.unwrap(), 2);
+}
+
+fn tenure() -> CrossReference {
+    CrossReference::parse("tenure:0b4f6c1e/7").unwrap()
+}
+
+#[tokio::test]
+async fn linking_a_tenure_adds_the_reference_without_a_version_and_with_a_reason() {
+    let holder = person("Akosua");
+    let mut api = MockPersonApi::new();
+    let id = holder.id;
+    api.expect_add_reference()
+        .withf(move |person, version, reference, reason| {
+            *person == id && version.is_none() && *reference == tenure() && reason.as_deref() == Some("Tenancy signed")
+        })
+        .times(1)
+        .returning(|_, _, reference, _| {
+            Ok(ReferenceChange { added: true, version_number: 1, references: vec![reference.clone()] })
+        });
+
+    assert_eq!(link_tenure(&api, holder.id, &tenure()).await.unwrap(), TenureHolder::This);
+}
+
+#[tokio::test]
+async fn a_tenure_held_by_another_person_names_that_person_or_says_it_is_hidden() {
+    let other = person("Kwame").id;
+    let mut api = MockPersonApi::new();
+    let mut answers = vec![
+        ClientError::ReferenceTaken { reference: tenure(), owner: None },
+        ClientError::ReferenceTaken { reference: tenure(), owner: Some(other) },
+    ];
+    api.expect_add_reference().times(2).returning(move |_, _, _, _| Err(answers.pop().unwrap()));
+    let id = person("Akosua").id;
+
+    assert_eq!(link_tenure(&api, id, &tenure()).await.unwrap(), TenureHolder::Other(other));
+    assert_eq!(link_tenure(&api, id, &tenure()).await.unwrap(), TenureHolder::Hidden);
+}
+
+#[tokio::test]
+async fn a_mocked_reference_look_up_answers_the_holder_or_none() {
+    let holder = person("Akosua");
+    let mut api = MockPersonApi::new();
+    let answer = holder.clone();
+    api.expect_find_by_reference()
+        .returning(move |reference| Ok((reference.system.as_str() == "tenure").then(|| answer.clone())));
+
+    let found = api.find_by_reference(&tenure()).await.unwrap();
+    let other = api.find_by_reference(&CrossReference::parse("housing-register:HR-1").unwrap()).await.unwrap();
+
+    assert_eq!(found.map(|p| p.id), Some(holder.id));
+    assert!(other.is_none());
 }

@@ -31,6 +31,8 @@ pub mod problem_types {
     pub const DUPLICATE_ID: &str = "https://person-api.hackney.gov.uk/problems/duplicate-id";
     /// 409: the person is already known (duplicate prevention).
     pub const DUPLICATE_PERSON: &str = "https://person-api.hackney.gov.uk/problems/duplicate-person";
+    /// 409: another person holds the cross-reference (`owner` names it when the caller may see it).
+    pub const REFERENCE_TAKEN: &str = "https://person-api.hackney.gov.uk/problems/reference-taken";
     /// 422: the idempotency key was used with a different request.
     pub const IDEMPOTENCY_KEY_REUSED: &str = "https://person-api.hackney.gov.uk/problems/idempotency-key-reused";
     /// 428: `If-Match` is required.
@@ -190,8 +192,11 @@ pub struct PersonResponse {
     pub tenures: Vec<TenureResponse>,
     /// Why the record was created.
     pub reason: String,
-    /// Links to related data in other services.
+    /// Links to related data in other services: only those the caller may follow, to services that are up.
     pub links: Vec<Link>,
+    /// Records in other systems that belong to the person (`system`, `id`), sorted.
+    #[serde(default)]
+    pub references: Vec<crate::reference::CrossReference>,
     /// Version (also the `ETag`).
     pub version_number: u64,
     /// Creation time.
@@ -239,6 +244,7 @@ impl PersonResponse {
             tenures: tenures.iter().map(|t| TenureResponse::from_summary(t, today)).collect(),
             reason: person.reason.clone(),
             links,
+            references: person.references.clone(),
             version_number: person.version_number,
             created_at: person.created_at,
             last_modified: person.last_modified,

@@ -17,6 +17,7 @@ pub mod patch;
 pub mod person;
 pub mod ports;
 pub mod postcode;
+pub mod reference;
 pub mod service;
 pub mod storage;
 pub mod validate;
@@ -30,5 +31,6 @@ pub use event::{Actor, EventType, EventVersion, FeedEntry, HistoryEntry, PersonE
 pub use memory::InMemoryStore;
 pub use person::{Name, Person, PersonId, PersonRef, PersonStatus, PersonType, TenureSummary, Title};
 pub use ports::{AuditLog, DocumentRepository, PersonRepository, Repositories, StoreError};
+pub use reference::{CrossReference, ReferenceId, ReferenceSystem};
 pub use service::{PersonService, RequestContext};
 pub use validate::{FieldError, ValidationErrors};

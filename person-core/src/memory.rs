@@ -20,6 +20,7 @@ use crate::ports::{
     AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
     MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, StoreError, UpdateError,
 };
+use crate::reference::CrossReference;
 
 #[derive(Default)]
 struct State {
@@ -38,6 +39,8 @@ struct State {
     dedup: HashMap<String, PersonId>,
     /// Person → the dedup key it holds.
     dedup_of: HashMap<PersonId, String>,
+    /// Cross-reference → the live person holding it.
+    references: HashMap<CrossReference, PersonId>,
 }
 
 impl State {
@@ -85,11 +88,33 @@ impl State {
         }
     }
 
-    /// Stores a person's keys as a write leaves them: a person no longer live holds none.
+    /// The first of `person`'s references held by a live person other than `except`, with that person.
+    fn reference_holder(&self, person: &Person, except: &[PersonId]) -> Option<(CrossReference, PersonId)> {
+        if !person.status.is_active() {
+            return None;
+        }
+        person.references.iter().find_map(|reference| {
+            let owner = *self.references.get(reference)?;
+            (!except.contains(&owner)).then(|| (reference.clone(), owner))
+        })
+    }
+
+    /// Stores a person's keys as a write leaves them: a person no longer live holds none. Called before the
+    /// person is replaced, so the stored version still names the references to release.
     fn index_person(&mut self, person: &Person, keys: &[SearchKey], dedup: Option<String>) {
+        let released: Vec<CrossReference> =
+            self.persons.get(&person.id).map(|p| p.references.clone()).unwrap_or_default();
+        for reference in released {
+            if self.references.get(&reference) == Some(&person.id) {
+                self.references.remove(&reference);
+            }
+        }
         if person.status.is_active() {
             self.set_keys(person.id, KeySource::Person, keys);
             self.set_dedup(person.id, dedup);
+            for reference in &person.references {
+                self.references.insert(reference.clone(), person.id);
+            }
         } else {
             self.set_keys(person.id, KeySource::Person, &[]);
             self.set_keys(person.id, KeySource::Equality, &[]);
@@ -148,6 +173,9 @@ impl PersonRepository for InMemoryStore {
         if let Some(existing) = state.dedup_holder(write.dedup_key(), &[]) {
             return Err(InsertError::DuplicatePerson { existing });
         }
+        if let Some((reference, owner)) = state.reference_holder(write.person(), &[]) {
+            return Err(InsertError::ReferenceTaken { reference, owner });
+        }
         let person_ref = PersonRef(state.last_person_ref + 1);
         state.last_person_ref = person_ref.0;
         let created = write.assign(person_ref);
@@ -176,6 +204,9 @@ impl PersonRepository for InMemoryStore {
             && let Some(existing) = state.dedup_holder(write.dedup_key.as_deref(), &[write.person.id])
         {
             return Err(UpdateError::DuplicatePerson { existing });
+        }
+        if let Some((reference, owner)) = state.reference_holder(&write.person, &[write.person.id]) {
+            return Err(UpdateError::ReferenceTaken { reference, owner });
         }
         state.append_event(write.event);
         state.history.entry(write.person.id).or_default().push(write.history);
@@ -233,6 +264,9 @@ impl PersonRepository for InMemoryStore {
         if let Some(existing) = state.dedup_holder(write.survivor_dedup_key.as_deref(), &[survivor, duplicate]) {
             return Err(MergeWriteError::DuplicatePerson { existing });
         }
+        if let Some((reference, owner)) = state.reference_holder(&write.survivor, &[survivor, duplicate]) {
+            return Err(MergeWriteError::ReferenceTaken { reference, owner });
+        }
         // Checks done: apply everything (nothing below can fail).
         state.index_person(&write.duplicate, &[], None);
         state.index_person(&write.survivor, &write.survivor_keys, write.survivor_dedup_key);
@@ -251,6 +285,10 @@ impl PersonRepository for InMemoryStore {
         state.persons.insert(duplicate, write.duplicate);
         state.persons.insert(survivor, write.survivor);
         Ok(())
+    }
+
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
+        Ok(self.lock()?.references.get(reference).copied())
     }
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -261,6 +261,10 @@ pub struct Person {
     /// Restriction of processing (GDPR art. 18): hidden from listings, readable only by `admin`.
     #[serde(default)]
     pub processing_restricted: bool,
+    /// Records in other systems that belong to this person (SPEC §8), sorted by system then id, each unique
+    /// among live persons. Changed only through `/persons/{id}/references` and merges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<crate::reference::CrossReference>,
 }
 
 impl Person {
@@ -313,6 +317,7 @@ impl Person {
             last_modified: created_at,
             status: PersonStatus::Active,
             processing_restricted: false,
+            references: Vec::new(),
         }
     }
 
@@ -323,6 +328,7 @@ impl Person {
             last_modified: self.last_modified,
             status: self.status,
             processing_restricted: self.processing_restricted,
+            references: self.references.clone(),
             ..Self::from_fields(self.id, self.person_ref, fields, self.version_number, self.created_at)
         }
     }

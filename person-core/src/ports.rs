@@ -18,6 +18,15 @@
 //! refused (`DuplicatePerson`) and writes nothing. That constraint, enforced inside the store's atomic write, is
 //! what makes duplicate prevention race-safe: of ten concurrent creates of the same person exactly one succeeds,
 //! whatever the service's match saw before writing.
+//!
+//! # Cross-references
+//!
+//! A live person's [`Person::references`] are held in a unique index (reference → person), replaced by every
+//! write of the person (create, update, merge) in the same atomic write; a person that is not live (deleted,
+//! merged) holds none, so its references are free to be claimed again. A write whose person holds a reference
+//! that another live person holds is refused with `ReferenceTaken` naming that person and writes nothing; of
+//! concurrent writes claiming one reference for different persons exactly one succeeds. A merge releases the
+//! duplicate's references and gives them to the survivor in one write.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -33,6 +42,7 @@ use crate::event::{FeedEntry, HistoryEntry, PersonEvent};
 use crate::matching::KeySource;
 use crate::matching::SearchKey;
 use crate::person::{Person, PersonId, PersonRef};
+use crate::reference::CrossReference;
 
 /// A boxed error from a driver, kept as a source (never stringified).
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -145,6 +155,12 @@ impl NewPersonWrite {
         self.dedup_key.as_deref()
     }
 
+    /// The person to create (its `personRef` a placeholder).
+    #[must_use]
+    pub fn person(&self) -> &Person {
+        &self.person
+    }
+
     /// The id of the person to create.
     #[must_use]
     pub fn id(&self) -> PersonId {
@@ -223,6 +239,14 @@ pub enum InsertError {
         /// The live person holding the dedup key.
         existing: PersonId,
     },
+    /// Another live person holds one of the written person's references.
+    #[error("the reference {reference} belongs to {owner}")]
+    ReferenceTaken {
+        /// The reference.
+        reference: CrossReference,
+        /// The live person holding it.
+        owner: PersonId,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -245,6 +269,14 @@ pub enum UpdateError {
     DuplicatePerson {
         /// The live person holding the dedup key.
         existing: PersonId,
+    },
+    /// Another live person holds one of the written person's references.
+    #[error("the reference {reference} belongs to {owner}")]
+    ReferenceTaken {
+        /// The reference.
+        reference: CrossReference,
+        /// The live person holding it.
+        owner: PersonId,
     },
     /// The store failed.
     #[error(transparent)]
@@ -330,6 +362,14 @@ pub enum MergeWriteError {
         /// The live person holding the dedup key.
         existing: PersonId,
     },
+    /// A live person other than the two merged holds one of the survivor's references.
+    #[error("the reference {reference} belongs to {owner}")]
+    ReferenceTaken {
+        /// The reference.
+        reference: CrossReference,
+        /// The live person holding it.
+        owner: PersonId,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -354,8 +394,9 @@ pub trait PersonRepository: Send + Sync {
     /// # Errors
     /// MUST return, checked in this order, [`InsertError::DuplicateId`] when any person (live, deleted or
     /// merged) has the id, [`InsertError::IdempotencyKeyTaken`] when the idempotency key is already stored, and
-    /// [`InsertError::DuplicatePerson`] when another live person holds the dedup key; nothing is written then.
-    /// Of N concurrent inserts with the same dedup key exactly one MUST succeed.
+    /// [`InsertError::DuplicatePerson`] when another live person holds the dedup key, and
+    /// [`InsertError::ReferenceTaken`] when another live person holds one of the person's references; nothing
+    /// is written then. Of N concurrent inserts with the same dedup key exactly one MUST succeed.
     async fn insert(&self, write: NewPersonWrite) -> Result<Person, InsertError>;
 
     /// Reads a person in any state (live, deleted, merged), or `None` when the id was never stored.
@@ -378,7 +419,10 @@ pub trait PersonRepository: Send + Sync {
     /// # Errors
     /// MUST return, checked in this order, [`UpdateError::NotFound`] when the id is unknown,
     /// [`UpdateError::VersionConflict`] with the stored version when it differs, and
-    /// [`UpdateError::DuplicatePerson`] when another live person holds the dedup key; nothing is written then.
+    /// [`UpdateError::DuplicatePerson`] when another live person holds the dedup key, and
+    /// [`UpdateError::ReferenceTaken`] when another live person holds one of the person's references; nothing
+    /// is written then. Of concurrent updates of different persons claiming the same reference exactly one MUST
+    /// succeed.
     async fn update(&self, write: PersonWrite) -> Result<(), UpdateError>;
 
     /// Up to `limit` live, non-restricted persons having at least one of `keys` (from any source), with their NI
@@ -405,8 +449,16 @@ pub trait PersonRepository: Send + Sync {
     /// [`MergeWriteError::DuplicateConflict`] when a stored version differs (or the person is unknown),
     /// [`MergeWriteError::DocumentConflict`] when a document to move is not on the duplicate at its expected
     /// version or the survivor already has one of its kind, and [`MergeWriteError::DuplicatePerson`] when a
-    /// third live person holds the survivor's new dedup key. Nothing is written then.
+    /// third live person holds the survivor's new dedup key, and [`MergeWriteError::ReferenceTaken`] when a third
+    /// live person holds one of the survivor's references. Nothing is written then.
     async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError>;
+
+    /// The live person holding `reference` (see the module documentation), or `None`. An indexed look-up: its
+    /// cost MUST NOT grow with the number of stored persons.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError>;
 
     /// Every history entry of a person, oldest first (by version).
     ///

@@ -29,9 +29,11 @@ use crate::ports::{
 use crate::validate::{self, BodyError, ValidationErrors};
 
 mod merge;
+mod references;
 mod search;
 
 pub use merge::MergeError;
+pub use references::ReferenceRequest;
 pub use search::{
     DEFAULT_MATCH_COUNT, DEFAULT_SEARCH_LIMIT, DuplicateCandidate, MAX_MATCH_COUNT, MAX_SEARCH_LIMIT, MIN_PREFIX_CHARS,
     MatchCandidate, MatchError, PersonKeys, SearchError, SearchHit, SearchPage, SearchQuery, codes as search_codes,
@@ -179,6 +181,17 @@ pub enum UpdatePersonError {
         /// The person(s) it would duplicate.
         candidates: Vec<DuplicateCandidate>,
     },
+    /// Another live person holds the reference (→ 409 `reference-taken`).
+    #[error("the reference {reference} belongs to another person")]
+    ReferenceTaken {
+        /// The reference.
+        reference: crate::reference::CrossReference,
+        /// Its owner, when the caller may see that person (`None`: restricted).
+        owner: Option<PersonId>,
+    },
+    /// The person does not hold the reference to remove (→ 404).
+    #[error("the person holds no such reference")]
+    ReferenceNotHeld,
 }
 
 impl From<StoreError> for UpdatePersonError {
@@ -314,6 +327,10 @@ impl PersonService {
                 }),
                 None => Err(StoreError::unexpected("idempotency conflict without a key").into()),
             },
+            // A create carries no references (they are added through `/references`).
+            Err(InsertError::ReferenceTaken { .. }) => {
+                Err(StoreError::unexpected("a create without references was refused for a reference").into())
+            }
             Err(InsertError::Store(e)) => Err(e.into()),
         }
     }
@@ -540,6 +557,11 @@ impl PersonService {
                 let candidates = self.duplicate_of(ctx, &profile, existing).await?;
                 self.audit_disclosure(ctx, candidates.iter().map(|c| c.id).collect(), "duplicate-check").await?;
                 Err(UpdatePersonError::Duplicate { candidates })
+            }
+            Err(UpdateError::ReferenceTaken { reference, owner }) => {
+                let owner = self.visible(ctx, owner).await?.map(|p| p.id);
+                self.audit_disclosure(ctx, owner.into_iter().collect(), "reference-check").await?;
+                Err(UpdatePersonError::ReferenceTaken { reference, owner })
             }
             Err(UpdateError::Store(e)) => Err(e.into()),
         }

@@ -60,6 +60,10 @@ pub mod codes {
     pub const INVALID_POSTCODE: &str = "invalid_postcode";
     /// Fields that contradict each other (e.g. `singleName` with a `firstName`).
     pub const CONFLICT: &str = "conflicting_fields";
+    /// A cross-reference system or id that breaks its rule.
+    pub const INVALID_REFERENCE: &str = "invalid_reference";
+    /// More cross-references than one person may hold.
+    pub const TOO_MANY_REFERENCES: &str = "too_many_references";
 }
 
 /// One problem with one field.
@@ -165,9 +169,19 @@ pub const WRITABLE_KEYS: &[&str] = &[
 ];
 
 /// Keys the server computes or assigns; a client sending one gets a 400 naming it.
-/// (`processingRestricted` changes only through the processing-restriction endpoint, which needs `admin`.)
-pub const READ_ONLY_KEYS: &[&str] =
-    &["id", "personRef", "versionNumber", "createdAt", "lastModified", "isAMinor", "links", "processingRestricted"];
+/// (`processingRestricted` changes only through the processing-restriction endpoint, which needs `admin`;
+/// `references` only through `/persons/{id}/references`, which needs `references:write`.)
+pub const READ_ONLY_KEYS: &[&str] = &[
+    "id",
+    "personRef",
+    "versionNumber",
+    "createdAt",
+    "lastModified",
+    "isAMinor",
+    "links",
+    "processingRestricted",
+    "references",
+];
 
 /// A person as submitted: loose types, so that validation can report everything at once.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -632,7 +646,8 @@ fn name_result(result: Result<Name, NameError>, field: &str, errors: &mut Valida
 }
 
 /// Free text: trimmed, at most [`MAX_FREE_TEXT`] characters, no markup, no control characters except new lines.
-pub(crate) fn optional_text(raw: Option<&str>, field: &str, errors: &mut ValidationErrors) -> Option<String> {
+/// A blank text is `None`; a bad one is recorded in `errors` against `field`.
+pub fn optional_text(raw: Option<&str>, field: &str, errors: &mut ValidationErrors) -> Option<String> {
     let text = raw?.trim();
     if text.is_empty() {
         return None;

@@ -217,6 +217,7 @@ fn person() -> impl Strategy<Value = Person> {
                 last_modified,
                 status,
                 processing_restricted,
+                references: Vec::new(),
             }
         },
     )

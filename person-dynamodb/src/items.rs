@@ -14,6 +14,7 @@ use person_core::documents::{DocumentBody, DocumentKind, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry, PersonEvent};
 use person_core::matching::{KeySource, SearchKey};
 use person_core::ports::{AuditRecord, IdempotencyRecord, StoreError};
+use person_core::reference::CrossReference;
 use person_core::storage;
 use person_core::{Person, PersonId, PersonStatus};
 
@@ -47,6 +48,8 @@ pub(crate) const AUDIT_PK: &str = "AUDIT";
 pub(crate) const DEDUP_SK: &str = "DEDUP";
 /// Sort key of an idempotency record.
 pub(crate) const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+/// Sort key of a reference item.
+pub(crate) const REFERENCE_SK: &str = "REF";
 
 /// Prefix of history sort keys.
 pub(crate) const HISTORY_PREFIX: &str = "HISTORY#";
@@ -102,6 +105,12 @@ pub(crate) fn person_of_posting(sk: &str) -> Result<PersonId, StoreError> {
 /// Partition key of a dedup item.
 pub(crate) fn dedup_pk(key: &str) -> String {
     format!("DEDUP#{key}")
+}
+
+/// Partition key of the reference item of `reference`: `REF#<system>:<id>` (unambiguous: systems hold no colon,
+/// and ids are kept verbatim, so distinct references never share an item).
+pub(crate) fn reference_pk(reference: &CrossReference) -> String {
+    format!("REF#{}", reference.key())
 }
 
 /// Partition key of an idempotency record.
@@ -206,7 +215,7 @@ pub(crate) mod person_attr {
     pub(crate) const SEARCH_KEYS: &str = "searchKeys";
     /// `dedupKey` (S, absent when none): the dedup key the person holds.
     pub(crate) const DEDUP_KEY: &str = "dedupKey";
-    /// `personId` (S): on dedup and posting items, the person holding them.
+    /// `personId` (S): on dedup, reference and posting items, the person holding them.
     pub(crate) const PERSON_ID: &str = "personId";
 }
 
@@ -272,8 +281,20 @@ pub(crate) fn version_in(
 /// The person holding a dedup item returned by a failed condition.
 pub(crate) fn holder_in(item: Option<&Item>) -> Result<PersonId, StoreError> {
     let item = item.ok_or_else(|| malformed("dedup", person_attr::PERSON_ID))?;
-    PersonId::parse(get_s(item, person_attr::PERSON_ID, "dedup")?)
-        .map_err(|_| malformed("dedup", person_attr::PERSON_ID))
+    holder_of(item, "dedup")
+}
+
+/// The person named by the `personId` of a dedup or reference item (`what`).
+pub(crate) fn holder_of(item: &Item, what: &'static str) -> Result<PersonId, StoreError> {
+    PersonId::parse(get_s(item, person_attr::PERSON_ID, what)?).map_err(|_| malformed(what, person_attr::PERSON_ID))
+}
+
+/// The reference item giving `reference` to `holder`.
+pub(crate) fn reference_item(reference: &CrossReference, holder: PersonId) -> Item {
+    let mut item = self::key(reference_pk(reference), REFERENCE_SK);
+    item.insert("type".to_owned(), s("reference"));
+    item.insert(person_attr::PERSON_ID.to_owned(), s(holder.to_string()));
+    item
 }
 
 /// The dedup item giving `key` to `holder`.

@@ -9,13 +9,14 @@
 //! item type and maps every access pattern to a `GetItem`, `BatchGetItem` or single-partition `Query`; nothing
 //! scans). A person and everything filed under it (history, documents, equality keys, audit index) share the
 //! partition `PERSON#<id>`; search keys are postings `KEY#<key>` → `<id>#<source>`; the dedup key of each live
-//! person is an item `DEDUP#<key>` holding its id; events live in one ordered partition `FEED`.
+//! person is an item `DEDUP#<key>` holding its id, and so is each of its cross-references (`REF#<system>:<id>`);
+//! events live in one ordered partition `FEED`.
 //!
 //! # Atomic writes
 //!
 //! Every change is ONE `TransactWriteItems`: the person item with a condition on `versionNumber`
-//! (compare-and-set; `attribute_not_exists` for a create), the idempotency record and dedup item with
-//! conditions that make duplicates impossible, the feed counter, the event, the history entry, the search-key
+//! (compare-and-set; `attribute_not_exists` for a create), the idempotency record, dedup item and reference items
+//! with conditions that make duplicates impossible, the feed counter, the event, the history entry, the search-key
 //! postings added and removed, and the audit entry. A cancelled transaction is explained by its cancellation
 //! reasons, item by item (position and code, with the item's old values for the version or holder to report),
 //! never by message text. Reads that prepare a write (the person's stored keys, the counter) are validated by
@@ -50,6 +51,7 @@ mod location;
 mod merge;
 pub mod options;
 pub mod queries;
+mod references;
 mod repository;
 mod search;
 #[cfg(feature = "testing")]

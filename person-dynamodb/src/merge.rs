@@ -4,10 +4,11 @@
 //! The transaction holds: both person items, each conditioned on its expected `versionNumber`; each moved
 //! document deleted from the duplicate at its expected version and put for the survivor only if it has none of
 //! that kind; the survivor's dedup item (free, or held by either person: the duplicate releases its key in the
-//! same transaction, so the survivor may take it) and the release of the old ones; the survivor's postings
-//! replaced, the duplicate's all dropped (their equality keys guarded by revision); the feed counter and the
-//! one event; both history entries; the audit entry. The failed item's role decides the error, in the port's
-//! order: survivor, duplicate, documents, dedup key.
+//! same transaction, so the survivor may take it) and the release of the old ones; the reference items the
+//! survivor takes (free, or held by either person: the duplicate's move over) and those released; the survivor's
+//! postings replaced, the duplicate's all dropped (their equality keys guarded by revision); the feed counter and
+//! the one event; both history entries; the audit entry. The failed item's role decides the error, in the port's
+//! order: survivor, duplicate, documents, dedup key, reference.
 
 use person_core::ports::{MergeWrite, MergeWriteError, StoreError};
 
@@ -15,6 +16,7 @@ use crate::DynamoDbStore;
 use crate::error::DynamoStoreError;
 use crate::items::{self, PersonItem, distinct, document_sk, key, person_attr, person_pk};
 use crate::queries;
+use crate::references::{ReferenceChanges, Refusal};
 use crate::repository::{append_audit, append_event, at_version, live_dedup_key, rewrite_keys};
 use crate::search::{drop_all_keys, move_dedup, replace_equality_keys};
 use crate::tx::{Backoff, Condition, Role, Slot, Tx, TxError};
@@ -51,6 +53,10 @@ impl DynamoDbStore {
                 None => *audit_position.insert(self.next_audit_position().await?),
             };
 
+            // The survivor takes the duplicate's references (and any new ones) and releases those it drops: one
+            // operation per reference item, since a transaction touches an item once.
+            let references =
+                ReferenceChanges::between(Some(&survivor.person), Some(&duplicate.person), &write.survivor);
             let survivor_dedup = live_dedup_key(&write.survivor, write.survivor_dedup_key.as_deref());
             let survivor_keys = if survivor_live { distinct(&write.survivor_keys) } else { Vec::new() };
             let outcome = self
@@ -82,6 +88,7 @@ impl DynamoDbStore {
                     let released =
                         [stored_dedup.filter(|old| Some(*old) != survivor_dedup), duplicate.dedup_key.as_deref()];
                     move_dedup(&mut tx, survivor_id, &[survivor_id, duplicate_id], taken, &released)?;
+                    references.write(&mut tx, survivor_id, &[survivor_id, duplicate_id])?;
 
                     rewrite_keys(
                         &mut tx,
@@ -123,6 +130,16 @@ impl DynamoDbStore {
                     if let Some(reason) = cancelled.failed(Role::Dedup) {
                         let existing = items::holder_in(reason.old.as_ref())?;
                         return Err(MergeWriteError::DuplicatePerson { existing });
+                    }
+                    match self.refused_reference(&references, &cancelled, &[survivor_id, duplicate_id]).await? {
+                        Some(Refusal::Taken { reference, owner }) => {
+                            return Err(MergeWriteError::ReferenceTaken { reference, owner });
+                        }
+                        Some(Refusal::Freed) => {
+                            backoff.wait().await?;
+                            continue;
+                        }
+                        None => {}
                     }
                     if !cancelled.is_lost_race() {
                         return Err(cancelled.unexpected().into());

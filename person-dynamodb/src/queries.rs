@@ -32,26 +32,31 @@ operations! {
     PERSON_RESTRICTED_AMONG = "person.restricted_among" =>
         "BatchGetItem PK = PERSON#<id>, SK = PERSON projecting restricted (consistent)";
     /// Creates a person: person (attribute_not_exists), idempotency record (attribute_not_exists), dedup item
-    /// (attribute_not_exists), feed counter (compare-and-set, also allocating the personRef), event, history,
-    /// search keys, audit entry.
+    /// (attribute_not_exists), reference items (attribute_not_exists), feed counter (compare-and-set, also
+    /// allocating the personRef), event, history, search keys, audit entry.
     PERSON_INSERT = "person.insert" =>
         "TransactWriteItems Put PERSON#<id>/PERSON if not exists, Put IDEMPOTENCY#<key> if not exists, \
-         Put DEDUP#<key> if not exists, Update COUNTER/FEED if position = :expected, Put FEED/<position>, \
+         Put DEDUP#<key> if not exists, Put REF#<system>:<id>/REF if not exists, \
+         Update COUNTER/FEED if position = :expected, Put FEED/<position>, \
          Put PERSON#<id>/HISTORY#<version>, Put KEY#<key>/<id>#person, Put AUDIT/<position>, \
          Put PERSON#<id>/AUDIT#<position>";
     /// Updates a person: compare-and-set on versionNumber, feed counter, event, history, search-key items added
-    /// and removed, dedup items moved, audit entry.
+    /// and removed, dedup items moved, reference items taken and released (only those that change), audit entry.
     PERSON_UPDATE = "person.update" =>
         "TransactWriteItems Put PERSON#<id>/PERSON if versionNumber = :expected, Update COUNTER/FEED if position = \
          :expected, Put FEED/<position>, Put PERSON#<id>/HISTORY#<version>, Put|Delete KEY#<key>/<id>#<source>, \
          Put DEDUP#<key> if free or held by <id>, Delete DEDUP#<old key>, \
+         Put|Delete REF#<system>:<id>/REF if free or held by <id>, \
          Delete PERSON#<id>/KEYS#equality if rev = :rev, Put AUDIT/<position>, Put PERSON#<id>/AUDIT#<position>";
     /// Merges two persons in one transaction.
     PERSON_MERGE = "person.merge" =>
         "TransactWriteItems Put PERSON#<survivor>/PERSON and PERSON#<duplicate>/PERSON if versionNumber = \
          :expected, Delete PERSON#<duplicate>/DOC#<kind> if version = :expected, Put PERSON#<survivor>/DOC#<kind> \
          if not exists, Put|Delete KEY#<key>/<id>#<source>, Put DEDUP#<key> if free or held by either, \
+         Put|Delete REF#<system>:<id>/REF if free or held by either, \
          Update COUNTER/FEED if position = :expected, Put FEED/<position>, Put HISTORY of both, audit entry";
+    /// The live person holding a cross-reference (also read when a cancelled write's reason lacks the holder).
+    REFERENCE_FIND = "person.find_by_reference" => "GetItem PK = REF#<system>:<id>, SK = REF (consistent)";
     /// Reads the feed counter before a write that appends an event.
     COUNTER_GET = "counter.get" => "GetItem PK = COUNTER, SK = FEED (consistent)";
     /// Claims the next feed turn for a handle that keeps losing the counter race (fairness between processes).

@@ -1,13 +1,14 @@
 //! [`PersonRepository`] for [`DynamoDbStore`]: every write is ONE `TransactWriteItems` (the change, its event at
-//! the next feed position, its history entry, its postings, dedup items and audit entry); every read is a
-//! consistent `GetItem`, `BatchGetItem` or single-partition `Query`.
+//! the next feed position, its history entry, its postings, dedup and reference items and audit entry); every
+//! read is a consistent `GetItem`, `BatchGetItem` or single-partition `Query`.
 //!
-//! A write first reads what it must replace (the stored person with its keys, the feed counter) and then
-//! commits a transaction whose conditions check that nothing it read has changed: the person's
+//! A write first reads what it must replace (the stored person with its keys and references, the feed counter)
+//! and then commits a transaction whose conditions check that nothing it read has changed: the person's
 //! `versionNumber`, the counter's position. Errors the caller must act on come from the item whose condition
 //! failed: the person item (`NotFound`, `VersionConflict { current }` from its old values), the idempotency
-//! record (`IdempotencyKeyTaken`), the dedup item (`DuplicatePerson { existing }` from its holder). A failure of
-//! the counter alone means another writer took the position first: the write re-reads and retries
+//! record (`IdempotencyKeyTaken`), the dedup item (`DuplicatePerson { existing }` from its holder), a reference
+//! item (`ReferenceTaken { reference, owner }` from its holder, see [`crate::references`]). A failure of the
+//! counter alone means another writer took the position first: the write re-reads and retries
 //! ([`crate::tx::Backoff`]).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,6 +25,7 @@ use person_core::ports::{
     Candidate, IdempotencyRecord, InsertError, MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository,
     PersonWrite, StoreError, UpdateError,
 };
+use person_core::reference::CrossReference;
 use person_core::{Person, PersonId, PersonRef};
 
 use crate::DynamoDbStore;
@@ -33,6 +35,7 @@ use crate::items::{
     PersonItem, SK, distinct, key, n, padded, person_attr, person_pk, s,
 };
 use crate::queries::{self, NamedOperation};
+use crate::references::{ReferenceChanges, Refusal};
 use crate::search::{drop_all_keys, move_dedup, replace_postings};
 use crate::tx::{Backoff, Condition, Role, Slot, Tx, TxError};
 
@@ -436,6 +439,7 @@ impl DynamoDbStore {
     }
 
     async fn insert_person(&self, write: NewPersonWrite) -> Result<Person, InsertError> {
+        let references = ReferenceChanges::between(None, None, write.person());
         let audit_position = self.next_audit_position().await?;
         let mut backoff = Backoff::new(queries::PERSON_INSERT, &self.options);
         loop {
@@ -455,6 +459,7 @@ impl DynamoDbStore {
                         tx.put(Role::Idempotency, items::idempotency_item(record)?, Some(Condition::absent()))?;
                     }
                     move_dedup(&mut tx, person.id, &[], dedup_key, &[])?;
+                    references.write(&mut tx, person.id, &[])?;
                     append_event(&mut tx, counter, Some(person_ref), &created.event)?;
                     tx.put(Role::Plain, items::history_item(&created.history)?, None)?;
                     replace_postings(&mut tx, person.id, KeySource::Person, &[], &keys)?;
@@ -474,6 +479,16 @@ impl DynamoDbStore {
                     }
                     if let Some(reason) = cancelled.failed(Role::Dedup) {
                         return Err(InsertError::DuplicatePerson { existing: items::holder_in(reason.old.as_ref())? });
+                    }
+                    match self.refused_reference(&references, &cancelled, &[]).await? {
+                        Some(Refusal::Taken { reference, owner }) => {
+                            return Err(InsertError::ReferenceTaken { reference, owner });
+                        }
+                        Some(Refusal::Freed) => {
+                            backoff.wait().await?;
+                            continue;
+                        }
+                        None => {}
                     }
                     if !cancelled.is_lost_race() {
                         return Err(cancelled.unexpected().into());
@@ -497,6 +512,9 @@ impl DynamoDbStore {
                 return Err(UpdateError::VersionConflict { current: stored.person.version_number });
             }
             let equality = if live { None } else { Some(self.read_equality_keys(id).await?) };
+            // The stored person's references are exactly those the index gives it: the version condition below
+            // refuses the write if the person changed since this read.
+            let references = ReferenceChanges::between(Some(&stored.person), None, &write.person);
             let position = match audit_position {
                 Some(position) => position,
                 None => *audit_position.insert(self.next_audit_position().await?),
@@ -511,6 +529,7 @@ impl DynamoDbStore {
                         move_dedup(&mut tx, id, &[id], dedup_key, &[stored_dedup])?;
                     }
                     rewrite_keys(&mut tx, Slot::Subject, &write.person, &stored, &keys, equality.as_ref())?;
+                    references.write(&mut tx, id, &[id])?;
                     append_event(&mut tx, counter, None, &write.event)?;
                     tx.put(Role::Plain, items::history_item(&write.history)?, None)?;
                     append_audit(&mut tx, position, &write.audit)?;
@@ -526,6 +545,16 @@ impl DynamoDbStore {
                     }
                     if let Some(reason) = cancelled.failed(Role::Dedup) {
                         return Err(UpdateError::DuplicatePerson { existing: items::holder_in(reason.old.as_ref())? });
+                    }
+                    match self.refused_reference(&references, &cancelled, &[id]).await? {
+                        Some(Refusal::Taken { reference, owner }) => {
+                            return Err(UpdateError::ReferenceTaken { reference, owner });
+                        }
+                        Some(Refusal::Freed) => {
+                            backoff.wait().await?;
+                            continue;
+                        }
+                        None => {}
                     }
                     if !cancelled.is_lost_race() {
                         return Err(cancelled.unexpected().into());
@@ -557,6 +586,10 @@ impl PersonRepository for DynamoDbStore {
 
     async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
         self.merge_persons(&write).await
+    }
+
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
+        self.reference_owner(reference).await
     }
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {

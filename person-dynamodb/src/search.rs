@@ -92,19 +92,7 @@ pub(crate) fn move_dedup(
 ) -> Result<(), StoreError> {
     let mut touched: HashSet<&str> = HashSet::new();
     if let Some(new) = new {
-        let condition = match holders {
-            [] => Condition::absent(),
-            [only] => Condition::new("attribute_not_exists(#pk) OR #holder = :a")
-                .name("#pk", PK)
-                .name("#holder", person_attr::PERSON_ID)
-                .value(":a", s(only.to_string())),
-            [first, second, ..] => Condition::new("attribute_not_exists(#pk) OR #holder = :a OR #holder = :b")
-                .name("#pk", PK)
-                .name("#holder", person_attr::PERSON_ID)
-                .value(":a", s(first.to_string()))
-                .value(":b", s(second.to_string())),
-        };
-        tx.put(Role::Dedup, dedup_item(new, holder), Some(condition))?;
+        tx.put(Role::Dedup, dedup_item(new, holder), Some(free_or_held_by(holders)))?;
         touched.insert(new);
     }
     for old in released.iter().flatten() {
@@ -113,6 +101,23 @@ pub(crate) fn move_dedup(
         }
     }
     Ok(())
+}
+
+/// The condition of an item naming its holder in `personId` (a dedup or reference item): absent, or held by one
+/// of `holders` (at most two: the writer, or both persons of a merge).
+pub(crate) fn free_or_held_by(holders: &[PersonId]) -> Condition {
+    match holders {
+        [] => Condition::absent(),
+        [only] => Condition::new("attribute_not_exists(#pk) OR #holder = :a")
+            .name("#pk", PK)
+            .name("#holder", person_attr::PERSON_ID)
+            .value(":a", s(only.to_string())),
+        [first, second, ..] => Condition::new("attribute_not_exists(#pk) OR #holder = :a OR #holder = :b")
+            .name("#pk", PK)
+            .name("#holder", person_attr::PERSON_ID)
+            .value(":a", s(first.to_string()))
+            .value(":b", s(second.to_string())),
+    }
 }
 
 /// Adds to `tx` the removal of every posting of a person that is no longer live: its `person` keys (as stored on
@@ -254,27 +259,56 @@ impl DynamoDbStore {
 
 #[cfg(test)]
 mod tests {
+    use person_core::reference::MAX_REFERENCES;
     use person_core::service::PersonKeys;
     use person_core::testkit::synthetic::{SyntheticConfig, generate};
 
     use crate::tx::MAX_TRANSACTION_ITEMS;
 
-    /// Items of an update besides postings: person, counter, event, history, audit log and index, two dedup items.
+    /// Items of a create besides postings and reference items: person, idempotency record, dedup item, counter,
+    /// event, history, audit log and index.
+    const CREATE_FIXED_ITEMS: usize = 8;
+
+    /// Items of an update besides postings and reference items: person, counter, event, history, audit log and
+    /// index, two dedup items. A delete has the same number (one dedup item, and its equality-keys item).
     const UPDATE_FIXED_ITEMS: usize = 8;
 
-    // The documented bound (docs/storage-dynamodb.md): an update that replaces every key of a person with as
-    // many new ones fits in one transaction. The key algorithm lives in person-core; this catches a change there
-    // that would make persons outgrow DynamoDB's transaction limit.
+    /// Items of a merge besides documents, the survivor's postings and equality keys, and reference items: both
+    /// persons, three dedup items, the duplicate's equality-keys item, counter, event, two histories, the audit
+    /// log and two index items.
+    const MERGE_FIXED_ITEMS: usize = 13;
+
+    /// The most `person` keys of any of 5,000 synthetic persons.
+    fn most_keys() -> usize {
+        let data = generate(&SyntheticConfig::new(5000, 7));
+        data.persons.iter().map(|p| PersonKeys::of(&p.person, p.nino.as_deref()).person.len()).max().unwrap_or_default()
+    }
+
+    // The documented bound (docs/storage.md): an update that replaces every key of a person with as many new ones
+    // fits in one transaction. The key algorithm lives in person-core; this catches a change there that would make
+    // persons outgrow DynamoDB's transaction limit.
     #[test]
     fn an_update_replacing_every_key_of_any_synthetic_person_fits_in_one_transaction() {
-        let data = generate(&SyntheticConfig::new(5000, 7));
-        let most = data
-            .persons
-            .iter()
-            .map(|p| PersonKeys::of(&p.person, p.nino.as_deref()).person.len())
-            .max()
-            .unwrap_or_default();
+        let most = most_keys();
         assert!(most > 0);
         assert!(UPDATE_FIXED_ITEMS + 2 * most <= MAX_TRANSACTION_ITEMS, "a person with {most} keys");
+    }
+
+    // The documented bounds with cross-references (at most MAX_REFERENCES per person; a merge's survivor may hold
+    // twice as many, but only the duplicate's are new to it, so a merge changes at most MAX_REFERENCES items).
+    #[test]
+    fn writes_of_persons_holding_the_most_references_fit_in_one_transaction() {
+        let most = most_keys();
+        let create = CREATE_FIXED_ITEMS + most + MAX_REFERENCES;
+        assert!(create <= MAX_TRANSACTION_ITEMS, "a create with {most} keys and every reference: {create} items");
+        let replace_references = UPDATE_FIXED_ITEMS + 2 * MAX_REFERENCES;
+        assert!(replace_references <= MAX_TRANSACTION_ITEMS, "every reference replaced: {replace_references} items");
+        // A delete releases every reference in its transaction; its postings follow it when there is no room.
+        let delete = UPDATE_FIXED_ITEMS + MAX_REFERENCES;
+        assert!(delete <= MAX_TRANSACTION_ITEMS, "a delete: {delete} items");
+        // A merge moving the equality document (2 items, plus the survivor's equality-keys item and NI posting),
+        // adding as many keys to the survivor as a person can hold, and taking every reference of the duplicate.
+        let merge = MERGE_FIXED_ITEMS + 2 + 2 + most + MAX_REFERENCES;
+        assert!(merge <= MAX_TRANSACTION_ITEMS, "a merge with {most} new keys and every reference: {merge} items");
     }
 }

@@ -56,6 +56,12 @@ pub(crate) enum Role {
     Document,
     /// A document's new home in a merge (absent).
     DocumentTarget,
+    /// The reference item of a reference the written person takes (free, or held by the writer), by its index
+    /// among the references the write takes ([`crate::references::ReferenceChanges`]).
+    Reference(usize),
+    /// The reference item of a reference the write releases (held by the writer): a failure means the index
+    /// disagrees with the person, which retrying cannot cure.
+    ReleasedReference,
     /// An unconditional write.
     Plain,
 }

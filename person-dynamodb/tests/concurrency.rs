@@ -1,7 +1,7 @@
 //! Concurrency beyond the contract suite, through the store and across several handles on one table (as several
 //! server processes would hold it, sharing no client, lock or counter cache): compare-and-set of versions,
-//! unique `personRef`s, race-safe duplicate prevention, and a feed that stays complete and ordered while many
-//! writers commit. Skipped unless `PERSON_TEST_DYNAMODB_ENDPOINT` is set.
+//! unique `personRef`s, race-safe duplicate prevention and cross-references, and a feed that stays complete and
+//! ordered while many writers commit. Skipped unless `PERSON_TEST_DYNAMODB_ENDPOINT` is set.
 
 mod common;
 
@@ -13,7 +13,9 @@ use common::fresh_store;
 use futures::future::join_all;
 use person_core::event::FeedEntry;
 use person_core::ports::{InsertError, PersonRepository, UpdateError};
-use person_core::testkit::fixtures::{create_write, full_person, keyed_create_write, keys, person_id, rename_write};
+use person_core::testkit::fixtures::{
+    create_write, full_person, keyed_create_write, keys, person_id, reference, references_write, rename_write,
+};
 use person_core::{Person, PersonId, PersonRef};
 use person_dynamodb::DynamoDbStore;
 use uuid::Uuid;
@@ -105,6 +107,38 @@ async fn ten_concurrent_creates_of_the_same_person_on_four_handles_store_exactly
     let candidates = handles[2].candidates(&keys(&["race"]), 10).await.expect("candidates succeeds");
     assert_eq!(candidates.iter().map(|c| c.person.id).collect::<Vec<_>>(), winners);
     assert_eq!(all_events(&handles[3]).await.len(), 1, "refused creates write no event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twelve_concurrent_claims_of_one_reference_on_four_handles_let_exactly_one_win_and_name_it() {
+    let Some((_owner, handles)) = handles().await else { return };
+    let mut claimants = Vec::new();
+    for i in 0..12 {
+        let store = &handles[i % handles.len()];
+        claimants.push(store.insert(create_write(full_person(person_id()), None)).await.expect("insert succeeds"));
+    }
+    let wanted = reference("tenure", "contested");
+    let tasks = claimants.iter().enumerate().map(|(i, person)| {
+        let store = handles[i % handles.len()].clone();
+        let mut claimed = person.references.clone();
+        claimed.push(wanted.clone());
+        let write = references_write(person, &claimed);
+        let id = person.id;
+        tokio::spawn(async move { (id, store.update(write).await) })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.expect("task completes")).collect();
+
+    let winners: Vec<PersonId> = results.iter().filter(|(_, r)| r.is_ok()).map(|(id, _)| *id).collect();
+    assert_eq!(winners.len(), 1, "results: {results:?}");
+    let refused = results
+        .iter()
+        .filter(|(_, r)| {
+            matches!(r, Err(UpdateError::ReferenceTaken { reference, owner }) if *reference == wanted && *owner == winners[0])
+        })
+        .count();
+    assert_eq!(refused, 11, "every loser names the winner: {results:?}");
+    assert_eq!(handles[1].find_by_reference(&wanted).await.expect("find succeeds"), Some(winners[0]));
+    assert_eq!(all_events(&handles[2]).await.len(), 13, "twelve creates and the one winning claim");
 }
 
 /// One writer: a few persons, each created and then updated `rounds` times; returns every event it committed

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use common::fresh_store;
 use person_core::event::Actor;
 use person_core::ports::{RandomIds, Repositories, SystemClock};
-use person_core::service::{CreateOptions, SearchQuery};
+use person_core::reference::CrossReference;
+use person_core::service::{CreateOptions, ReferenceRequest, SearchQuery};
 use person_core::{Permission, PersonService, RequestContext, ServiceArea};
 
 fn body(value: serde_json::Value) -> Vec<u8> {
@@ -56,7 +57,7 @@ async fn no_request_path_issues_a_scan() {
     assert!(!found.hits.is_empty(), "search finds the person");
     let probe = body(serde_json::json!({ "firstName": "Zoe", "surname": "O'Neill", "dateOfBirth": "1990-05-17" }));
     service.match_person(&ctx, &probe).await.expect("match");
-    let updated = service
+    service
         .update(&ctx, created.id, 0, &body(serde_json::json!({ "middleName": "Ann", "reason": "Correction" })))
         .await
         .expect("update");
@@ -71,18 +72,36 @@ async fn no_request_path_issues_a_scan() {
         .await
         .expect("extended write");
     service.extended(&ctx, duplicate.id, &area).await.expect("extended read");
+    let tenure = CrossReference::parse("tenure:T-1").expect("valid reference");
+    let repairs = CrossReference::parse("repairs:R-1").expect("valid reference");
+    service
+        .add_reference(&ctx, created.id, None, ReferenceRequest { reference: tenure.clone(), reason: None })
+        .await
+        .expect("add reference");
+    service
+        .add_reference(&ctx, duplicate.id, None, ReferenceRequest { reference: repairs.clone(), reason: None })
+        .await
+        .expect("add reference");
+    let found = service.search_by_reference(&ctx, &repairs).await.expect("search by reference");
+    assert_eq!(found.hits.len(), 1, "the reference finds its holder");
+    service.references(&ctx, created.id).await.expect("list references");
+    let current = service.remove_reference(&ctx, created.id, None, &tenure, None).await.expect("remove reference");
     service.history(&ctx, created.id).await.expect("history");
     service.events(&ctx, 0, 100).await.expect("events");
     service.access_log(&ctx, created.id, 0, 100).await.expect("access log");
     service.subject_access(&ctx, created.id).await.expect("subject access");
     let merge = body(serde_json::json!({ "duplicateId": duplicate.id, "reason": "Same person" }));
-    let survivor = service.merge(&ctx, created.id, updated.person.version_number, &merge).await.expect("merge");
+    let survivor = service.merge(&ctx, created.id, current.person.version_number, &merge).await.expect("merge");
+    let moved = service.search_by_reference(&ctx, &repairs).await.expect("search by reference");
+    assert_eq!(moved.hits.iter().map(|h| h.person.id).collect::<Vec<_>>(), vec![survivor.id], "moved by the merge");
     let restricted =
         service.set_restriction(&ctx, survivor.id, true, Some(survivor.version_number), None).await.expect("restrict");
     service
         .delete(&ctx, survivor.id, Some(restricted.person.version_number), Some("Left".to_owned()))
         .await
         .expect("delete");
+    let released = service.search_by_reference(&ctx, &repairs).await.expect("search by reference");
+    assert!(released.hits.is_empty(), "a deleted person's references are released");
     service.ready().await.expect("ready");
 
     let sent = store.sdk_operations_sent();

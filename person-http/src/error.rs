@@ -21,6 +21,7 @@ use http::{HeaderMap, StatusCode};
 use person_core::api::{ProblemDetails, problem_types};
 use person_core::documents::MAX_EXTENDED_BYTES;
 use person_core::person::PersonId;
+use person_core::reference::CrossReference;
 use person_core::service::{
     CreatePersonError, DocumentError, DuplicateCandidate, LookupError, MAX_IDEMPOTENCY_KEY_LEN, MatchError, MergeError,
     SearchError, UpdatePersonError,
@@ -51,6 +52,21 @@ pub(crate) struct DuplicatePersonProblem {
     pub(crate) problem: ProblemDetails,
     /// The persons already recorded, most likely first.
     pub(crate) candidates: Vec<DuplicateCandidate>,
+}
+
+/// The 409 `reference-taken` problem: the usual members plus the `reference` asked for and its `owner` (absent
+/// when the caller may not see that person).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReferenceTakenProblem {
+    /// `type`, `title`, `status`, `detail`, `instance`, `correlationId`.
+    #[serde(flatten)]
+    pub(crate) problem: ProblemDetails,
+    /// The reference.
+    pub(crate) reference: CrossReference,
+    /// The person holding it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<PersonId>,
 }
 
 /// Every way a request can fail, as the HTTP layer sees it.
@@ -107,6 +123,13 @@ pub(crate) enum ApiError {
     DuplicatePerson {
         /// The persons it duplicates, most likely first.
         candidates: Vec<DuplicateCandidate>,
+    },
+    /// Another person holds the cross-reference (409 `reference-taken`).
+    ReferenceTaken {
+        /// The reference.
+        reference: CrossReference,
+        /// Its owner, when the caller may see it.
+        owner: Option<PersonId>,
     },
     /// An idempotency key was reused with a different request (422).
     IdempotencyKeyReused,
@@ -285,6 +308,23 @@ impl ApiError {
                 };
                 let mut problem = p(StatusCode::CONFLICT, t::DUPLICATE_PERSON, "Duplicate person", detail);
                 problem.candidates = Some(candidates);
+                problem
+            }
+            Self::ReferenceTaken { reference, owner } => {
+                let detail = match owner {
+                    Some(owner) => format!(
+                        "the {} record {} belongs to person {owner}; remove it there first, or merge the two \
+                         persons if they are the same",
+                        reference.system, reference.id
+                    ),
+                    None => format!(
+                        "the {} record {} belongs to another person whose processing is restricted; ask an \
+                         administrator",
+                        reference.system, reference.id
+                    ),
+                };
+                let mut problem = p(StatusCode::CONFLICT, t::REFERENCE_TAKEN, "Reference taken", detail);
+                problem.reference_owner = Some((reference, owner));
                 problem
             }
             Self::IdempotencyKeyReused => p(
@@ -493,6 +533,10 @@ impl From<UpdatePersonError> for ApiError {
             UpdatePersonError::Lookup(l) => l.into(),
             UpdatePersonError::VersionConflict { current } => Self::VersionConflict { current: Some(current) },
             UpdatePersonError::Duplicate { candidates } => Self::DuplicatePerson { candidates },
+            UpdatePersonError::ReferenceTaken { reference, owner } => Self::ReferenceTaken { reference, owner },
+            UpdatePersonError::ReferenceNotHeld => {
+                Self::NotFound { detail: "the person holds no such reference".to_owned() }
+            }
             UpdatePersonError::Body(b) => b.into(),
             UpdatePersonError::Invalid(v) => v.into(),
         }
@@ -533,6 +577,7 @@ pub(crate) struct Problem {
     errors: Option<Vec<FieldError>>,
     current_version: Option<u64>,
     candidates: Option<Vec<DuplicateCandidate>>,
+    reference_owner: Option<(CrossReference, Option<PersonId>)>,
     location: Option<String>,
     retry_after: Option<u32>,
     www_authenticate: Option<&'static str>,
@@ -558,6 +603,7 @@ impl Problem {
             errors: None,
             current_version: None,
             candidates: None,
+            reference_owner: None,
             location: None,
             retry_after: None,
             www_authenticate: None,
@@ -604,7 +650,7 @@ impl Problem {
         instance: &str,
         correlation_id: &str,
     ) -> Response {
-        let body = render(&self.details(instance, correlation_id), self.candidates.as_deref()).unwrap_or_else(|_| {
+        let body = render(&self.details(instance, correlation_id), &self).unwrap_or_else(|_| {
             format!(r#"{{"type":"{}","status":{}}}"#, self.problem_type, self.status.as_u16()).into_bytes()
         });
         for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH, header::CONTENT_ENCODING, header::TRANSFER_ENCODING]
@@ -629,15 +675,24 @@ impl Problem {
     }
 }
 
-/// The problem as JSON: [`ProblemDetails`] plus, for a duplicate person, the `candidates` extension member
-/// (RFC 9457 §3.2; [`DuplicatePersonProblem`] is its schema).
-fn render(details: &ProblemDetails, candidates: Option<&[DuplicateCandidate]>) -> serde_json::Result<Vec<u8>> {
-    match candidates {
-        None => serde_json::to_vec(details),
-        Some(candidates) => {
-            serde_json::to_vec(&DuplicatePersonProblem { problem: details.clone(), candidates: candidates.to_vec() })
-        }
+/// The problem as JSON: [`ProblemDetails`] plus the extension members of its kind (RFC 9457 §3.2): `candidates`
+/// for a duplicate person ([`DuplicatePersonProblem`]), `reference` and `owner` for a taken reference
+/// ([`ReferenceTakenProblem`]).
+fn render(details: &ProblemDetails, problem: &Problem) -> serde_json::Result<Vec<u8>> {
+    if let Some(candidates) = &problem.candidates {
+        return serde_json::to_vec(&DuplicatePersonProblem {
+            problem: details.clone(),
+            candidates: candidates.clone(),
+        });
     }
+    if let Some((reference, owner)) = &problem.reference_owner {
+        return serde_json::to_vec(&ReferenceTakenProblem {
+            problem: details.clone(),
+            reference: reference.clone(),
+            owner: *owner,
+        });
+    }
+    serde_json::to_vec(details)
 }
 
 /// `outer: inner: innermost`, following `source()`.
@@ -699,7 +754,7 @@ mod tests {
     /// The status and JSON body an error is rendered as, for a request to `/p` with correlation id `c-1`.
     fn body_of(error: ApiError) -> (StatusCode, serde_json::Value) {
         let problem = error.into_problem();
-        let body = render(&problem.details("/p", "c-1"), problem.candidates.as_deref()).unwrap();
+        let body = render(&problem.details("/p", "c-1"), &problem).unwrap();
         (problem.status, serde_json::from_slice(&body).unwrap())
     }
 

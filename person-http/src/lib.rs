@@ -26,6 +26,7 @@
 pub mod auth;
 mod error;
 mod extract;
+pub mod links;
 mod middleware;
 mod openapi;
 mod permissions;
@@ -46,7 +47,7 @@ use tower_http::trace::TraceLayer;
 pub use openapi::openapi;
 pub use state::{AppState, DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, HttpConfig};
 
-use routes::{audit, documents, events, health, persons, search};
+use routes::{audit, documents, events, health, persons, references, search};
 
 /// The whole API as an axum router, ready to serve (`axum::serve`) or to nest in another application.
 ///
@@ -54,9 +55,9 @@ use routes::{audit, documents, events, health, persons, search};
 /// `GET /api/v1/search/persons` (Hackney's housing search), `GET|PATCH|DELETE /api/v1/persons/{id}`,
 /// `POST /api/v1/persons/{id}/merge`, `GET /api/v1/persons/{id}/history`, `GET|PUT /api/v1/persons/{id}/equality`,
 /// `GET|PUT|DELETE /api/v1/persons/{id}/extended/{area}`, `PUT /api/v1/persons/{id}/processing-restriction`,
-/// `GET /api/v1/persons/{id}/access-log`, `GET /api/v1/persons/{id}/subject-access`, `GET /api/v1/events`,
-/// `GET /api/v1/healthcheck/ping`, `GET /livez`, `GET /readyz`, `GET /swagger/v1/swagger.json` and the Swagger
-/// UI under `/swagger`. Unknown paths answer a 404 problem and known paths with another method a 405 problem.
+/// `GET|POST|DELETE /api/v1/persons/{id}/references`, `GET /api/v1/persons/{id}/access-log`,
+/// `GET /api/v1/persons/{id}/subject-access`, `GET /api/v1/events`, `GET /api/v1/healthcheck/ping`, `GET /livez`,
+/// `GET /readyz`, `GET /metrics`, `GET /swagger/v1/swagger.json` and the Swagger UI under `/swagger`. Unknown paths answer a 404 problem and known paths with another method a 405 problem.
 ///
 /// Middleware, outermost first: correlation id (accepted or generated, echoed on every response), the request
 /// span, CORS, gzip compression, problem rendering (every error is `application/problem+json`), panic catching
@@ -102,12 +103,17 @@ pub fn router(state: AppState) -> Router {
             get(documents::get_extended).put(documents::put_extended).delete(documents::delete_extended),
         )
         .route("/api/v1/persons/{id}/processing-restriction", put(persons::set_restriction))
+        .route(
+            "/api/v1/persons/{id}/references",
+            get(references::list).post(references::add).delete(references::remove),
+        )
         .route("/api/v1/persons/{id}/access-log", get(audit::access_log))
         .route("/api/v1/persons/{id}/subject-access", get(audit::subject_access))
         .route("/api/v1/events", get(events::feed))
         .route("/api/v1/healthcheck/ping", get(health::ping))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .with_state(state)
         .merge(openapi::swagger_ui(config.base_url()))
         .fallback(routes::not_found)

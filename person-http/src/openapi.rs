@@ -16,7 +16,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, SecurityRequirement}
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::permissions::rule_for;
-use crate::routes::{audit, documents, events, health, persons, search};
+use crate::routes::{audit, documents, events, health, persons, references, search};
 
 /// The name of the bearer token security scheme.
 pub(crate) const BEARER_AUTH: &str = "bearerAuth";
@@ -50,6 +50,9 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
         persons::history,
         persons::set_restriction,
         persons::merge,
+        references::list,
+        references::add,
+        references::remove,
         documents::get_equality,
         documents::put_equality,
         documents::get_extended,
@@ -61,11 +64,13 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
         health::ping,
         health::livez,
         health::readyz,
+        health::metrics,
     ),
     components(schemas(person_core::api::ProblemDetails, person_core::FieldError)),
     tags(
         (name = "search", description = "Ranked, typo-tolerant search; Hackney's housing-search compatible person search; matching"),
         (name = "persons", description = "Create (with duplicate prevention), read, change, delete and merge persons; their history; restriction of processing"),
+        (name = "references", description = "Cross-references: which records in other systems belong to a person (one owner per record); `GET /api/v1/persons?reference=system:id` finds the owner"),
         (name = "equality", description = "Equality data (special category): equality:read / equality:write only"),
         (name = "extended", description = "Per-service-area extended data: extended:<area>:read / extended:<area>:write only"),
         (name = "audit", description = "Access logs and subject-access exports (audit:read)"),

@@ -69,14 +69,19 @@ pub(crate) const RULES: &[Rule] = &[
     rule(Method::PUT, "/api/v1/persons/{id}/extended/{area}", ExtendedWrite, A::ExtendedWrite),
     rule(Method::DELETE, "/api/v1/persons/{id}/extended/{area}", ExtendedWrite, A::ExtendedDelete),
     rule(Method::PUT, "/api/v1/persons/{id}/processing-restriction", Fixed(P::Admin), A::PersonRestrict),
+    rule(Method::GET, "/api/v1/persons/{id}/references", Fixed(P::PersonsRead), A::PersonRead),
+    rule(Method::POST, "/api/v1/persons/{id}/references", Fixed(P::ReferencesWrite), A::PersonUpdate),
+    rule(Method::DELETE, "/api/v1/persons/{id}/references", Fixed(P::ReferencesWrite), A::PersonUpdate),
     rule(Method::GET, "/api/v1/persons/{id}/access-log", Fixed(P::AuditRead), A::AccessLogRead),
     rule(Method::GET, "/api/v1/persons/{id}/subject-access", Fixed(P::AuditRead), A::SubjectAccess),
     rule(Method::GET, "/api/v1/events", Fixed(P::EventsRead), A::EventsRead),
 ];
 
-/// Paths anyone may call without a token: health probes, the OpenAPI document and the Swagger UI.
+/// Paths anyone may call without a token: health probes, metrics (no personal data), the OpenAPI document and
+/// the Swagger UI.
 pub(crate) fn is_public(path: &str) -> bool {
-    matches!(path, "/api/v1/healthcheck/ping" | "/livez" | "/readyz" | "/swagger") || path.starts_with("/swagger/")
+    matches!(path, "/api/v1/healthcheck/ping" | "/livez" | "/readyz" | "/metrics" | "/swagger")
+        || path.starts_with("/swagger/")
 }
 
 /// The rule of a method and route template.

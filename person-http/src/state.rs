@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use person_core::PersonService;
 
+use person_core::RequestContext;
+use person_core::api::PersonResponse;
+use person_core::person::Person;
+
 use crate::auth::{AuthConfig, Authenticator};
+use crate::links::LinkRegistry;
 
 /// Default largest request body: 1 MiB (SPEC §4).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -55,6 +60,7 @@ pub struct AppState {
     pub(crate) service: PersonService,
     pub(crate) config: Arc<HttpConfig>,
     pub(crate) auth: Arc<Authenticator>,
+    pub(crate) links: LinkRegistry,
 }
 
 impl AppState {
@@ -63,7 +69,20 @@ impl AppState {
     #[must_use]
     pub fn new(service: PersonService, config: HttpConfig) -> Self {
         let auth = Arc::new(Authenticator::new(&config.auth));
-        Self { service, config: Arc::new(config), auth }
+        Self { service, config: Arc::new(config), auth, links: LinkRegistry::default() }
+    }
+
+    /// The same state with `links`: person responses then carry the links of the registered services the caller
+    /// may see and that are up (SPEC §8). Without it, `links` are always empty.
+    #[must_use]
+    pub fn with_links(mut self, links: LinkRegistry) -> Self {
+        self.links = links;
+        self
+    }
+
+    /// `person` as shown to the caller of `ctx`: computed values as of today, and the caller's links.
+    pub(crate) fn show(&self, person: &Person, ctx: &RequestContext) -> PersonResponse {
+        PersonResponse::new(person, self.service.today(), self.links.links_for(person, &ctx.permissions))
     }
 
     /// The HTTP configuration.

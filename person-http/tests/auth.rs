@@ -154,6 +154,26 @@ fn endpoints() -> Vec<Endpoint> {
             None,
             200,
         ),
+        endpoint(M::GET, "/api/v1/persons/{id}/references", "persons:read", "person-read", None, None, 200),
+        endpoint(
+            M::POST,
+            "/api/v1/persons/{id}/references",
+            "references:write",
+            "person-update",
+            Some(json!({ "system": "tenure", "id": "{duplicate}" })),
+            None,
+            201,
+        ),
+        // Succeeds only on a person holding the reference: see `every_protected_endpoint_serves_…`.
+        endpoint(
+            M::DELETE,
+            "/api/v1/persons/{id}/references?system=repairs&id=fixture",
+            "references:write",
+            "person-update",
+            None,
+            None,
+            204,
+        ),
         endpoint(M::GET, "/api/v1/persons/{id}/access-log", "audit:read", "access-log-read", None, None, 200),
         endpoint(M::GET, "/api/v1/persons/{id}/subject-access", "audit:read", "subject-access", None, None, 200),
         endpoint(M::GET, "/api/v1/events", "events:read", "events-read", None, None, 200),
@@ -311,6 +331,11 @@ async fn every_protected_endpoint_serves_a_token_holding_exactly_its_permission(
 
     for endpoint in endpoints() {
         let fixture = fixtures(&admin).await;
+        if endpoint.method == Method::DELETE && endpoint.path.contains("/references?") {
+            let held = json!({ "system": "repairs", "id": "fixture" });
+            let path = format!("/api/v1/persons/{}/references", fixture.id);
+            assert_eq!(admin.post(&path, &held).await.status(), StatusCode::CREATED);
+        }
         let authorization = format!("Bearer {}", token("specialist", &[endpoint.permission]));
 
         let response = endpoint.send(&api, &fixture, Some(&authorization)).await;

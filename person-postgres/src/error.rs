@@ -7,8 +7,9 @@
 //!
 //! Classification uses SQLSTATE codes and constraint names, never message text: connection failures, resource
 //! exhaustion, server shutdown, cancelled statements (timeouts), lock timeouts, deadlocks and serialisation
-//! failures are [`StoreError::Unavailable`] (retrying later may succeed); everything else is
-//! [`StoreError::Unexpected`]. Stored data that cannot be read is reported by `person_core::storage`.
+//! failures are [`StoreError::Unavailable`] (retrying later may succeed), and so is a reference released while it
+//! was being claimed; everything else is [`StoreError::Unexpected`]. Stored data that cannot be read is reported
+//! by `person_core::storage`.
 
 use person_core::ports::StoreError;
 
@@ -45,6 +46,10 @@ pub(crate) enum PostgresStoreError {
     /// A counter row is missing (the schema was tampered with).
     #[error("the {0} counter is missing")]
     MissingCounter(&'static str),
+    /// A reference the write could not claim was released by its holder before the holder could be named (a
+    /// race between three writers; retrying the write claims it).
+    #[error("a reference held by another person was released while it was being claimed")]
+    ReferenceReleased,
 }
 
 impl From<PostgresStoreError> for StoreError {
@@ -52,6 +57,7 @@ impl From<PostgresStoreError> for StoreError {
         let unavailable = match &error {
             PostgresStoreError::Operation { source, .. } => is_transient(source),
             PostgresStoreError::Migrate(sqlx::migrate::MigrateError::Execute(source)) => is_transient(source),
+            PostgresStoreError::ReferenceReleased => true,
             _ => false,
         };
         if unavailable { StoreError::Unavailable(Box::new(error)) } else { StoreError::Unexpected(Box::new(error)) }

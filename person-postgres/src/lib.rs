@@ -16,21 +16,32 @@
 //!   that key (`pg_advisory_xact_lock`), so writers of the same key queue until the holder commits and the dedup
 //!   check that follows is exact; the partial unique index `persons_dedup_key_key` is the backstop, and a
 //!   violation of it is mapped by constraint name.
+//! * **Cross-references.** `person_references` (primary key `(system, reference_id)`) holds the references of
+//!   live persons. A write claims its person's references with `INSERT … ON CONFLICT ON CONSTRAINT
+//!   person_references_pkey DO NOTHING`: a claim racing another writer of the same reference waits for that
+//!   transaction to end, so of concurrent claims exactly one inserts its row; a claim that inserts fewer rows
+//!   than it has references reads the holder (a new statement, which sees the winner's commit) and is refused
+//!   with `ReferenceTaken` naming it.
 //! * **The event feed.** Each event takes its position from the `event_position` counter row as the last
 //!   statement before COMMIT; the row lock is held until the commit, so positions are allocated and committed in
 //!   the same order and a reader can never see a position appear below one it has already read (the outbox
 //!   sequence-gap problem). The cost is one short serialisation point per event-writing transaction: the counter
 //!   update, the event insert and the commit. `docs/storage.md` explains the choice.
 //! * **Lock order.** Dedup advisory lock, then person rows (a merge locks its two persons in id order), then
-//!   documents, then the feed counter: every transaction takes locks in this order, so writers never deadlock.
+//!   reference rows (claimed in (system, id) order) and documents, then the feed counter: every transaction takes
+//!   locks in this order, so writers never deadlock on the dedup key, the persons or the feed. (A write releases
+//!   its person's reference rows before claiming them again, so two writes each claiming, at the same instant, a
+//!   reference the other's person holds can deadlock; PostgreSQL then aborts one, which fails as unavailable, and
+//!   the other is refused with `ReferenceTaken` as usual.)
 //!
 //! # Atomic writes
 //!
 //! A create is one transaction: check the id, idempotency key and dedup key, allocate the `personRef`, insert the
-//! person, its search keys, its history entry, its idempotency record, its audit entry and its event. An update is
-//! the compare-and-set, then the search keys, history entry, audit entry and event. A document write is a
-//! conditional insert, update or delete on the document's version, the equality search keys and the audit entry.
-//! A merge is one transaction over both persons and the documents it moves. A failure rolls everything back.
+//! person, its search keys, its cross-references, its history entry, its idempotency record, its audit entry and
+//! its event. An update is the compare-and-set, then the search keys, cross-references, history entry, audit entry
+//! and event. A document write is a conditional insert, update or delete on the document's version, the equality
+//! search keys and the audit entry. A merge is one transaction over both persons and the documents it moves. A
+//! failure rolls everything back.
 //! Races that slip past a check surface as constraint violations, which are mapped by constraint name
 //! (`persons_pkey` → duplicate id, `idempotency_pkey` → idempotency key taken, `persons_dedup_key_key` →
 //! duplicate person), never by message text.
@@ -48,6 +59,7 @@ mod error;
 mod merge;
 pub mod options;
 pub mod queries;
+mod references;
 mod repository;
 mod rows;
 #[cfg(feature = "testing")]

@@ -3,11 +3,12 @@
 //!
 //! Order inside the transaction (which is also the lock order, so merges and updates never deadlock): the
 //! advisory lock of the survivor's new dedup key; both person rows locked `FOR UPDATE` in id order and their
-//! versions checked; the duplicate turned into a tombstone with its keys and dedup key dropped; each moved document
-//! deleted from the duplicate at its expected version and inserted for the survivor (which must hold none of that
-//! kind); the survivor's new dedup key checked (the duplicate's is already released, so the survivor may take it);
-//! the survivor's compare-and-set and keys; both history entries, the audit entry, and last the one event. Any
-//! refusal rolls everything back.
+//! versions checked; the duplicate turned into a tombstone with its keys, dedup key and references dropped; each
+//! moved document deleted from the duplicate at its expected version and inserted for the survivor (which must hold
+//! none of that kind); the survivor's new dedup key checked (the duplicate's is already released, so the survivor
+//! may take it); the survivor's compare-and-set, keys and references (the duplicate's are already released, so the
+//! survivor takes them; one a third live person holds refuses the merge); both history entries, the audit entry,
+//! and last the one event. Any refusal rolls everything back.
 
 use std::collections::HashMap;
 
@@ -21,6 +22,7 @@ use crate::PostgresStore;
 use crate::documents::insert_audit;
 use crate::error::failed;
 use crate::queries;
+use crate::references::rewrite_references;
 use crate::repository::{
     dedup_holder, finish, insert_event_row, insert_history_row, live_dedup_key, lock_dedup_key, replace_keys,
     replace_person_row, rewrite_keys,
@@ -97,6 +99,8 @@ async fn merge_in(
         return Err(MergeWriteError::DuplicateConflict { current });
     }
     rewrite_keys(tx, &write.duplicate, &[]).await?;
+    // A tombstone holds no references: the duplicate's are released here, before the survivor claims its own.
+    rewrite_references(tx, &write.duplicate).await?;
 
     for document in moves {
         let deleted = sqlx::query(queries::DELETE_DOCUMENT)
@@ -133,6 +137,9 @@ async fn merge_in(
         && write.survivor.status.is_active()
     {
         replace_keys(tx, survivor, KeySource::Equality, keys).await?;
+    }
+    if let Some((reference, owner)) = rewrite_references(tx, &write.survivor).await? {
+        return Err(MergeWriteError::ReferenceTaken { reference, owner });
     }
 
     insert_history_row(tx, &write.duplicate_history).await?;

@@ -72,6 +72,33 @@ pub const DELETE_ALL_SEARCH_KEYS: &str = "DELETE FROM search_keys WHERE person_i
 pub const INSERT_SEARCH_KEYS: &str =
     "INSERT INTO search_keys (key, person_id, source) SELECT DISTINCT k, $1::uuid, $2 FROM unnest($3::text[]) AS k";
 
+/// The live person holding a cross-reference: one read of the primary key `person_references_pkey`. Binds: system,
+/// reference_id.
+pub const FIND_BY_REFERENCE: &str = "SELECT person_id FROM person_references WHERE system = $1 AND reference_id = $2";
+
+/// Releases every cross-reference a person holds, before its current ones are claimed (or because it is no longer
+/// live): a read of `person_references_person_id_idx`. Binds: person_id.
+pub const DELETE_REFERENCES: &str = "DELETE FROM person_references WHERE person_id = $1";
+
+/// Claims a live person's cross-references, in one statement whatever their number. A reference another
+/// transaction is claiming or releasing makes the statement wait until that transaction ends; one held by another
+/// person is then skipped (`DO NOTHING`, so the transaction stays usable), and fewer rows than references tells
+/// the caller to read the holder. Claims are made in (system, id) order, so writers claiming overlapping
+/// references queue instead of deadlocking. Binds: person_id, an array of systems, an array of ids (pairwise).
+pub const INSERT_REFERENCES: &str = "INSERT INTO person_references (system, reference_id, person_id) \
+     SELECT DISTINCT r.system, r.reference_id, $1::uuid FROM unnest($2::text[], $3::text[]) AS r(system, reference_id) \
+     ORDER BY 1, 2 \
+     ON CONFLICT ON CONSTRAINT person_references_pkey DO NOTHING";
+
+/// The first of a person's cross-references (in the person's order) that another person holds, with its position
+/// (from 1) and its holder: one primary-key read per reference. Binds: an array of systems, an array of ids
+/// (pairwise), id of the person being written.
+pub const REFERENCE_HOLDER: &str = "SELECT w.position, r.person_id \
+     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(system, reference_id, position) \
+     JOIN person_references r ON r.system = w.system AND r.reference_id = w.reference_id \
+     WHERE r.person_id <> $3 \
+     ORDER BY w.position LIMIT 1";
+
 /// Candidate retrieval: live, unrestricted persons having any of the keys, by number of distinct keys matched,
 /// then id (uuid order is byte order, the order of the hyphenated lower-case text, as in every store), with the NI
 /// number of their equality data. The inner query reads `search_keys_pkey` once per key (never the whole table)
@@ -194,6 +221,10 @@ pub const CATALOGUE: &[NamedQuery] = &[
     NamedQuery { name: "person.restricted_among", sql: RESTRICTED_AMONG },
     NamedQuery { name: "person.by_dedup_key", sql: PERSON_BY_DEDUP_KEY },
     NamedQuery { name: "person.search_candidates", sql: CANDIDATES },
+    NamedQuery { name: "person.find_by_reference", sql: FIND_BY_REFERENCE },
+    NamedQuery { name: "person_references.delete", sql: DELETE_REFERENCES },
+    NamedQuery { name: "person_references.insert", sql: INSERT_REFERENCES },
+    NamedQuery { name: "person_references.holder", sql: REFERENCE_HOLDER },
     NamedQuery { name: "search_keys.delete", sql: DELETE_SEARCH_KEYS },
     NamedQuery { name: "search_keys.delete_all", sql: DELETE_ALL_SEARCH_KEYS },
     NamedQuery { name: "search_keys.insert", sql: INSERT_SEARCH_KEYS },

@@ -5,6 +5,8 @@
 //! `VersionConflict`) are found by checks inside the write transaction. The dedup check is exact because the
 //! transaction holds the advisory lock of the key; the id and idempotency-key checks are not locked, so a race
 //! between two creates surfaces as a primary-key violation of the second, which is classified by constraint name.
+//! `ReferenceTaken` comes last: the person's cross-references are claimed after its row is written (see
+//! `references`), and a refusal rolls the transaction back.
 
 use async_trait::async_trait;
 use person_core::event::{FeedEntry, HistoryEntry, PersonEvent};
@@ -13,6 +15,7 @@ use person_core::ports::{
     Candidate, IdempotencyRecord, InsertError, MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository,
     PersonWrite, StoreError, UpdateError,
 };
+use person_core::reference::CrossReference;
 use person_core::{Person, PersonId, PersonRef};
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
@@ -21,6 +24,7 @@ use crate::PostgresStore;
 use crate::documents::insert_audit;
 use crate::error::{PostgresStoreError, failed, violated_unique_constraint};
 use crate::queries;
+use crate::references::{insert_references, rewrite_references};
 use crate::rows::{
     AuditColumns, CandidateRow, DocumentText, IdempotencyRow, PersonColumns, PositionedRow, from_bigint, key_texts,
     person_id, source_text, to_bigint, to_document, uuids,
@@ -240,6 +244,9 @@ async fn create_in(tx: &mut PgConnection, write: NewPersonWrite) -> Result<Perso
     if created.person.status.is_active() {
         insert_keys(tx, id, KeySource::Person, &created.search_keys).await?;
     }
+    if let Some((reference, owner)) = insert_references(tx, &created.person).await? {
+        return Err(InsertError::ReferenceTaken { reference, owner });
+    }
     insert_history_row(tx, &created.history).await?;
     if let Some(record) = &created.idempotency {
         insert_idempotency_row(tx, record).await?;
@@ -311,6 +318,10 @@ async fn update_in(tx: &mut PgConnection, write: &PersonWrite) -> Result<(), Upd
         return Err(missed(stored_version(tx, id).await?));
     }
     rewrite_keys(tx, &write.person, &write.search_keys).await?;
+    // After the compare-and-set: NotFound, VersionConflict and DuplicatePerson come first (the port's order).
+    if let Some((reference, owner)) = rewrite_references(tx, &write.person).await? {
+        return Err(UpdateError::ReferenceTaken { reference, owner });
+    }
     insert_history_row(tx, &write.history).await?;
     insert_audit(tx, &AuditColumns::new(&write.audit)?).await?;
     insert_event_row(tx, &write.event).await?;
@@ -362,6 +373,10 @@ impl PersonRepository for PostgresStore {
 
     async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
         self.merge_persons(write).await
+    }
+
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
+        self.reference_owner(reference).await
     }
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -44,6 +44,8 @@ async fn filled_schema() -> Option<PgPool> {
          SELECT gen_random_uuid(), now(), 'person-read', '{}'::jsonb FROM generate_series(1, $1)",
         "INSERT INTO audit_persons (position, person_id) \
          SELECT l.position, p.id FROM audit_log l JOIN persons p ON p.person_ref = l.position WHERE $1 > 0",
+        "INSERT INTO person_references (system, reference_id, person_id) \
+         SELECT 'tenure', 't-' || person_ref, id FROM persons WHERE state = 'active' AND $1 > 0",
     ];
     for statement in fill {
         sqlx::query(statement).bind(PERSONS).execute(&pool).await.unwrap();
@@ -82,6 +84,7 @@ async fn the_main_statements_use_their_indexes_and_never_scan_a_big_table() {
     let Some(pool) = filled_schema().await else { return };
     let id: Uuid = sqlx::query_scalar("SELECT id FROM persons WHERE person_ref = 4242").fetch_one(&pool).await.unwrap();
     let keys = vec!["sn:123".to_owned(), "fn:45".to_owned(), "dob:777".to_owned(), "pc:4242".to_owned()];
+    let references = (vec!["tenure".to_owned(), "repairs".to_owned()], vec!["t-4242".to_owned(), "r-1".to_owned()]);
     let cases: Vec<(&str, &'static str, Vec<Bind>, &[&str])> = vec![
         (
             "person.search_candidates",
@@ -112,6 +115,30 @@ async fn the_main_statements_use_their_indexes_and_never_scan_a_big_table() {
         ("history.list", queries::LIST_HISTORY, vec![Bind::Id(id)], &["person_history_pkey"]),
         ("document.get", queries::GET_DOCUMENT, vec![Bind::Id(id), Bind::Text("equality")], &["documents_pkey"]),
         ("idempotency.get", queries::GET_IDEMPOTENCY, vec![Bind::Text("k4242")], &["idempotency_pkey"]),
+        (
+            "person.find_by_reference",
+            queries::FIND_BY_REFERENCE,
+            vec![Bind::Text("tenure"), Bind::Text("t-4242")],
+            &["person_references_pkey"],
+        ),
+        (
+            "person_references.holder",
+            queries::REFERENCE_HOLDER,
+            vec![Bind::Texts(references.0.clone()), Bind::Texts(references.1.clone()), Bind::Id(id)],
+            &["person_references_pkey"],
+        ),
+        (
+            "person_references.delete",
+            queries::DELETE_REFERENCES,
+            vec![Bind::Id(id)],
+            &["person_references_person_id_idx"],
+        ),
+        (
+            "person_references.insert",
+            queries::INSERT_REFERENCES,
+            vec![Bind::Id(id), Bind::Texts(references.0), Bind::Texts(references.1)],
+            &["person_references_pkey"],
+        ),
         (
             "search_keys.delete",
             queries::DELETE_SEARCH_KEYS,

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use person_core::Permission;
+use person_core::reference::ReferenceSystem;
+use person_http::links::{LinkRegistry, LinkService, ProbeThresholds};
 use serde::Deserialize;
 
 pub use crate::store::StoreOptions;
@@ -52,6 +54,42 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Settings of the storage backends (`[postgres]`, `PERSON_API_POSTGRES_*`).
     pub store_options: StoreOptions,
+    /// The link registry (`[[links]]`, file only): the services person responses link to.
+    pub links: Vec<LinkService>,
+    /// How linked services' health is probed (`[link_probes]`, `PERSON_API_LINK_PROBE_*`).
+    pub link_probes: LinkProbes,
+}
+
+/// How the linked services' health URLs are probed (see `docs/links.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkProbes {
+    /// Time between two probes of one service (`interval_secs`, default 10).
+    pub interval: Duration,
+    /// Longest a probe may take before it counts as a failure (`timeout_secs`, default 2).
+    pub timeout: Duration,
+    /// Consecutive successes / failures that change a service's state (`healthy_threshold` default 2,
+    /// `unhealthy_threshold` default 3).
+    pub thresholds: ProbeThresholds,
+}
+
+impl Default for LinkProbes {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            thresholds: ProbeThresholds::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The link registry of [`Self::links`] with the probe thresholds (already validated by [`Self::load`]).
+    ///
+    /// # Errors
+    /// A registry entry that cannot be used (only for a `Config` built by hand).
+    pub fn link_registry(&self) -> Result<LinkRegistry, person_http::links::LinkConfigError> {
+        LinkRegistry::new(self.links.clone(), self.link_probes.thresholds)
+    }
 }
 
 /// A secret value: compared and used, never printed.
@@ -111,6 +149,8 @@ impl Default for Config {
             public_base_url: None,
             auth: AuthSettings::default(),
             store_options: StoreOptions::default(),
+            links: Vec::new(),
+            link_probes: LinkProbes::default(),
         }
     }
 }
@@ -129,6 +169,31 @@ struct FileConfig {
     groups: Option<BTreeMap<String, Vec<String>>>,
     postgres: Option<FilePostgres>,
     dynamodb: Option<FileDynamoDb>,
+    links: Option<Vec<FileLink>>,
+    link_probes: Option<FileLinkProbes>,
+}
+
+/// One `[[links]]` entry of the TOML file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLink {
+    rel: String,
+    href: String,
+    permission: String,
+    system: Option<String>,
+    #[serde(rename = "type")]
+    link_type: Option<String>,
+    health_url: Option<String>,
+}
+
+/// `[link_probes]` in the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLinkProbes {
+    interval_secs: Option<u64>,
+    timeout_secs: Option<u64>,
+    healthy_threshold: Option<u32>,
+    unhealthy_threshold: Option<u32>,
 }
 
 /// `[dynamodb]` in the TOML file: timeouts and retries of a `dynamodb://` store.
@@ -227,8 +292,20 @@ impl Config {
                 attempt_timeout_secs: env_number(env, "PERSON_API_DYNAMODB_ATTEMPT_TIMEOUT_SECS")?,
                 max_attempts: env_number(env, "PERSON_API_DYNAMODB_MAX_ATTEMPTS")?,
             }),
+            links: None,
+            link_probes: Some(FileLinkProbes {
+                interval_secs: env_number(env, "PERSON_API_LINK_PROBE_INTERVAL_SECS")?,
+                timeout_secs: env_number(env, "PERSON_API_LINK_PROBE_TIMEOUT_SECS")?,
+                healthy_threshold: env_number(env, "PERSON_API_LINK_PROBE_HEALTHY_THRESHOLD")?,
+                unhealthy_threshold: env_number(env, "PERSON_API_LINK_PROBE_UNHEALTHY_THRESHOLD")?,
+            }),
         };
         config.apply(from_env, "environment")?;
+        config.link_registry().map_err(|e| ConfigError::Invalid {
+            setting: "links".to_owned(),
+            origin: file.map_or_else(|| "environment".to_owned(), |p| p.display().to_string()),
+            reason: e.to_string(),
+        })?;
         if let Some(secret) = env("PERSON_API_JWT_SECRET") {
             config.auth.hs256_secret =
                 Some(checked_secret(secret.into_bytes(), "PERSON_API_JWT_SECRET", "environment")?);
@@ -306,6 +383,16 @@ impl Config {
         if let Some(dynamodb) = values.dynamodb {
             self.apply_dynamodb(dynamodb, origin)?;
         }
+        if let Some(probes) = values.link_probes {
+            self.apply_link_probes(probes, origin)?;
+        }
+        if let Some(links) = values.links {
+            self.links = links
+                .into_iter()
+                .enumerate()
+                .map(|(i, link)| link_service(link, i, origin))
+                .collect::<Result<_, _>>()?;
+        }
         if let Some(groups) = values.groups {
             let setting = name("groups", "PERSON_API_GROUPS");
             for (group, permissions) in groups {
@@ -334,7 +421,56 @@ fn positive(value: u64, section: &str, key: &str, origin: &str) -> Result<u64, C
     Err(ConfigError::Invalid { setting, origin: origin.to_owned(), reason: "must be at least 1".to_owned() })
 }
 
+/// A `[[links]]` entry as a [`LinkService`] (the registry checks the rest when it is built).
+fn link_service(link: FileLink, index: usize, origin: &str) -> Result<LinkService, ConfigError> {
+    let invalid = |key: &str, reason: String| ConfigError::Invalid {
+        setting: format!("links[{index}].{key}"),
+        origin: origin.to_owned(),
+        reason,
+    };
+    let permission = link.permission.trim().parse::<Permission>().map_err(|e| invalid("permission", e.to_string()))?;
+    let system = match link.system.as_deref().map(str::trim) {
+        None => None,
+        Some(system) => Some(ReferenceSystem::parse(system).map_err(|e| invalid("system", e.to_string()))?),
+    };
+    Ok(LinkService {
+        rel: link.rel.trim().to_owned(),
+        href: link.href.trim().to_owned(),
+        permission,
+        system,
+        link_type: link.link_type.unwrap_or_else(|| "GET".to_owned()),
+        health_url: link.health_url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()),
+    })
+}
+
 impl Config {
+    fn apply_link_probes(&mut self, values: FileLinkProbes, origin: &str) -> Result<(), ConfigError> {
+        // The environment names are `PERSON_API_LINK_PROBE_*`; the file's section is `[link_probes]`.
+        let positive = |value: u64, key: &str| {
+            positive(value, "link_probe", key, origin).map_err(|e| match e {
+                ConfigError::Invalid { origin: o, reason, .. } if o != "environment" => {
+                    ConfigError::Invalid { setting: format!("link_probes.{key}"), origin: o, reason }
+                }
+                other => other,
+            })
+        };
+        let probes = &mut self.link_probes;
+        if let Some(secs) = values.interval_secs {
+            probes.interval = Duration::from_secs(positive(secs, "interval_secs")?);
+        }
+        if let Some(secs) = values.timeout_secs {
+            probes.timeout = Duration::from_secs(positive(secs, "timeout_secs")?);
+        }
+        if let Some(n) = values.healthy_threshold {
+            probes.thresholds.healthy = u32::try_from(positive(u64::from(n), "healthy_threshold")?).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = values.unhealthy_threshold {
+            probes.thresholds.unhealthy =
+                u32::try_from(positive(u64::from(n), "unhealthy_threshold")?).unwrap_or(u32::MAX);
+        }
+        Ok(())
+    }
+
     fn apply_dynamodb(&mut self, values: FileDynamoDb, origin: &str) -> Result<(), ConfigError> {
         let positive = |value: u64, key: &str| positive(value, "dynamodb", key, origin);
         let options = &mut self.store_options.dynamodb;

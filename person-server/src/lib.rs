@@ -4,6 +4,7 @@
 //! integration tests.
 
 pub mod config;
+pub mod links;
 pub mod store;
 pub mod telemetry;
 
@@ -84,11 +85,15 @@ pub async fn serve(
         auth,
         ..HttpConfig::default()
     };
-    let app = person_http::router(AppState::new(service, http));
-    tracing::info!(%addr, store = store_kind(&config.store), "person-api ready");
+    let registry = config.link_registry()?;
+    let mut probes = links::start(&registry, config.link_probes)?;
+    let app = person_http::router(AppState::new(service, http).with_links(registry));
+    tracing::info!(%addr, store = store_kind(&config.store), links = config.links.len(), "person-api ready");
     println!("person-api listening on http://{addr}");
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    // In-flight requests have finished; flush and close the store whether or not serving failed.
+    // In-flight requests have finished; stop probing, then flush and close the store whether or not serving
+    // failed.
+    probes.stop();
     store.close().await;
     served?;
     tracing::info!("person-api stopped");

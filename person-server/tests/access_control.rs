@@ -1,8 +1,6 @@
 //! Access control through the real binary: development mode only on loopback, the `token` sub-command, tokens
 //! and group permissions end to end, and a log capture that must hold no personal data and no token.
 
-#![expect(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
-
 mod common;
 
 use std::process::Command;
@@ -15,14 +13,7 @@ const GROUPS: &str = "housing-officer=persons:read,persons:write;equality-team=p
                       auditors=audit:read";
 
 fn token(sub: &str, groups: &str) -> String {
-    let output = Command::new(common::binary())
-        .args(["token", "--sub", sub, "--groups", groups, "--ttl", "10m", "--name", "Test User"])
-        .env("PERSON_API_JWT_SECRET", SECRET)
-        .env_remove("PERSON_API_CONFIG")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "token failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    common::token(SECRET, sub, groups)
 }
 
 #[test]

@@ -23,12 +23,13 @@
 //! # Atomic writes
 //!
 //! A create is one transaction: check the id, idempotency key and dedup key, allocate the `personRef`
-//! (`UPDATE counters … RETURNING value`), then insert the person, its search keys, its event (the outbox), its
-//! history entry, its idempotency record and its audit entry. An update is one transaction: a compare-and-set
-//! `UPDATE … WHERE id = ? AND version_number = ?` (with the dedup key), then the search keys, event, history
-//! entry and audit entry. A document write is one transaction: a conditional insert, update or delete on the
-//! document's version, the equality search keys, then its audit entry. A merge is one transaction over both
-//! persons and the documents it moves. A failure rolls everything back, including the `personRef` increment.
+//! (`UPDATE counters … RETURNING value`), then insert the person, its search keys, its cross-references, its event
+//! (the outbox), its history entry, its idempotency record and its audit entry. An update is one transaction: a
+//! compare-and-set `UPDATE … WHERE id = ? AND version_number = ?` (with the dedup key), then the search keys,
+//! cross-references, event, history entry and audit entry. A document write is one transaction: a conditional
+//! insert, update or delete on the document's version, the equality search keys, then its audit entry. A merge is
+//! one transaction over both persons and the documents it moves. A failure rolls everything back, including the
+//! `personRef` increment.
 //!
 //! # Search keys and duplicate prevention
 //!
@@ -40,6 +41,14 @@
 //! [`SqliteStore::migrate`]), see [`SqliteStore::recompute_search_keys`].
 //!
 //! The audit log is append-only in the database itself: triggers refuse any UPDATE or DELETE of its rows.
+//!
+//! # Cross-references
+//!
+//! The references of live persons live in `person_references` (primary key `(system, reference_id)`, the
+//! uniqueness rule and the look-up of [`person_core::PersonRepository::find_by_reference`]). Every write of a
+//! person releases its rows and inserts its current ones (none unless it is live); under the write lock the
+//! insert's PRIMARY KEY violation is exact, and is reported as `ReferenceTaken` with the holder read in the same
+//! transaction. Migration 0004 indexes the references already in the stored documents.
 //!
 //! # Durability
 //!
@@ -57,6 +66,7 @@ mod keys;
 mod merge;
 pub mod options;
 pub mod queries;
+mod references;
 mod repository;
 mod rows;
 

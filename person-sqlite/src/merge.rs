@@ -2,11 +2,12 @@
 //! IMMEDIATE` transaction changing two persons.
 //!
 //! Order inside the transaction: the survivor's version is checked (under the write lock it cannot change
-//! until commit); the duplicate's compare-and-set turns it into a tombstone and drops its keys and dedup key;
-//! each moved document is deleted from the duplicate at its expected version and inserted for the survivor
-//! (which must hold none of that kind); the survivor's new dedup key is checked (the duplicate's is already
-//! released, so the survivor may take it); the survivor's compare-and-set and its keys; then the one event, both
-//! history entries and the audit entry. Any refusal rolls everything back.
+//! until commit); the duplicate's compare-and-set turns it into a tombstone and drops its keys, dedup key and
+//! references; each moved document is deleted from the duplicate at its expected version and inserted for the
+//! survivor (which must hold none of that kind); the survivor's new dedup key is checked (the duplicate's is
+//! already released, so the survivor may take it); the survivor's compare-and-set, its keys and its references
+//! (the duplicate's are already released, so the survivor takes them; one a third live person holds refuses the
+//! merge); then the one event, both history entries and the audit entry. Any refusal rolls everything back.
 
 use person_core::matching::KeySource;
 use person_core::ports::{MergeWrite, MergeWriteError, StoreError, UpdateError};
@@ -18,6 +19,7 @@ use crate::audit::insert_audit_rows;
 use crate::error::failed;
 use crate::keys::{dedup_holder, replace_keys};
 use crate::queries;
+use crate::references::rewrite_references;
 use crate::repository::{
     finish, insert_event_row, insert_history_row, replace_person_row, rewrite_keys, stored_version,
 };
@@ -27,6 +29,7 @@ use crate::rows::{AuditColumns, DocumentColumns, to_sql_integer};
 fn refused(error: UpdateError) -> MergeWriteError {
     match error {
         UpdateError::DuplicatePerson { existing } => MergeWriteError::DuplicatePerson { existing },
+        UpdateError::ReferenceTaken { reference, owner } => MergeWriteError::ReferenceTaken { reference, owner },
         UpdateError::Store(e) => MergeWriteError::Store(e),
         // `replace_person_row` reports a missed version as `Ok(false)`; map these honestly all the same.
         UpdateError::NotFound => MergeWriteError::SurvivorConflict { current: None },
@@ -73,6 +76,8 @@ async fn merge_in(
         return Err(MergeWriteError::DuplicateConflict { current: stored_version(tx, &duplicate).await? });
     }
     rewrite_keys(tx, &write.duplicate, &[]).await?;
+    // A tombstone holds no references: the duplicate's are released here, before the survivor claims its own.
+    rewrite_references(tx, &write.duplicate).await?;
 
     for (kind, expected, document) in documents {
         let deleted = sqlx::query(queries::DELETE_DOCUMENT)
@@ -110,6 +115,9 @@ async fn merge_in(
         && write.survivor.status.is_active()
     {
         replace_keys(tx, &survivor, KeySource::Equality, keys).await?;
+    }
+    if let Some((reference, owner)) = rewrite_references(tx, &write.survivor).await? {
+        return Err(MergeWriteError::ReferenceTaken { reference, owner });
     }
 
     insert_event_row(tx, &write.event).await?;

@@ -59,6 +59,31 @@ pub const DELETE_ALL_SEARCH_KEYS: &str = "DELETE FROM search_keys WHERE person_i
 pub const INSERT_SEARCH_KEYS: &str =
     "INSERT INTO search_keys (key, person_id, source) SELECT DISTINCT value, ?, ? FROM json_each(?)";
 
+/// The live person holding a cross-reference: one read of the primary key `person_references_pkey`. Binds:
+/// system, reference_id.
+pub const FIND_BY_REFERENCE: &str =
+    "SELECT person_id AS id FROM person_references WHERE system = ? AND reference_id = ?";
+
+/// Releases every cross-reference a person holds, before its current ones are inserted (or because it is no
+/// longer live): a read of `person_references_person_id_idx`. Binds: person_id.
+pub const DELETE_REFERENCES: &str = "DELETE FROM person_references WHERE person_id = ?";
+
+/// Claims a live person's cross-references, in one statement whatever their number. A reference another person
+/// holds violates `person_references_pkey` (the whole statement is undone, the transaction goes on). Binds:
+/// person_id, a JSON array of references (`{"system", "id"}`, expanded by `json_each`).
+pub const INSERT_REFERENCES: &str = "INSERT INTO person_references (system, reference_id, person_id) \
+     SELECT DISTINCT json_extract(value, '$.system'), json_extract(value, '$.id'), ? FROM json_each(?)";
+
+/// The first of a person's cross-references (in the person's order) that another person holds, with its
+/// position in the array and its holder: one primary-key read per reference. Binds: a JSON array of references,
+/// id of the person being written.
+pub const REFERENCE_HOLDER: &str = "SELECT CAST(j.key AS INTEGER) AS position, r.person_id AS id \
+     FROM json_each(?) j \
+     JOIN person_references r \
+       ON r.system = json_extract(j.value, '$.system') AND r.reference_id = json_extract(j.value, '$.id') \
+     WHERE r.person_id <> ? \
+     ORDER BY j.key LIMIT 1";
+
 /// Candidate retrieval: live, unrestricted persons having any of the keys, by number of distinct keys matched,
 /// then id, with the NI number of their equality data. The inner query reads `search_keys_pkey` once per key
 /// (never the whole table) and joins each hit to its person by primary key. Binds: a JSON array of keys,
@@ -179,6 +204,10 @@ pub const CATALOGUE: &[NamedQuery] = &[
     NamedQuery { name: "person.restricted_among", sql: RESTRICTED_AMONG },
     NamedQuery { name: "person.by_dedup_key", sql: PERSON_BY_DEDUP_KEY },
     NamedQuery { name: "person.search_candidates", sql: CANDIDATES },
+    NamedQuery { name: "person.find_by_reference", sql: FIND_BY_REFERENCE },
+    NamedQuery { name: "person_references.delete", sql: DELETE_REFERENCES },
+    NamedQuery { name: "person_references.insert", sql: INSERT_REFERENCES },
+    NamedQuery { name: "person_references.holder", sql: REFERENCE_HOLDER },
     NamedQuery { name: "search_keys.delete", sql: DELETE_SEARCH_KEYS },
     NamedQuery { name: "search_keys.delete_all", sql: DELETE_ALL_SEARCH_KEYS },
     NamedQuery { name: "search_keys.insert", sql: INSERT_SEARCH_KEYS },

@@ -9,7 +9,10 @@
 //! violation on `persons` is the dedup key when a live person holds it (looked up), else unexpected. (SQLite's
 //! result codes do not name the index; its message does, but messages are not an interface.)
 //!
-//! Each person write also replaces the person's search keys and dedup key in the same transaction.
+//! Each person write also replaces the person's search keys, dedup key and cross-references in the same
+//! transaction. The references are written after the compare-and-set, so `ReferenceTaken` (the insert's PRIMARY
+//! KEY violation, exact under the write lock; see `references`) comes after every other refusal, and rolls the
+//! transaction back.
 
 use async_trait::async_trait;
 use person_core::event::{FeedEntry, HistoryEntry, PersonEvent};
@@ -18,6 +21,7 @@ use person_core::ports::{
     Candidate, IdempotencyRecord, InsertError, MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository,
     PersonWrite, StoreError, UpdateError,
 };
+use person_core::reference::CrossReference;
 use person_core::{Person, PersonId, PersonRef};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
@@ -26,6 +30,7 @@ use crate::audit::insert_audit_rows;
 use crate::error::{SQLITE_CONSTRAINT_PRIMARYKEY, SqliteStoreError, failed, out_of_range, sqlite_code};
 use crate::keys::{dedup_holder, drop_keys, insert_person_keys, is_unique_violation, replace_keys};
 use crate::queries;
+use crate::references::{insert_references, rewrite_references};
 use crate::rows::{
     AuditColumns, EventColumns, EventRow, HistoryColumns, HistoryRow, IdempotencyColumns, IdempotencyRow,
     PersonColumns, PersonIdRow, PersonRow, id_list, to_sql_integer,
@@ -178,8 +183,12 @@ async fn create_in(tx: &mut SqliteConnection, write: NewPersonWrite) -> Result<P
         .ok_or(StoreError::from(SqliteStoreError::MissingCounter))?;
     let created = write.assign(PersonRef(person_ref));
     insert_person_row(tx, &created.person, created.dedup_key.as_deref()).await?;
+    let id = created.person.id.to_string();
     if created.person.status.is_active() {
-        insert_person_keys(tx, &created.person.id.to_string(), &created.search_keys).await?;
+        insert_person_keys(tx, &id, &created.search_keys).await?;
+    }
+    if let Some((reference, owner)) = insert_references(tx, &created.person, &id).await? {
+        return Err(InsertError::ReferenceTaken { reference, owner });
     }
     insert_event_row(tx, &created.event).await?;
     insert_history_row(tx, &created.history).await?;
@@ -278,6 +287,10 @@ async fn update_in(tx: &mut SqliteConnection, write: &PersonWrite) -> Result<(),
         return Err(missed(stored_version(tx, &id).await?));
     }
     rewrite_keys(tx, &write.person, &write.search_keys).await?;
+    // After the compare-and-set: NotFound, VersionConflict and DuplicatePerson come first (the port's order).
+    if let Some((reference, owner)) = rewrite_references(tx, &write.person).await? {
+        return Err(UpdateError::ReferenceTaken { reference, owner });
+    }
     insert_event_row(tx, &write.event).await?;
     insert_history_row(tx, &write.history).await?;
     insert_audit_rows(tx, &AuditColumns::new(&write.audit)?).await?;
@@ -318,6 +331,10 @@ impl PersonRepository for SqliteStore {
 
     async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
         self.merge_persons(write).await
+    }
+
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
+        self.reference_owner(reference).await
     }
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {

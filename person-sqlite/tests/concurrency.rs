@@ -1,6 +1,6 @@
 //! Concurrency beyond the contract suite: writers racing with readers on a file store, creates racing on the
-//! same id or idempotency key, document writes racing on one version, audit appends racing with changes, and two
-//! store handles on one file (as two processes would be).
+//! same id or idempotency key, document writes racing on one version, audit appends racing with changes, claims
+//! of one cross-reference, and two store handles on one file (as two processes would be).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,12 +12,12 @@ use person_core::documents::{DocumentBody, DocumentKind};
 use person_core::event::Actor;
 use person_core::ports::{
     AuditLog, DocumentRepository, DocumentWriteError, InsertError, PersonRepository, RandomIds, Repositories,
-    SystemClock,
+    SystemClock, UpdateError,
 };
 use person_core::service::{CreateOptions, CreatePersonError};
 use person_core::testkit::fixtures::{
     audit_entry, create_write, document_write, extended_body, full_person, keyed_create_write, keys, person_id,
-    rename_write,
+    reference, references_write, rename_write,
 };
 use person_core::{Permission, Person, PersonId, PersonService, RequestContext, ServiceArea};
 use person_sqlite::{SqliteOptions, SqliteStore};
@@ -289,5 +289,38 @@ async fn ten_concurrent_service_creates_of_the_same_person_on_two_handles_create
             }
             Err(other) => panic!("unexpected {other:?}"),
         }
+    }
+}
+
+/// Persons claiming one cross-reference through two handles (as two processes would): the claims are written
+/// under the write lock, so exactly one wins and every other is `ReferenceTaken` naming the winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reference_claims_racing_on_two_handles_let_exactly_one_win() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let options = SqliteOptions { busy_timeout: Duration::from_secs(60), ..SqliteOptions::default() };
+    let handles = [open(&dir, options.clone()).await, open(&dir, options).await];
+    let mut claimants = Vec::new();
+    for _ in 0..20 {
+        claimants.push(create(&handles[0]).await);
+    }
+    let wanted = reference("housing-register", "HR-contested");
+
+    let tasks = claimants.iter().enumerate().map(|(i, person)| {
+        let store = handles[i % 2].clone();
+        let write = references_write(person, std::slice::from_ref(&wanted));
+        let id = person.id;
+        tokio::spawn(async move { (id, store.update(write).await) })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.expect("task completes")).collect();
+
+    let winners: Vec<PersonId> = results.iter().filter(|(_, r)| r.is_ok()).map(|(id, _)| *id).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let refused = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Err(UpdateError::ReferenceTaken { owner, .. }) if *owner == winners[0]))
+        .count();
+    assert_eq!(refused, 19, "{results:?}");
+    for handle in &handles {
+        assert_eq!(handle.find_by_reference(&wanted).await.expect("look-up"), Some(winners[0]));
     }
 }

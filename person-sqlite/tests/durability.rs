@@ -7,11 +7,11 @@ use std::path::Path;
 use chrono::SecondsFormat;
 use person_core::audit::AuditAction;
 use person_core::documents::DocumentKind;
-use person_core::ports::{AuditLog, DocumentRepository, InsertError, PersonRepository, StoreError};
+use person_core::ports::{AuditLog, DocumentRepository, InsertError, PersonRepository, StoreError, UpdateError};
 use person_core::service::PersonKeys;
 use person_core::testkit::fixtures::{
-    audit_entry, create_write, document_write, equality_body, extended_body, full_person, person_id, rename_write,
-    restriction_write,
+    audit_entry, create_write, document_write, equality_body, extended_body, full_person, person_id, reference,
+    references_write, rename_write, restriction_write,
 };
 use person_core::{Person, PersonRef, PersonStatus, ServiceArea};
 use person_sqlite::{SqliteOptions, SqliteStore};
@@ -246,6 +246,12 @@ async fn a_version_1_database_upgrades_in_place_keeping_its_data() {
     let holder = plain.id.min(flagged.id);
     assert!(matches!(refused, Err(InsertError::DuplicatePerson { existing }) if existing == holder), "got {refused:?}");
 
+    // Migration 0004: the references the documents hold are indexed.
+    for person in [&plain, &flagged] {
+        let own = person.references.first().expect("the fixture person holds a reference");
+        assert_eq!(store.find_by_reference(own).await.expect("look-up"), Some(person.id));
+    }
+
     // The upgraded database takes every kind of write.
     store.update(restriction_write(&plain, true)).await.expect("restriction succeeds");
     let mut restricted = store.restricted_among(&[plain.id, flagged.id]).await.expect("query");
@@ -273,7 +279,7 @@ async fn a_version_1_database_upgrades_in_place_keeping_its_data() {
         .fetch_all(&mut conn)
         .await
         .expect("migrations read");
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     let unindexed: i64 = sqlx::query_scalar("SELECT count(*) FROM persons WHERE keys_indexed = 0")
         .fetch_one(&mut conn)
         .await
@@ -371,6 +377,8 @@ async fn the_database_is_in_wal_mode_with_the_documented_schema() {
         "persons_last_modified_idx",
         "persons_person_ref_key",
         "persons_processing_restricted_idx",
+        "person_references",
+        "person_references_person_id_idx",
     ] {
         assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
     }
@@ -474,4 +482,77 @@ async fn recomputing_search_keys_indexes_every_person_and_keeps_dedup_keys_uniqu
         "the first in id order holds the dedup key: {refused:?}"
     );
     assert_eq!(store.recompute_search_keys().await.expect("recompute is repeatable"), 2);
+}
+
+/// Applies migrations 0001 to 0003 alone (copies of the released files) and stores `persons` as rows the way
+/// the store did before migration 0004: documents only, no reference rows.
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn create_v3_database(path: &Path, persons: &[Person]) {
+    let migrations = tempfile::tempdir().expect("temporary directory");
+    for (name, text) in [
+        ("0001_init.sql", include_str!("../migrations/0001_init.sql")),
+        ("0002_access_control.sql", include_str!("../migrations/0002_access_control.sql")),
+        ("0003_search_keys.sql", include_str!("../migrations/0003_search_keys.sql")),
+    ] {
+        std::fs::write(migrations.path().join(name), text).expect("migration copied");
+    }
+    let migrator = sqlx::migrate::Migrator::new(migrations.path()).await.expect("migrations resolve");
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.expect("connects");
+    migrator.run(&mut conn).await.expect("migrations 0001 to 0003 apply");
+    for (person_ref, person) in (1_i64..).zip(persons) {
+        let at = person.created_at.to_rfc3339_opts(SecondsFormat::Nanos, true);
+        let state = if person.status.is_active() { "active" } else { "deleted" };
+        sqlx::query(
+            "INSERT INTO persons (id, person_ref, version_number, state, merged_into, document, created_at, \
+             last_modified) VALUES (?, ?, 0, ?, NULL, ?, ?, ?)",
+        )
+        .bind(person.id.to_string())
+        .bind(person_ref)
+        .bind(state)
+        .bind(serde_json::to_string(person).expect("person serialises"))
+        .bind(&at)
+        .bind(&at)
+        .execute(&mut conn)
+        .await
+        .expect("v3 person row");
+    }
+    conn.close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn upgrading_indexes_the_references_of_live_persons_first_in_id_order_keeping_a_shared_one() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("person.db");
+    let mut ids = [person_id(), person_id()];
+    ids.sort();
+    let [first, second] = ids.map(|id| {
+        let mut person = full_person(id);
+        person.references = vec![reference("repairs", &format!("r-{id}")), reference("tenure", "shared")];
+        person
+    });
+    let mut deleted = full_person(person_id());
+    deleted.status = PersonStatus::Deleted;
+    let mut without = full_person(person_id());
+    without.references.clear();
+    create_v3_database(&path, &[second.clone(), first.clone(), deleted.clone(), without.clone()]).await;
+
+    let store = open(&path).await;
+    let owner = |system: &'static str, id: String| {
+        let store = store.clone();
+        async move { store.find_by_reference(&reference(system, &id)).await.expect("look-up") }
+    };
+    assert_eq!(owner("tenure", "shared".to_owned()).await, Some(first.id), "the first in id order keeps it");
+    assert_eq!(owner("repairs", format!("r-{}", first.id)).await, Some(first.id));
+    assert_eq!(owner("repairs", format!("r-{}", second.id)).await, Some(second.id));
+    assert_eq!(owner("tenure", format!("t-{}", deleted.id)).await, None, "a deleted person holds none");
+    assert_eq!(store.get(without.id).await.expect("get").as_ref(), Some(&without));
+
+    // The person left without the shared reference keeps it in its document until staff resolve it: a write
+    // that keeps it is refused, naming the holder; one that drops it succeeds.
+    let kept = store.update(references_write(&second, &second.references)).await;
+    assert!(matches!(&kept, Err(UpdateError::ReferenceTaken { owner, .. }) if *owner == first.id), "got {kept:?}");
+    let own = reference("repairs", &format!("r-{}", second.id));
+    store.update(references_write(&second, std::slice::from_ref(&own))).await.expect("dropping it succeeds");
+    assert_eq!(store.find_by_reference(&own).await.expect("look-up"), Some(second.id));
 }

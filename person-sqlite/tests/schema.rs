@@ -141,3 +141,34 @@ async fn candidate_retrieval_and_the_dedup_check_read_indexes_not_tables() {
     assert!(details.iter().any(|d| d.contains("USING INDEX persons_dedup_key_key")), "{details:?}");
     conn.close().await.expect("closes");
 }
+
+#[tokio::test]
+async fn reference_look_ups_and_replacements_read_indexes_not_tables() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut conn = database_with_audit_entries(&dir.path().join("person.db")).await;
+    let references = r#"[{"system":"tenure","id":"t-1"},{"system":"repairs","id":"r-1"}]"#;
+    for (name, binds, expected) in [
+        ("person.find_by_reference", vec!["tenure", "t-1"], "SEARCH person_references USING PRIMARY KEY"),
+        ("person_references.holder", vec![references, "id"], "SEARCH r USING PRIMARY KEY"),
+        (
+            "person_references.delete",
+            vec!["id"],
+            "SEARCH person_references USING COVERING INDEX person_references_person_id_idx",
+        ),
+    ] {
+        let query = CATALOGUE.iter().find(|q| q.name == name).expect("catalogued");
+        // The statement text is a constant of the catalogue, prefixed with a constant.
+        let mut explain = sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", query.sql)));
+        for bind in binds {
+            explain = explain.bind(bind);
+        }
+        let plan: Vec<(i64, i64, i64, String)> = explain.fetch_all(&mut conn).await.expect("plan");
+        let details: Vec<&str> = plan.iter().map(|(_, _, _, detail)| detail.as_str()).collect();
+        assert!(details.iter().any(|d| d.starts_with(expected)), "{name}: {details:?}");
+        assert!(
+            !details.iter().any(|d| d.starts_with("SCAN person_references") || d.starts_with("SCAN r")),
+            "{name} scans a table: {details:?}"
+        );
+    }
+    conn.close().await.expect("closes");
+}

@@ -65,6 +65,7 @@ fn stored() -> Person {
         last_modified: instant(),
         status: PersonStatus::Active,
         processing_restricted: false,
+        references: Vec::new(),
     }
 }
 
@@ -288,8 +289,17 @@ fn a_key_in_the_wrong_case_is_an_unknown_field() {
 
 #[test]
 fn every_read_only_key_is_a_body_error_naming_it() {
-    let keys =
-        ["id", "personRef", "versionNumber", "createdAt", "lastModified", "isAMinor", "links", "processingRestricted"];
+    let keys = [
+        "id",
+        "personRef",
+        "versionNumber",
+        "createdAt",
+        "lastModified",
+        "isAMinor",
+        "links",
+        "processingRestricted",
+        "references",
+    ];
     assert_eq!(READ_ONLY_KEYS.len(), keys.len());
     for key in keys {
         let mut patch = Map::new();

@@ -5,8 +5,8 @@
 //! answer 308), its keys and dedup key dropped. One `PersonMergedEvent` is published; both histories gain an
 //! entry. A person cannot be merged into itself, and merged or deleted persons are refused on either side, which
 //! also makes cycles impossible: a person merged away can never become a survivor, so no chain of merges can
-//! lead back to it. Documents the survivor already holds stay with the duplicate's tombstone (subject access
-//! still finds them).
+//! lead back to it. The duplicate's cross-references move to the survivor. Documents the survivor already holds
+//! stay with the duplicate's tombstone (subject access still finds them).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -151,12 +151,17 @@ impl PersonService {
                 }
                 Err(MergeWriteError::DuplicatePerson { .. }) if keep_dedup_key => keep_dedup_key = false,
                 // The duplicate or its documents changed while the merge was prepared: prepare it again.
-                Err(MergeWriteError::DuplicateConflict { .. } | MergeWriteError::DocumentConflict)
-                    if attempt < MERGE_ATTEMPTS => {}
+                // (A third person holding one of the duplicate's references means the duplicate lost it meanwhile.)
                 Err(
                     MergeWriteError::DuplicateConflict { .. }
                     | MergeWriteError::DocumentConflict
-                    | MergeWriteError::DuplicatePerson { .. },
+                    | MergeWriteError::ReferenceTaken { .. },
+                ) if attempt < MERGE_ATTEMPTS => {}
+                Err(
+                    MergeWriteError::DuplicateConflict { .. }
+                    | MergeWriteError::DocumentConflict
+                    | MergeWriteError::DuplicatePerson { .. }
+                    | MergeWriteError::ReferenceTaken { .. },
                 ) => {
                     return Err(StoreError::Unavailable("the duplicate kept changing during the merge".into()).into());
                 }
@@ -289,6 +294,13 @@ fn absorb(
         }
     }
     sort_tenures(&mut next.tenures, today);
+    // The duplicate's references move to the survivor (the store releases and re-claims them in one write).
+    for reference in &duplicate.references {
+        if !next.references.contains(reference) {
+            next.references.push(reference.clone());
+        }
+    }
+    next.references.sort();
     next.processing_restricted = survivor.processing_restricted || duplicate.processing_restricted;
     next.version_number += 1;
     next.last_modified = now;

@@ -682,6 +682,7 @@ fn response_for(date_of_birth: Option<NaiveDate>, tenures: Vec<TenureSummary>) -
         last_modified: now(),
         status: PersonStatus::Active,
         processing_restricted: false,
+        references: Vec::new(),
     };
     PersonResponse::new(&person, date(2026, 1, 10), vec![])
 }
@@ -775,6 +776,7 @@ fn live_person() -> Person {
         last_modified: now(),
         status: PersonStatus::Active,
         processing_restricted: false,
+        references: Vec::new(),
     }
 }
 

@@ -14,12 +14,27 @@ use crate::person::{Person, PersonId, PersonStatus};
 use crate::ports::{Candidate, DocumentWriteError, InsertError, MergeWriteError, UpdateError};
 use crate::testkit::fixtures::{
     audit_entry, create_write, document_write, equality_body, equality_body_with_nino, equality_write, extended_body,
-    full_person, keyed_create_write, keys, merge_write, person_id, rename_write, restriction_write, status_write,
-    with_keys,
+    full_person, keyed_create_write, keys, merge_write, person_id, reference, references_write, rename_write,
+    restriction_write, status_write, with_keys,
 };
 
 /// A shared store under test.
 pub type Store = Arc<dyn crate::ports::Store>;
+
+/// One contract case, callable on any store: it panics (fails) when the store breaks the promise it checks.
+pub type Case = fn(Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+macro_rules! case_table {
+    ($($case:ident),+ $(,)?) => {
+        vec![$((stringify!($case), (|store| Box::pin($case(store))) as Case)),+]
+    };
+}
+
+/// Every contract case with its name, in the order of [`crate::store_contract_tests!`].
+#[must_use]
+pub fn cases() -> Vec<(&'static str, Case)> {
+    crate::contract_cases!([case_table])
+}
 
 async fn create(store: &Store) -> Person {
     store.insert(create_write(full_person(person_id()), None)).await.expect("insert succeeds")
@@ -799,4 +814,128 @@ pub async fn merge_hands_dedup_keys_over_atomically_and_refuses_a_third_persons_
         matches!(again, Err(InsertError::DuplicatePerson { existing }) if existing == survivor.id),
         "the survivor now holds the key: {again:?}"
     );
+}
+
+async fn owner_of(store: &Store, system: &str, id: &str) -> Option<PersonId> {
+    store.find_by_reference(&reference(system, id)).await.expect("find_by_reference succeeds")
+}
+
+/// A person's references are stored with it and each finds it; a write replaces them (removed ones find no one).
+pub async fn references_are_stored_with_the_person_and_found_by_reference(store: Store) {
+    let person = create(&store).await;
+    let own = format!("t-{}", person.id);
+    assert_eq!(owner_of(&store, "tenure", &own).await, Some(person.id));
+    assert_eq!(owner_of(&store, "tenure", "never-claimed").await, None);
+    // Same id in another system is another record.
+    assert_eq!(owner_of(&store, "housing-register", &own).await, None);
+
+    let refs = [reference("housing-register", "HR/1:a"), reference("repairs", "R-9 é")];
+    store.update(references_write(&person, &refs)).await.expect("reference change succeeds");
+    let read = store.get(person.id).await.expect("get").expect("exists");
+    assert_eq!(read.references, vec![reference("housing-register", "HR/1:a"), reference("repairs", "R-9 é")]);
+    assert_eq!(owner_of(&store, "housing-register", "HR/1:a").await, Some(person.id));
+    assert_eq!(owner_of(&store, "repairs", "R-9 é").await, Some(person.id));
+    assert_eq!(owner_of(&store, "tenure", &own).await, None, "a removed reference finds no one");
+    // Ids are case-sensitive.
+    assert_eq!(owner_of(&store, "housing-register", "hr/1:a").await, None);
+}
+
+/// A create or update claiming a reference another live person holds is `ReferenceTaken` naming that person;
+/// nothing is written. A stale version is reported first.
+pub async fn a_reference_held_by_another_live_person_is_refused_and_writes_nothing(store: Store) {
+    let owner = create(&store).await;
+    let other = create(&store).await;
+    let taken = reference("tenure", &format!("t-{}", owner.id));
+    let events_before = all_events(&store).await.len();
+
+    let claim = store.update(references_write(&other, &[taken.clone(), reference("repairs", "r1")])).await;
+    assert!(
+        matches!(&claim, Err(UpdateError::ReferenceTaken { reference, owner: o }) if *reference == taken && *o == owner.id),
+        "got {claim:?}"
+    );
+    assert_eq!(store.get(other.id).await.expect("get").expect("exists"), other, "the claimant is untouched");
+    assert_eq!(owner_of(&store, "repairs", "r1").await, None, "no part of a refused write is indexed");
+
+    let mut stale = references_write(&other, std::slice::from_ref(&taken));
+    stale.expected_version += 7;
+    let stale = store.update(stale).await;
+    assert!(matches!(stale, Err(UpdateError::VersionConflict { current: 0 })), "got {stale:?}");
+
+    let mut newcomer = full_person(person_id());
+    newcomer.references = vec![taken.clone()];
+    let insert = store.insert(create_write(newcomer.clone(), None)).await;
+    assert!(matches!(&insert, Err(InsertError::ReferenceTaken { owner: o, .. }) if *o == owner.id), "got {insert:?}");
+    assert!(store.get(newcomer.id).await.expect("get").is_none(), "refused create must not be stored");
+    assert_eq!(all_events(&store).await.len(), events_before, "no event for refused writes");
+    assert_eq!(owner_of(&store, "tenure", &format!("t-{}", owner.id)).await, Some(owner.id));
+}
+
+/// Ten persons claiming the same reference at once: exactly one wins, the others are told who holds it.
+pub async fn concurrent_claims_of_one_reference_let_exactly_one_win(store: Store) {
+    let mut claimants = Vec::new();
+    for _ in 0..10 {
+        claimants.push(create(&store).await);
+    }
+    let wanted = reference("tenure", "contested");
+    let tasks = claimants.iter().map(|person| {
+        let (store, person, wanted) = (store.clone(), person.clone(), wanted.clone());
+        tokio::spawn(async move {
+            let mut refs = person.references.clone();
+            refs.push(wanted);
+            (person.id, store.update(references_write(&person, &refs)).await)
+        })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.expect("task completes")).collect();
+    let winners: Vec<PersonId> = results.iter().filter(|(_, r)| r.is_ok()).map(|(id, _)| *id).collect();
+    assert_eq!(winners.len(), 1, "exactly one claim must win: {results:?}");
+    for (_, result) in &results {
+        if let Err(e) = result {
+            assert!(
+                matches!(e, UpdateError::ReferenceTaken { owner, .. } if *owner == winners[0]),
+                "a losing claim must name the winner: {e:?}"
+            );
+        }
+    }
+    assert_eq!(owner_of(&store, "tenure", "contested").await, Some(winners[0]));
+}
+
+/// A deleted person's references are released: the lookup finds no one and another person may claim them.
+pub async fn deleting_a_person_releases_its_references(store: Store) {
+    let person = create(&store).await;
+    let own = format!("t-{}", person.id);
+    store.update(status_write(&person, PersonStatus::Deleted)).await.expect("delete succeeds");
+    assert_eq!(owner_of(&store, "tenure", &own).await, None);
+    let tombstone = store.get(person.id).await.expect("get").expect("exists");
+    assert_eq!(tombstone.references, person.references, "the tombstone keeps what it held, for history");
+    let heir = create(&store).await;
+    let mut refs = heir.references.clone();
+    refs.push(reference("tenure", &own));
+    store.update(references_write(&heir, &refs)).await.expect("a released reference can be claimed");
+    assert_eq!(owner_of(&store, "tenure", &own).await, Some(heir.id));
+}
+
+/// A merge gives the duplicate's references to the survivor in the same write; a survivor reference held by a
+/// third live person refuses the whole merge.
+pub async fn merge_moves_the_duplicates_references_and_refuses_a_third_persons_reference(store: Store) {
+    let survivor = create(&store).await;
+    let duplicate = create(&store).await;
+    let third = create(&store).await;
+    let third_ref = reference("tenure", &format!("t-{}", third.id));
+
+    let mut clash = merge_write(&survivor, &duplicate, &[], None, Vec::new());
+    clash.survivor.references.push(third_ref.clone());
+    let clash = store.merge(clash).await;
+    assert!(
+        matches!(&clash, Err(MergeWriteError::ReferenceTaken { reference, owner }) if *reference == third_ref && *owner == third.id),
+        "got {clash:?}"
+    );
+    assert!(store.get(duplicate.id).await.expect("get").expect("exists").status.is_active());
+    assert_eq!(owner_of(&store, "tenure", &format!("t-{}", duplicate.id)).await, Some(duplicate.id));
+
+    store.merge(merge_write(&survivor, &duplicate, &[], None, Vec::new())).await.expect("merge succeeds");
+    assert_eq!(owner_of(&store, "tenure", &format!("t-{}", duplicate.id)).await, Some(survivor.id));
+    assert_eq!(owner_of(&store, "tenure", &format!("t-{}", survivor.id)).await, Some(survivor.id));
+    let merged = store.get(survivor.id).await.expect("get").expect("exists");
+    assert_eq!(merged.references.len(), 2);
+    assert_eq!(owner_of(&store, "tenure", &format!("t-{}", third.id)).await, Some(third.id));
 }

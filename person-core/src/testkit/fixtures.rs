@@ -11,6 +11,7 @@ use crate::event::{Actor, EventData, EventType, EventUser, EventVersion, History
 use crate::matching::SearchKey;
 use crate::person::{Name, Person, PersonId, PersonRef, PersonStatus, PersonType, TenureSummary, Title};
 use crate::ports::{DocumentMove, IdempotencyKey, MergeWrite, NewPersonWrite, PersonWrite};
+use crate::reference::{CrossReference, ReferenceId, ReferenceSystem};
 
 /// A fixed instant used by fixtures.
 #[must_use]
@@ -29,7 +30,18 @@ fn name(text: &str) -> Name {
     Name::parse(text).expect("fixture name is valid")
 }
 
-/// A fully populated person (every optional field set, Unicode names, two tenures), version 0.
+/// A cross-reference from literals.
+#[must_use]
+#[expect(clippy::expect_used, reason = "fixture references are literals or ids known to be valid")]
+pub fn reference(system: &str, id: &str) -> CrossReference {
+    CrossReference::new(
+        ReferenceSystem::parse(system).expect("fixture system is valid"),
+        ReferenceId::parse(id).expect("fixture reference id is valid"),
+    )
+}
+
+/// A fully populated person (every optional field set, Unicode names, two tenures, a `tenure` reference named
+/// after its id so that every fixture person holds its own), version 0.
 #[must_use]
 pub fn full_person(id: PersonId) -> Person {
     let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
@@ -81,6 +93,7 @@ pub fn full_person(id: PersonId) -> Person {
         last_modified: instant(),
         status: PersonStatus::Active,
         processing_restricted: false,
+        references: vec![reference("tenure", &format!("t-{id}"))],
     }
 }
 
@@ -153,9 +166,24 @@ pub fn create_write(person: Person, idempotency_key: Option<&str>) -> NewPersonW
 pub fn rename_write(current: &Person, middle: &str) -> PersonWrite {
     let mut next = current.clone();
     next.middle_name = Some(name(middle));
-    next.version_number += 1;
     let old = json!({ "middleName": current.middle_name.as_ref().map(Name::as_str) });
-    let new = json!({ "middleName": middle });
+    update_write(current, next, old, json!({ "middleName": middle }))
+}
+
+/// The write that gives `current` exactly `references` (sorted), version + 1, as the service writes a reference
+/// change.
+#[must_use]
+pub fn references_write(current: &Person, references: &[CrossReference]) -> PersonWrite {
+    let mut next = current.clone();
+    next.references = references.to_vec();
+    next.references.sort();
+    let (old, new) = (json!({ "references": current.references }), json!({ "references": next.references }));
+    update_write(current, next, old, new)
+}
+
+/// The `PersonUpdatedEvent` write replacing `current` by `next` (whose version it sets to `current`'s + 1).
+fn update_write(current: &Person, mut next: Person, old: Value, new: Value) -> PersonWrite {
+    next.version_number = current.version_number + 1;
     let event = event(current.id, EventType::PersonUpdatedEvent, old, new);
     let history = history(&event, next.version_number);
     let audit = audit_entry(AuditAction::PersonUpdate, vec![current.id]);
@@ -308,6 +336,8 @@ pub fn merge_write(
     next.version_number += 1;
     next.middle_name = Some(name("Merged"));
     next.tenures.extend(duplicate.tenures.iter().cloned());
+    next.references.extend(duplicate.references.iter().filter(|r| !survivor.references.contains(r)).cloned());
+    next.references.sort();
     let mut gone = duplicate.clone();
     gone.version_number += 1;
     gone.status = PersonStatus::Merged { into: survivor.id };

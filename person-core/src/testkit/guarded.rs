@@ -15,6 +15,7 @@ use crate::ports::{
     AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
     MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, StoreError, UpdateError,
 };
+use crate::reference::CrossReference;
 
 /// A store and its guard. The store is dropped first (its connections released), then the guard.
 #[derive(Debug)]
@@ -60,6 +61,10 @@ impl<S: PersonRepository, G: Send + Sync> PersonRepository for Guarded<S, G> {
 
     async fn merge(&self, write: MergeWrite) -> Result<(), MergeWriteError> {
         self.store.merge(write).await
+    }
+
+    async fn find_by_reference(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
+        self.store.find_by_reference(reference).await
     }
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -22,7 +22,28 @@ pub use guarded::Guarded;
 #[macro_export]
 macro_rules! store_contract_tests {
     ($factory:path) => {
-        $crate::store_contract_tests!(@cases $factory;
+        $crate::contract_cases!([$crate::store_contract_tests] @cases $factory;);
+    };
+    (@cases $factory:path; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let Some(store) = $factory().await else { return };
+                $crate::testkit::contract::$case(::std::sync::Arc::new(store)).await;
+            }
+        )+
+    };
+}
+
+/// The one list of contract cases: `contract_cases!([callback] args…)` expands to
+/// `callback! { args… case_1, case_2, … }`.
+///
+/// [`crate::store_contract_tests!`] makes a test of each, and [`contract::cases`] a table of them (for running
+/// the suite outside `cargo test`, as `examples/custom_store.rs` does); a new case is added here only.
+#[macro_export]
+macro_rules! contract_cases {
+    ([$($callback:tt)+] $($args:tt)*) => {
+        $($callback)+! { $($args)*
             insert_assigns_a_person_ref_and_get_returns_the_person_exactly,
             person_refs_increase_with_each_create,
             concurrent_inserts_get_distinct_person_refs,
@@ -58,16 +79,12 @@ macro_rules! store_contract_tests {
             merge_is_one_atomic_write_of_both_persons_documents_event_histories_and_audit,
             merge_with_a_stale_version_conflicts_and_writes_nothing,
             merge_with_a_document_conflict_writes_nothing,
-            merge_hands_dedup_keys_over_atomically_and_refuses_a_third_persons_key
-        );
-    };
-    (@cases $factory:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let Some(store) = $factory().await else { return };
-                $crate::testkit::contract::$case(::std::sync::Arc::new(store)).await;
-            }
-        )+
+            merge_hands_dedup_keys_over_atomically_and_refuses_a_third_persons_key,
+            references_are_stored_with_the_person_and_found_by_reference,
+            a_reference_held_by_another_live_person_is_refused_and_writes_nothing,
+            concurrent_claims_of_one_reference_let_exactly_one_win,
+            deleting_a_person_releases_its_references,
+            merge_moves_the_duplicates_references_and_refuses_a_third_persons_reference
+        }
     };
 }

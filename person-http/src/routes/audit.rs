@@ -153,7 +153,7 @@ pub(crate) async fn subject_access(
         }
     }
     Ok(Json(SubjectAccessResponse {
-        person: PersonResponse::new(&export.person, state.service.today(), Vec::new()),
+        person: state.show(&export.person, &ctx),
         equality,
         extended,
         history: export.history,

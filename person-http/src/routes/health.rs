@@ -2,11 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::IntoResponse;
+use http::header;
 use person_core::api::ProblemDetails;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::links::LinkStatus;
 use crate::state::AppState;
 
 /// Hackney's `healthcheck/ping` answer.
@@ -17,10 +20,14 @@ pub(crate) struct PingResponse {
 }
 
 /// A liveness or readiness answer.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct HealthStatus {
     /// `live` or `ready`.
     status: &'static str,
+    /// Readiness only: the availability of each linked service (informational: a service that is down hides
+    /// its links but never makes this service unready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    links: Option<Vec<LinkStatus>>,
 }
 
 /// Hackney-compatible ping: the process answers HTTP.
@@ -44,10 +51,11 @@ pub(crate) async fn ping() -> Json<PingResponse> {
     responses((status = 200, description = "Live", body = HealthStatus))
 )]
 pub(crate) async fn livez() -> Json<HealthStatus> {
-    Json(HealthStatus { status: "live" })
+    Json(HealthStatus { status: "live", links: None })
 }
 
-/// Readiness: the store answers (send traffic only when this succeeds).
+/// Readiness: the store answers (send traffic only when this succeeds). Also shows each linked service's
+/// availability, without failing for it.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -61,5 +69,19 @@ pub(crate) async fn livez() -> Json<HealthStatus> {
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<HealthStatus>, ApiError> {
     // Whatever the store's failure, the service is not ready: always 503, never 500.
     state.service.ready().await.map_err(|e| ApiError::Unavailable(Some(std::sync::Arc::new(e))))?;
-    Ok(Json(HealthStatus { status: "ready" }))
+    Ok(Json(HealthStatus { status: "ready", links: Some(state.links.statuses()) }))
+}
+
+/// Prometheus metrics (text exposition format 0.0.4): linked services' availability and health probes.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    operation_id = "metrics",
+    responses((status = 200, description = "Metrics in Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"))
+)]
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut text = String::new();
+    state.links.write_metrics(&mut text);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

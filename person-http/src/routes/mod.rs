@@ -5,6 +5,7 @@ pub(crate) mod documents;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod persons;
+pub(crate) mod references;
 pub(crate) mod search;
 
 use person_core::person::PersonId;

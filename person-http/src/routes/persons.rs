@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::{self, HeaderName};
 use person_core::EventVersion;
+use person_core::RequestContext;
 use person_core::ValidationErrors;
 use person_core::api::{HistoryResponse, PersonResponse, ProblemDetails};
 use person_core::person::Person;
@@ -36,8 +37,8 @@ pub(crate) fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }
 
-fn show(state: &AppState, person: &Person) -> Json<PersonResponse> {
-    Json(PersonResponse::new(person, state.service.today(), Vec::new()))
+fn show(state: &AppState, ctx: &RequestContext, person: &Person) -> Json<PersonResponse> {
+    Json(state.show(person, ctx))
 }
 
 /// Create a person.
@@ -144,7 +145,7 @@ async fn create(
     let created = state.service.create(ctx, body, options).await?;
     let person = &created.person;
     let headers = [(header::LOCATION, person_location(person.id)), (header::ETAG, etag(person.version_number))];
-    let mut response = (StatusCode::CREATED, headers, show(state, person)).into_response();
+    let mut response = (StatusCode::CREATED, headers, show(state, ctx, person)).into_response();
     if created.replayed {
         response.headers_mut().insert(IDEMPOTENT_REPLAYED, http::HeaderValue::from_static("true"));
     }
@@ -172,7 +173,7 @@ pub(crate) async fn get_person(
     PersonPath(id): PersonPath,
 ) -> Result<Response, ApiError> {
     let person = state.service.get(&ctx, id).await?;
-    Ok(([(header::ETAG, etag(person.version_number))], show(&state, &person)).into_response())
+    Ok(([(header::ETAG, etag(person.version_number))], show(&state, &ctx, &person)).into_response())
 }
 
 /// Change a person with a JSON merge patch.
@@ -217,7 +218,7 @@ pub(crate) async fn update_person(
     let tag = [(header::ETAG, etag(updated.person.version_number))];
     if prefer.representation {
         let applied = [(PREFERENCE_APPLIED, "return=representation")];
-        Ok((tag, applied, show(&state, &updated.person)).into_response())
+        Ok((tag, applied, show(&state, &ctx, &updated.person)).into_response())
     } else {
         Ok((StatusCode::NO_CONTENT, tag).into_response())
     }
@@ -363,7 +364,7 @@ pub(crate) async fn set_restriction(
     let request = RestrictionRequest::parse(&body)?;
     let updated = state.service.set_restriction(&ctx, id, request.restricted, expected, request.reason).await?;
     let tag = [(header::ETAG, etag(updated.person.version_number))];
-    Ok((tag, show(&state, &updated.person)).into_response())
+    Ok((tag, show(&state, &ctx, &updated.person)).into_response())
 }
 
 /// The body of `POST /api/v1/persons/{id}/merge` (schema for the OpenAPI document; the service reads the body).
@@ -413,7 +414,7 @@ pub(crate) async fn merge(
 ) -> Result<Response, ApiError> {
     let expected = if_match.required()?;
     let person = state.service.merge(&ctx, survivor, expected, &body).await?;
-    Ok(([(header::ETAG, etag(person.version_number))], show(&state, &person)).into_response())
+    Ok(([(header::ETAG, etag(person.version_number))], show(&state, &ctx, &person)).into_response())
 }
 
 #[cfg(test)]

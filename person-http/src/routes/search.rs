@@ -8,9 +8,11 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::NaiveDate;
+use person_core::RequestContext;
 use person_core::api::{PageLinks, PersonResponse, ProblemDetails};
 use person_core::matching::{Comparison, Grade};
 use person_core::person::{PersonId, PersonType, Title};
+use person_core::reference::CrossReference;
 use person_core::service::{
     DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, MIN_PREFIX_CHARS, MatchCandidate, SearchError, SearchHit, SearchQuery,
 };
@@ -86,12 +88,15 @@ struct SearchRequest {
     query: SearchQuery,
     /// The non-blank criteria as sent (names in [`CRITERIA`] order), for the next page's link.
     criteria: Vec<(&'static str, String)>,
+    /// `reference=system:id`: a look-up of the one person holding it, instead of a ranked search.
+    reference: Option<CrossReference>,
 }
 
 impl SearchRequest {
     /// Reads the query string. Blank criteria count as absent (forms send empty fields); unknown or repeated
-    /// parameters, `lastName` together with `surname`, a bad `personType`, `limit` or `cursor`, `reference`
-    /// (until cross-references exist) and no criterion at all are 400s naming the parameter.
+    /// parameters, `lastName` together with `surname`, a bad `personType`, `limit` or `cursor`, a `reference`
+    /// that is not `system:id` or comes with other criteria, and no criterion at all are 400s naming the
+    /// parameter.
     fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
         let mut criteria: Vec<(&'static str, String)> = Vec::new();
         let (mut limit, mut cursor) = (None, None);
@@ -131,14 +136,19 @@ impl SearchRequest {
                 "lastName and surname are the same criterion: send one of them",
             ));
         }
-        if criteria.iter().any(|(name, _)| *name == "reference") {
-            return Err(ApiError::bad_parameter(
-                "reference",
-                "unsupported_parameter",
-                "searching by a reference held in another system (system:id) is not supported until \
-                 cross-references exist; search by name, date of birth, address, postcode or NI number",
-            ));
-        }
+        let reference = match criteria.iter().find(|(name, _)| *name == "reference") {
+            None => None,
+            Some(_) if criteria.len() > 1 => {
+                return Err(ApiError::bad_parameter(
+                    "reference",
+                    "conflicting_parameters",
+                    "a reference identifies one person: send it without other criteria",
+                ));
+            }
+            Some((_, value)) => Some(CrossReference::parse(value).map_err(|e| {
+                ApiError::bad_parameter("reference", "invalid_reference", format!("must be system:id ({e})"))
+            })?),
+        };
         // `personType` filters; it finds nobody on its own.
         if criteria.iter().all(|(name, _)| *name == "personType") {
             return Err(ApiError::BadRequest {
@@ -163,7 +173,7 @@ impl SearchRequest {
             limit: limit.unwrap_or(DEFAULT_SEARCH_LIMIT),
             offset: cursor.unwrap_or(0),
         };
-        Ok(Self { query, criteria })
+        Ok(Self { query, criteria, reference })
     }
 
     /// The error of a search the service refused. Its field errors name the parameters as the caller sent
@@ -224,8 +234,8 @@ pub(crate) struct SearchResult {
 }
 
 impl SearchResult {
-    fn new(hit: &SearchHit, today: NaiveDate) -> Self {
-        Self { person: PersonResponse::new(&hit.person, today, Vec::new()), score: hit.score }
+    fn new(state: &AppState, ctx: &RequestContext, hit: &SearchHit) -> Self {
+        Self { person: state.show(&hit.person, ctx), score: hit.score }
     }
 }
 
@@ -263,13 +273,13 @@ pub(crate) struct SearchResponse {
         ("nino" = Option<String>, Query, description = "National Insurance number in any spacing or case; needs `equality:read` too"),
         ("q" = Option<String>, Query, description = "Free text over names (in any order), address and personRef"),
         ("personType" = Option<String>, Query, description = "Only persons of this type (Tenant, HouseholdMember, Leaseholder, Freeholder, Occupant, HousingOfficer, HousingAreaManager)"),
-        ("reference" = Option<String>, Query, description = "`system:id` of a cross-reference: not supported until cross-references exist (400)"),
+        ("reference" = Option<String>, Query, description = "`system:id` of a cross-reference (e.g. `tenure:9f3c…`; split at the first colon): finds the one live person holding it (0 or 1 result); no other criterion may be given"),
         ("limit" = Option<u32>, Query, description = "Results per page, 1 to 200 (default 20)"),
         ("cursor" = Option<String>, Query, description = "Opaque: the cursor of a previous page's `links.next`"),
     ),
     responses(
         (status = 200, description = "A page of ranked results", body = SearchResponse),
-        (status = 400, description = "No criterion; an unknown, repeated or invalid parameter; `limit` over 200; a bad cursor; `reference`", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "No criterion; an unknown, repeated or invalid parameter; `limit` over 200; a bad cursor; a `reference` that is not `system:id` or comes with other criteria", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `persons:read`, or searches by `nino` without `equality:read`", body = ProblemDetails, content_type = "application/problem+json"),
     )
 )]
@@ -279,9 +289,11 @@ pub(crate) async fn search_persons(
     Params(pairs): Params<Vec<(String, String)>>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let request = SearchRequest::parse(&pairs)?;
-    let page = state.service.search(&ctx, request.query.clone()).await.map_err(|e| request.refused(e))?;
-    let today = state.service.today();
-    let results = page.hits.iter().map(|hit| SearchResult::new(hit, today)).collect();
+    let page = match &request.reference {
+        Some(reference) => state.service.search_by_reference(&ctx, reference).await?,
+        None => state.service.search(&ctx, request.query.clone()).await.map_err(|e| request.refused(e))?,
+    };
+    let results = page.hits.iter().map(|hit| SearchResult::new(&state, &ctx, hit)).collect();
     let next = page.next_offset.map(|offset| request.page_link(state.config.base_url(), offset));
     Ok(Json(SearchResponse { results, total: page.total, links: PageLinks { next } }))
 }
@@ -530,10 +542,10 @@ pub(crate) struct MatchResult {
 }
 
 impl MatchResult {
-    fn new(candidate: MatchCandidate, today: NaiveDate) -> Self {
+    fn new(state: &AppState, ctx: &RequestContext, candidate: MatchCandidate) -> Self {
         let score = candidate.score;
         Self {
-            person: PersonResponse::new(&candidate.person, today, Vec::new()),
+            person: state.show(&candidate.person, ctx),
             score: score.score,
             grade: score.grade,
             vetoed: score.vetoed,
@@ -575,8 +587,7 @@ pub(crate) async fn match_person(
     JsonBody(body): JsonBody,
 ) -> Result<Json<MatchResponse>, ApiError> {
     let candidates = state.service.match_person(&ctx, &body).await?;
-    let today = state.service.today();
-    Ok(Json(MatchResponse { results: candidates.into_iter().map(|c| MatchResult::new(c, today)).collect() }))
+    Ok(Json(MatchResponse { results: candidates.into_iter().map(|c| MatchResult::new(&state, &ctx, c)).collect() }))
 }
 
 #[cfg(test)]
@@ -637,12 +648,21 @@ mod tests {
             (vec![("q", "x"), ("firstname", "John")], "firstname"),
             (vec![("q", "x"), ("q", "y")], "q"),
             (vec![("lastName", "x"), ("surname", "y")], "surname"),
-            (vec![("reference", "housing-register:123")], "reference"),
+            (vec![("reference", "housing-register")], "reference"),
+            (vec![("reference", "Tenure:1")], "reference"),
+            (vec![("reference", "tenure:1"), ("firstName", "Ada")], "reference"),
             (vec![("q", "x"), ("personType", "Landlord")], "personType"),
         ] {
             let error = SearchRequest::parse(&pairs(&query)).unwrap_err();
             assert_eq!(field_of(error), field, "{query:?}");
         }
+    }
+
+    #[test]
+    fn a_reference_is_split_at_its_first_colon() {
+        let request = SearchRequest::parse(&pairs(&[("reference", "tenure:a:b")])).unwrap();
+        let reference = request.reference.unwrap();
+        assert_eq!((reference.system.as_str(), reference.id.as_str()), ("tenure", "a:b"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use person_core::CrossReference;
 use person_core::audit::AuditEntry;
 use person_core::documents::{DocumentKind, DocumentWrite, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry};
@@ -63,6 +64,10 @@ impl PersonRepository for FaultyStore {
 
     async fn update(&self, _write: PersonWrite) -> Result<(), UpdateError> {
         Ok(self.fail().await?)
+    }
+
+    async fn find_by_reference(&self, _reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
+        self.fail().await
     }
 
     async fn history(&self, _id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -5,6 +5,7 @@
 //! `http_suite!(spawn(service_over_my_store()));` in a test crate that includes this module.
 
 pub(crate) mod faults;
+pub(crate) mod references_suite;
 pub(crate) mod search_suite;
 pub(crate) mod suite;
 pub(crate) mod tokens;
@@ -65,6 +66,15 @@ macro_rules! http_suite {
             merging_a_person_into_itself_is_a_422,
             merging_without_if_match_is_428_and_with_a_stale_one_409,
             merging_a_missing_deleted_or_merged_duplicate_or_into_a_deleted_survivor_is_refused,
+        );
+        http_suite!(@tests $spawn; references_suite;
+            adding_a_reference_is_a_new_version_with_an_event_and_history_and_finds_the_person,
+            a_reference_held_by_another_person_is_a_409_naming_the_owner,
+            concurrent_claims_of_one_reference_over_http_have_exactly_one_winner,
+            removing_a_reference_frees_it_for_another_person,
+            a_deleted_persons_references_are_released,
+            merging_moves_the_duplicates_references_to_the_survivor,
+            bad_references_are_refused_naming_the_field,
         );
         http_suite!(@tests $spawn; suite;
             creating_a_valid_tenant_answers_201_with_location_etag_and_the_person,

@@ -228,7 +228,9 @@ pub(crate) async fn bad_search_parameters_are_400s_naming_the_parameter(api: &Ap
         ("lastName=Smith&lastName=Jones", "lastName"),
         ("lastName=Smith&surname=Jones", "surname"),
         ("lastName=Smith&personType=Landlord", "personType"),
-        ("reference=housing-register%3A12345", "reference"),
+        ("reference=housing-register", "reference"),
+        ("reference=Tenure%3A1", "reference"),
+        ("reference=tenure%3A1&lastName=Smith", "reference"),
         ("lastName=Smith&dateOfBirth=1980-02-30", "dateOfBirth"),
         ("surname=Smith&firstName=J", "firstName"),
         ("surname=S", "surname"),
@@ -238,8 +240,6 @@ pub(crate) async fn bad_search_parameters_are_400s_naming_the_parameter(api: &Ap
         let problem = expect_problem(response, 400, types::BAD_REQUEST).await;
         assert_eq!(problem["errors"][0]["field"], parameter, "{query}: {problem}");
     }
-    let reference = expect_problem(api.get("/api/v1/persons?reference=x%3A1").await, 400, types::BAD_REQUEST).await;
-    assert!(reference["detail"].as_str().unwrap().contains("cross-references"), "{reference}");
     for query in ["", "?", "?limit=5", "?firstName=&lastName=%20", "?personType=Tenant"] {
         let problem = expect_problem(api.get(&format!("/api/v1/persons{query}")).await, 400, types::BAD_REQUEST).await;
         assert!(problem["detail"].as_str().unwrap().contains("criterion"), "{query}: {problem}");

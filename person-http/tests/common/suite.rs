@@ -681,7 +681,7 @@ pub(crate) async fn health_endpoints_answer_200(api: &Api) {
     assert_eq!(live.json::<Value>().await.unwrap(), json!({ "status": "live" }));
     let ready = api.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(ready.json::<Value>().await.unwrap(), json!({ "status": "ready" }));
+    assert_eq!(ready.json::<Value>().await.unwrap(), json!({ "status": "ready", "links": [] }));
 }
 
 pub(crate) async fn cors_preflight_allows_the_api_headers_and_exposes_etag_location_and_correlation_id(api: &Api) {

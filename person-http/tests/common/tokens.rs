@@ -41,6 +41,7 @@ pub(crate) fn every_permission() -> Vec<Permission> {
         Permission::EqualityWrite,
         Permission::ExtendedRead(social_care()),
         Permission::ExtendedWrite(social_care()),
+        Permission::ReferencesWrite,
         Permission::AuditRead,
         Permission::EventsRead,
         Permission::Admin,

@@ -147,3 +147,15 @@ pub(crate) fn tenant(first: &str, surname: &str) -> serde_json::Value {
 pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client builds")
 }
+
+/// A token for `sub` in `groups` (comma-separated), signed by the binary's `token` sub-command with `secret`.
+pub(crate) fn token(secret: &str, sub: &str, groups: &str) -> String {
+    let output = Command::new(binary())
+        .args(["token", "--sub", sub, "--groups", groups, "--ttl", "10m", "--name", "Test User"])
+        .env("PERSON_API_JWT_SECRET", secret)
+        .env_remove("PERSON_API_CONFIG")
+        .output()
+        .expect("the token command runs");
+    assert!(output.status.success(), "token failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("a token is text").trim().to_owned()
+}
