@@ -1,5 +1,5 @@
 //! Item shapes of the single table: the keys of every item type and the conversions between `person-core` types
-//! and DynamoDB items (`docs/storage-dynamodb.md` describes them).
+//! and DynamoDB items (`docs/storage.md#dynamodb` describes them).
 //!
 //! Documents are serde_json of the domain types, stored in the `doc` attribute, and are the source of truth for
 //! reads; the other attributes copy fields out of them for conditions and look-ups. An item that fails to convert

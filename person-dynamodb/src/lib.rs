@@ -5,7 +5,7 @@
 //!
 //! # Single-table design
 //!
-//! Every item lives in one table keyed by two strings, `PK` and `SK` (`docs/storage-dynamodb.md` lists each
+//! Every item lives in one table keyed by two strings, `PK` and `SK` (`docs/storage.md#dynamodb` lists each
 //! item type and maps every access pattern to a `GetItem`, `BatchGetItem` or single-partition `Query`; nothing
 //! scans). A person and everything filed under it (history, documents, equality keys, audit index) share the
 //! partition `PERSON#<id>`; search keys are postings `KEY#<key>` → `<id>#<source>`; the dedup key of each live
@@ -36,7 +36,7 @@
 //! the write is retried at once, then with jittered backoff (bounded by
 //! [`DynamoDbOptions::max_contention_attempts`], then [`person_core::StoreError::Unavailable`]). The cost:
 //! event-writing changes are serialised table-wide, one transaction latency each (documented with numbers in
-//! `docs/storage-dynamodb.md`).
+//! `docs/storage.md#dynamodb`).
 //! The same counter item allocates `personRef`s inside the create's transaction, so a refused create
 //! consumes none.
 //!

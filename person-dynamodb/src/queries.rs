@@ -2,7 +2,7 @@
 //! (`GET /admin/queries`, SPEC §10) shows.
 //!
 //! A "statement" here is the DynamoDB API call and its key pattern (`Query PK = KEY#<key>`): it names item
-//! shapes, never values, so it is safe to log and publish. `docs/storage-dynamodb.md` explains each item type.
+//! shapes, never values, so it is safe to log and publish. `docs/storage.md#dynamodb` explains each item type.
 //! No operation is a `Scan`: every access pattern is a `GetItem`, `BatchGetItem`, `Query` on one partition, or a
 //! write. This module knows nothing about items or domain types.
 
