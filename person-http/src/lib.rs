@@ -27,6 +27,7 @@ pub mod auth;
 mod error;
 mod extract;
 pub mod links;
+mod metrics;
 mod middleware;
 mod openapi;
 mod permissions;
@@ -59,13 +60,18 @@ use routes::{audit, documents, events, health, persons, references, search};
 /// `GET /api/v1/persons/{id}/subject-access`, `GET /api/v1/events`, `GET /api/v1/healthcheck/ping`, `GET /livez`,
 /// `GET /readyz`, `GET /metrics`, `GET /swagger/v1/swagger.json` and the Swagger UI under `/swagger`. Unknown paths answer a 404 problem and known paths with another method a 405 problem.
 ///
-/// Middleware, outermost first: correlation id (accepted or generated, echoed on every response), the request
+/// Middleware, outermost first: request metrics (route template, method, final status and latency of every
+/// response, for `/metrics`), correlation id (accepted or generated, echoed on every response), the request
 /// span, CORS, gzip compression, problem rendering (every error is `application/problem+json`), panic catching
 /// (500 problem), the request timeout (504 problem), access (authentication 401, `x-purpose`, the permission
 /// table 403; health and OpenAPI routes are public) and the body limit (413 problem).
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let middleware = ServiceBuilder::new()
+        // Outermost, so that the status it counts is the one the caller gets, whichever layer produced it (CORS
+        // preflights, 401/403, 413, 504, panics' 500). `Router::layer` wraps every route and the fallbacks
+        // after routing, so the matched route template is known here.
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(axum::middleware::from_fn(middleware::correlate))
         .layer(
             TraceLayer::new_for_http()

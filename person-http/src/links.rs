@@ -28,6 +28,8 @@ use person_core::reference::ReferenceSystem;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::metrics::MetricFamily;
+
 /// The placeholder of the person's id in an href template.
 pub const PERSON_ID_PLACEHOLDER: &str = "{personId}";
 
@@ -375,46 +377,6 @@ impl LinkRegistry {
             let micros = e.availability.0.last_probe_micros.load(Ordering::Relaxed);
             duration.sample_f64(&[("rel", &e.service.rel)], Duration::from_micros(micros).as_secs_f64());
         }
-    }
-}
-
-/// Writes one metric family in the Prometheus text exposition format (0.0.4).
-struct MetricFamily<'a> {
-    out: &'a mut String,
-    name: &'static str,
-}
-
-impl<'a> MetricFamily<'a> {
-    fn new(out: &'a mut String, name: &'static str, kind: &str, help: &str) -> Self {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        Self { out, name }
-    }
-
-    fn labels(&mut self, labels: &[(&str, &str)]) {
-        self.out.push_str(self.name);
-        if labels.is_empty() {
-            return;
-        }
-        self.out.push('{');
-        for (i, (key, value)) in labels.iter().enumerate() {
-            if i > 0 {
-                self.out.push(',');
-            }
-            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-            let _ = write!(self.out, "{key}=\"{escaped}\"");
-        }
-        self.out.push('}');
-    }
-
-    fn sample(&mut self, labels: &[(&str, &str)], value: u64) {
-        self.labels(labels);
-        let _ = writeln!(self.out, " {value}");
-    }
-
-    fn sample_f64(&mut self, labels: &[(&str, &str)], value: f64) {
-        self.labels(labels);
-        let _ = writeln!(self.out, " {value}");
     }
 }
 

@@ -1,4 +1,5 @@
-//! What the handlers share: the person service and the HTTP configuration.
+//! What the handlers share: the person service, the HTTP configuration, the link registry and the request
+//! metrics.
 //!
 //! The state holds the domain service only, never a store: the composition root (`person-server`, or a test)
 //! builds the service over whichever store it chose and hands it in.
@@ -15,6 +16,7 @@ use person_core::person::Person;
 
 use crate::auth::{AuthConfig, Authenticator};
 use crate::links::LinkRegistry;
+use crate::metrics::RequestMetrics;
 
 /// Default largest request body: 1 MiB (SPEC §4).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -61,6 +63,8 @@ pub struct AppState {
     pub(crate) config: Arc<HttpConfig>,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) links: LinkRegistry,
+    /// Request counts and latencies, fed by the router's metrics layer and shown on `/metrics`.
+    pub(crate) metrics: RequestMetrics,
 }
 
 impl AppState {
@@ -69,7 +73,13 @@ impl AppState {
     #[must_use]
     pub fn new(service: PersonService, config: HttpConfig) -> Self {
         let auth = Arc::new(Authenticator::new(&config.auth));
-        Self { service, config: Arc::new(config), auth, links: LinkRegistry::default() }
+        Self {
+            service,
+            config: Arc::new(config),
+            auth,
+            links: LinkRegistry::default(),
+            metrics: RequestMetrics::default(),
+        }
     }
 
     /// The same state with `links`: person responses then carry the links of the registered services the caller

@@ -72,7 +72,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<HealthS
     Ok(Json(HealthStatus { status: "ready", links: Some(state.links.statuses()) }))
 }
 
-/// Prometheus metrics (text exposition format 0.0.4): linked services' availability and health probes.
+/// Prometheus metrics (text exposition format 0.0.4): requests by route, method and status, latency histograms,
+/// requests in flight, and the linked services' availability and health probes.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -82,6 +83,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<HealthS
 )]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = String::new();
+    state.metrics.write(&mut text);
     state.links.write_metrics(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
