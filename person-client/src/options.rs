@@ -119,7 +119,8 @@ pub struct ResponseMeta {
     /// The `x-correlation-id` the server echoed (the one sent, or the one it generated). Quote it when reporting
     /// a problem.
     pub correlation_id: Option<String>,
-    /// The `Server-Timing` header (storage time per operation), when the server sends it.
+    /// The `Server-Timing` header (`store;dur=<ms>;desc="<n> operations"`: time the request spent in the store),
+    /// absent for requests that used no store.
     pub server_timing: Option<String>,
     /// The `ETag` (a version, e.g. `"3"`), when the response has one.
     pub etag: Option<String>,

@@ -58,6 +58,8 @@ async fn create_then_get_returns_the_stored_person_with_its_version_and_etag() {
     let meta = meta.get().unwrap();
     assert_eq!((meta.status, meta.etag.as_deref(), meta.attempts), (200, Some("\"0\""), 1));
     assert!(meta.correlation_id.is_some(), "a generated correlation id is echoed");
+    let timing = meta.server_timing.as_deref().unwrap_or_default();
+    assert!(timing.starts_with("store;dur=") && timing.contains("operation"), "Server-Timing: {timing}");
     assert_eq!(api.last_meta().unwrap().status, 200);
 }
 

@@ -7,6 +7,10 @@
 //! Callers are authenticated by bearer tokens, or all act as the local developer in development mode (see
 //! [`auth`]); what each endpoint needs is the permission table of the `permissions` module.
 //!
+//! The composition root may wrap the store in a [`TimedStore`] ([`store_timing::timed`]) and hand its
+//! [`StoreMetrics`] to [`AppState::with_store_metrics`]: responses then carry `Server-Timing`, each request logs
+//! its storage operations, and `/metrics` shows their latencies.
+//!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
 //! use std::sync::Arc;
@@ -33,6 +37,7 @@ mod openapi;
 mod permissions;
 mod routes;
 mod state;
+pub mod store_timing;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -47,6 +52,7 @@ use tower_http::trace::TraceLayer;
 
 pub use openapi::openapi;
 pub use state::{AppState, DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, HttpConfig};
+pub use store_timing::{StoreMetrics, TimedStore};
 
 use routes::{audit, documents, events, health, persons, references, search};
 
@@ -61,8 +67,9 @@ use routes::{audit, documents, events, health, persons, references, search};
 /// `GET /readyz`, `GET /metrics`, `GET /swagger/v1/swagger.json` and the Swagger UI under `/swagger`. Unknown paths answer a 404 problem and known paths with another method a 405 problem.
 ///
 /// Middleware, outermost first: request metrics (route template, method, final status and latency of every
-/// response, for `/metrics`), correlation id (accepted or generated, echoed on every response), the request
-/// span, CORS, gzip compression, problem rendering (every error is `application/problem+json`), panic catching
+/// response, for `/metrics`), correlation id (accepted or generated, echoed on every response), store operation
+/// collection (`Server-Timing` and one log line for requests that used a [`store_timing::TimedStore`]), the
+/// request span, CORS, gzip compression, problem rendering (every error is `application/problem+json`), panic catching
 /// (500 problem), the request timeout (504 problem), access (authentication 401, `x-purpose`, the permission
 /// table 403; health and OpenAPI routes are public) and the body limit (413 problem).
 pub fn router(state: AppState) -> Router {
@@ -73,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         // after routing, so the matched route template is known here.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(axum::middleware::from_fn(middleware::correlate))
+        // Inside the correlation id (which it logs), outside everything that may use the store.
+        .layer(axum::middleware::from_fn(store_timing::collect))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(middleware::RequestSpan)

@@ -119,7 +119,7 @@ impl LinkService {
         if !self.href.contains(REFERENCE_ID_PLACEHOLDER) {
             return if held.peek().is_some() { vec![link(with_person)] } else { Vec::new() };
         }
-        held.map(|r| link(with_person.replace(REFERENCE_ID_PLACEHOLDER, &encode_segment(r.id.as_str())))).collect()
+        held.map(|r| link(with_person.replace(REFERENCE_ID_PLACEHOLDER, &percent_encode(r.id.as_str())))).collect()
     }
 }
 
@@ -131,9 +131,9 @@ fn check_absolute(url: &str) -> Result<(), String> {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, so a reference id (which may hold `/`, `#`,
-/// `?` or spaces) stays one path segment or query value.
-fn encode_segment(text: &str) -> String {
+/// Percent-encodes everything but RFC 3986 unreserved characters, so a value (a reference id may hold `/`, `#`,
+/// `?` or spaces; a search criterion anything) stays one path segment or query component.
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

@@ -31,12 +31,9 @@ pub(crate) const UNMATCHED_ROUTE: &str = "unmatched";
 pub(crate) const LATENCY_BUCKETS: [f64; 13] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-/// One slot per bound plus the `+Inf` overflow.
-const SLOTS: usize = LATENCY_BUCKETS.len() + 1;
-
 /// Request counts and latencies of one router; cheap to clone (shared).
 ///
-/// Recording takes one short lock (two hash look-ups and a few additions); the bucket is chosen before it.
+/// Recording takes one short lock (two hash look-ups, a bucket search and a few additions).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RequestMetrics(Arc<Inner>);
 
@@ -48,20 +45,49 @@ struct Inner {
 }
 
 /// What is known of one route and method.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Series {
     /// Responses by status code.
     statuses: BTreeMap<u16, u64>,
-    /// Latency observations per bucket, not cumulative (cumulated when rendered).
-    buckets: [u64; SLOTS],
-    /// Sum of the observed latencies, seconds.
+    /// Latencies, seconds.
+    latency: Histogram,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Self { statuses: BTreeMap::new(), latency: Histogram::new(&LATENCY_BUCKETS) }
+    }
+}
+
+impl Series {
+    fn observe(&mut self, status: u16, seconds: f64) {
+        *self.statuses.entry(status).or_insert(0) += 1;
+        self.latency.observe(seconds);
+    }
+}
+
+/// A histogram of durations (seconds) over fixed bucket bounds, as Prometheus renders it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Histogram {
+    /// Upper bounds (inclusive), ascending; `+Inf` follows.
+    bounds: &'static [f64],
+    /// Observations per bucket, one per bound plus `+Inf`, not cumulative (cumulated when rendered).
+    buckets: Vec<u64>,
+    /// Sum of the observations.
     sum: f64,
     count: u64,
 }
 
-impl Series {
-    fn observe(&mut self, status: u16, slot: usize, seconds: f64) {
-        *self.statuses.entry(status).or_insert(0) += 1;
+impl Histogram {
+    /// An empty histogram over `bounds` (ascending, finite).
+    pub(crate) fn new(bounds: &'static [f64]) -> Self {
+        Self { bounds, buckets: vec![0; bounds.len() + 1], sum: 0.0, count: 0 }
+    }
+
+    /// Counts one observation in the first bucket whose bound is at least `seconds` (`le` is inclusive), or in
+    /// `+Inf`.
+    pub(crate) fn observe(&mut self, seconds: f64) {
+        let slot = slot_of(self.bounds, seconds);
         if let Some(bucket) = self.buckets.get_mut(slot) {
             *bucket += 1;
         }
@@ -71,17 +97,29 @@ impl Series {
 
     /// `(le, cumulative count)` for every bucket, `+Inf` last.
     fn cumulative_buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
-        LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]).zip(self.buckets.iter().scan(0_u64, |total, n| {
+        self.bounds.iter().copied().chain([f64::INFINITY]).zip(self.buckets.iter().scan(0_u64, |total, n| {
             *total += n;
             Some(*total)
         }))
+    }
+
+    /// Writes the `_bucket` (with `le` after `labels`), `_sum` and `_count` series of this histogram.
+    pub(crate) fn write(&self, family: &mut MetricFamily<'_>, labels: &[(&str, &str)]) {
+        for (le, count) in self.cumulative_buckets() {
+            let le = format_float(le);
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", &le));
+            family.sample_suffixed("_bucket", &with_le, count);
+        }
+        family.sample_suffixed_f64("_sum", labels, self.sum);
+        family.sample_suffixed("_count", labels, self.count);
     }
 }
 
 /// The histogram slot of a latency: the first bucket whose bound is at least `seconds` (`le` is inclusive), or
 /// the `+Inf` slot.
-fn slot_of(seconds: f64) -> usize {
-    LATENCY_BUCKETS.iter().position(|&bound| seconds <= bound).unwrap_or(LATENCY_BUCKETS.len())
+fn slot_of(bounds: &[f64], seconds: f64) -> usize {
+    bounds.iter().position(|&bound| seconds <= bound).unwrap_or(bounds.len())
 }
 
 /// The `method` label: standard methods by name, anything else `other` (methods are caller-chosen tokens).
@@ -103,14 +141,13 @@ fn method_label(method: &Method) -> &'static str {
 impl RequestMetrics {
     /// Records one answered request.
     fn record(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
-        let slot = slot_of(seconds);
         // A panic elsewhere while holding the lock leaves the numbers usable: keep counting.
         let mut routes = self.0.routes.lock().unwrap_or_else(PoisonError::into_inner);
         let methods = match routes.get_mut(route) {
             Some(methods) => methods,
             None => routes.entry(route.into()).or_default(),
         };
-        methods.entry(method).or_default().observe(status, slot, seconds);
+        methods.entry(method).or_default().observe(status, seconds);
     }
 
     /// The series by route and method, sorted, copied out of the lock.
@@ -148,12 +185,7 @@ impl RequestMetrics {
         let help = "Time to answer a request (until the response head), by route template and method";
         let mut duration = MetricFamily::new(out, "person_api_http_request_duration_seconds", "histogram", help);
         for (route, method, s) in &series {
-            for (le, count) in s.cumulative_buckets() {
-                let le = format_float(le);
-                duration.sample_suffixed("_bucket", &[("route", route), ("method", method), ("le", &le)], count);
-            }
-            duration.sample_suffixed_f64("_sum", &[("route", route), ("method", method)], s.sum);
-            duration.sample_suffixed("_count", &[("route", route), ("method", method)], s.count);
+            s.latency.write(&mut duration, &[("route", route), ("method", method)]);
         }
     }
 }
@@ -314,6 +346,7 @@ mod tests {
 
     #[test]
     fn a_latency_falls_in_the_first_bucket_whose_bound_is_at_least_it() {
+        let slot_of = |seconds| slot_of(&LATENCY_BUCKETS, seconds);
         assert_eq!(slot_of(0.0), 0);
         assert_eq!(slot_of(0.001), 0, "le is inclusive");
         assert_eq!(slot_of(0.0011), 1);

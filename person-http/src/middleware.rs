@@ -181,6 +181,7 @@ pub(crate) fn cors() -> CorsLayer {
             X_CORRELATION_ID,
             HeaderName::from_static("idempotent-replayed"),
             HeaderName::from_static("preference-applied"),
+            crate::store_timing::SERVER_TIMING,
         ])
         .max_age(Duration::from_secs(600))
 }

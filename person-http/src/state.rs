@@ -1,5 +1,5 @@
-//! What the handlers share: the person service, the HTTP configuration, the link registry and the request
-//! metrics.
+//! What the handlers share: the person service, the HTTP configuration, the link registry, the request metrics
+//! and the store operation metrics.
 //!
 //! The state holds the domain service only, never a store: the composition root (`person-server`, or a test)
 //! builds the service over whichever store it chose and hands it in.
@@ -17,6 +17,7 @@ use person_core::person::Person;
 use crate::auth::{AuthConfig, Authenticator};
 use crate::links::LinkRegistry;
 use crate::metrics::RequestMetrics;
+use crate::store_timing::StoreMetrics;
 
 /// Default largest request body: 1 MiB (SPEC §4).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -65,6 +66,9 @@ pub struct AppState {
     pub(crate) links: LinkRegistry,
     /// Request counts and latencies, fed by the router's metrics layer and shown on `/metrics`.
     pub(crate) metrics: RequestMetrics,
+    /// Store operation counts and latencies, fed by the [`crate::TimedStore`] the service was built over (if
+    /// any) and shown on `/metrics`.
+    pub(crate) store_metrics: StoreMetrics,
 }
 
 impl AppState {
@@ -79,6 +83,7 @@ impl AppState {
             auth,
             links: LinkRegistry::default(),
             metrics: RequestMetrics::default(),
+            store_metrics: StoreMetrics::default(),
         }
     }
 
@@ -87,6 +92,15 @@ impl AppState {
     #[must_use]
     pub fn with_links(mut self, links: LinkRegistry) -> Self {
         self.links = links;
+        self
+    }
+
+    /// The same state showing `metrics` on `/metrics`: those of the [`crate::TimedStore`] the service was built
+    /// over ([`crate::store_timing::timed`]). Without it `/metrics` has no store operation metrics (the
+    /// `Server-Timing` header and the operation log need nothing here).
+    #[must_use]
+    pub fn with_store_metrics(mut self, metrics: StoreMetrics) -> Self {
+        self.store_metrics = metrics;
         self
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use person_core::PersonService;
 use person_core::ports::{RandomIds, Repositories, SystemClock};
 use person_http::auth::{AuthConfig, AuthError, AuthMode, TokenKeys};
-use person_http::{AppState, HttpConfig};
+use person_http::{AppState, HttpConfig, StoreMetrics, store_timing};
 use tokio::net::TcpListener;
 
 use crate::config::{AuthSettings, Config};
@@ -77,7 +77,10 @@ pub async fn serve(
         tracing::warn!("no group permissions are configured: every token will be refused with 403");
     }
     let store = store::open_repository(&config.store, &config.store_options).await?;
-    let repositories = Repositories::from_dyn(store.clone());
+    // Every store call is timed at the port boundary: `Server-Timing`, the per-request operation log line and the
+    // store metrics on `/metrics` (which `store_metrics` carries to the router).
+    let store_metrics = StoreMetrics::default();
+    let repositories = Repositories::from_dyn(store_timing::timed(store.clone(), &store_metrics));
     let service = PersonService::new(repositories, Arc::new(SystemClock), Arc::new(RandomIds));
     let http = HttpConfig {
         request_timeout: config.request_timeout,
@@ -87,7 +90,7 @@ pub async fn serve(
     };
     let registry = config.link_registry()?;
     let mut probes = links::start(&registry, config.link_probes)?;
-    let app = person_http::router(AppState::new(service, http).with_links(registry));
+    let app = person_http::router(AppState::new(service, http).with_links(registry).with_store_metrics(store_metrics));
     tracing::info!(%addr, store = store_kind(&config.store), links = config.links.len(), "person-api ready");
     println!("person-api listening on http://{addr}");
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;

@@ -73,7 +73,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<HealthS
 }
 
 /// Prometheus metrics (text exposition format 0.0.4): requests by route, method and status, latency histograms,
-/// requests in flight, and the linked services' availability and health probes.
+/// requests in flight, storage operations by name and outcome with their latencies, and the linked services'
+/// availability and health probes.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -84,6 +85,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<HealthS
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = String::new();
     state.metrics.write(&mut text);
+    state.store_metrics.write(&mut text);
     state.links.write_metrics(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Params};
+use crate::links::percent_encode;
 use crate::state::AppState;
 
 /// Hackney's default `pageSize` (housing-search-api `GetPersonListRequest`).
@@ -67,19 +68,6 @@ fn parse_person_type(raw: &str) -> Result<PersonType, ApiError> {
 /// A non-negative decimal without sign or spaces.
 fn decimal(raw: &str) -> Option<u32> {
     (!raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit())).then(|| raw.parse().ok()).flatten()
-}
-
-/// Percent-encodes a query component (RFC 3986: everything but the unreserved characters).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// A checked `GET /api/v1/persons` request: the service query, and the criteria to repeat in `links.next`.
@@ -194,7 +182,7 @@ impl SearchRequest {
     fn page_link(&self, base_url: &str, offset: u32) -> String {
         let mut link = format!("{base_url}/api/v1/persons?");
         for (name, value) in &self.criteria {
-            link.push_str(&format!("{name}={}&", encode(value)));
+            link.push_str(&format!("{name}={}&", percent_encode(value)));
         }
         link.push_str(&format!("limit={}&cursor={}", self.query.limit, cursor_for(offset)));
         link

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use chrono::{Months, NaiveDate, Utc};
 use person_core::ports::{RandomIds, SystemClock};
 use person_core::{InMemoryStore, PersonService, Repositories};
-use person_http::{AppState, HttpConfig};
+use person_http::{AppState, HttpConfig, StoreMetrics};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -144,10 +144,20 @@ macro_rules! http_suite {
     };
 }
 
-/// A service over a fresh in-memory store, the system clock and random ids.
+/// A service over a fresh in-memory store, the system clock and random ids. The store is timed
+/// (`person_http::store_timing::timed`), as the server's is, so every test over it answers `Server-Timing` and logs
+/// its store operations; its metrics are not shown on `/metrics` (see [`timed_in_memory_service`]).
 pub(crate) fn in_memory_service() -> PersonService {
-    let store = Arc::new(InMemoryStore::new());
-    PersonService::new(Repositories::from_store(store), Arc::new(SystemClock), Arc::new(RandomIds))
+    timed_in_memory_service().0
+}
+
+/// A service over a fresh, timed in-memory store, and the store metrics to hand to
+/// `AppState::with_store_metrics`.
+pub(crate) fn timed_in_memory_service() -> (PersonService, StoreMetrics) {
+    let metrics = StoreMetrics::default();
+    let store = person_http::store_timing::timed(Arc::new(InMemoryStore::new()), &metrics);
+    let service = PersonService::new(Repositories::from_dyn(store), Arc::new(SystemClock), Arc::new(RandomIds));
+    (service, metrics)
 }
 
 /// Starts the router over `service` with the default configuration on `127.0.0.1:<free port>`.
@@ -157,9 +167,14 @@ pub(crate) async fn spawn(service: PersonService) -> Api {
 
 /// Starts the router over `service` with `config` on `127.0.0.1:<free port>`.
 pub(crate) async fn spawn_with(service: PersonService, config: HttpConfig) -> Api {
+    spawn_state(AppState::new(service, config)).await
+}
+
+/// Starts the router over `state` on `127.0.0.1:<free port>`.
+pub(crate) async fn spawn_state(state: AppState) -> Api {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
     let address = listener.local_addr().expect("the listener's address");
-    let app = person_http::router(AppState::new(service, config));
+    let app = person_http::router(state);
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     Api::new(format!("http://{address}"))
 }
