@@ -12,50 +12,14 @@
 )]
 mod common;
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use person_core::api::problem_types as types;
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
 use common::faults::{Fault, faulty_service};
+use common::logs::CapturedLogs;
 use common::{expect_problem, in_memory_service, iso, spawn, spawn_in_memory, tokens, years_ago};
-
-/// Log lines written while the guard lives (on this thread: the test runs on a current-thread runtime, so the
-/// server's tasks log here too).
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    fn start(&self) -> tracing::subscriber::DefaultGuard {
-        let logs = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || logs.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    /// The JSON lines written so far, then forgets them.
-    fn take(&self) -> Vec<Value> {
-        let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-        String::from_utf8_lossy(&bytes).lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
-    }
-}
-
-impl std::io::Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn requests_are_logged_without_personal_data_and_the_cause_of_a_500_once() {

@@ -11,46 +11,11 @@
 )]
 mod common;
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use common::logs::CapturedLogs;
 use common::spawn_in_memory;
-
-/// Log lines written while the guard lives (on this thread: the test runs on a current-thread runtime, so the
-/// server's tasks log here too).
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    fn start(&self) -> tracing::subscriber::DefaultGuard {
-        let logs = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || logs.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    /// The JSON lines written so far, then forgets them.
-    fn take(&self) -> Vec<Value> {
-        let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-        String::from_utf8_lossy(&bytes).lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
-    }
-}
-
-impl std::io::Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The store lines among `lines`.
 fn store_lines(lines: &[Value]) -> Vec<&Value> {

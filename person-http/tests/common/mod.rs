@@ -5,6 +5,7 @@
 //! `http_suite!(spawn(service_over_my_store()));` in a test crate that includes this module.
 
 pub(crate) mod faults;
+pub(crate) mod logs;
 pub(crate) mod references_suite;
 pub(crate) mod search_suite;
 pub(crate) mod suite;
