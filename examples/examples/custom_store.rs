@@ -1,6 +1,6 @@
-//! Implementing a store: a store is any type that implements the three ports (`PersonRepository`,
-//! `DocumentRepository`, `AuditLog`), and it is done when the store contract suite of `person-core` (feature
-//! `testkit`) passes against it.
+//! Implementing a store: a store is any type that implements the ports (`PersonRepository`,
+//! `DocumentRepository`, `AuditLog`, `ReportingRepository`, `RelayRepository`, `QueryCatalogue`), and it is done
+//! when the store contract suite of `person-core` (feature `testkit`) passes against it.
 //!
 //! This one wraps `person_core::InMemoryStore` and counts and logs every operation by name (never its values:
 //! they are personal data) — the shape of a caching, metrics or tracing decorator around a real store. The
@@ -26,6 +26,9 @@ use person_core::matching::SearchKey;
 use person_core::ports::{
     AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
     MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, UpdateError,
+};
+use person_core::ports::{
+    QueryCatalogue, RelayError, RelayLease, RelayRepository, ReportCounts, ReportQuery, ReportingRepository,
 };
 use person_core::testkit::contract;
 use person_core::{InMemoryStore, Person, PersonId, StoreError};
@@ -150,6 +153,68 @@ impl AuditLog for LoggingStore {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         self.log("audit.entries_for_person");
         self.inner.entries_for_person(person, after, limit).await
+    }
+}
+
+#[async_trait]
+impl ReportingRepository for LoggingStore {
+    async fn report_persons(&self, query: &ReportQuery) -> Result<Vec<Person>, StoreError> {
+        self.log("report.persons");
+        self.inner.report_persons(query).await
+    }
+
+    async fn report_counts(
+        &self,
+        modified_since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<ReportCounts, StoreError> {
+        self.log("report.counts");
+        self.inner.report_counts(modified_since).await
+    }
+}
+
+#[async_trait]
+impl RelayRepository for LoggingStore {
+    async fn acquire_relay_lease(
+        &self,
+        relay: &str,
+        holder: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Result<Option<RelayLease>, StoreError> {
+        self.log("relay.acquire");
+        self.inner.acquire_relay_lease(relay, holder, now, ttl).await
+    }
+
+    async fn advance_relay(
+        &self,
+        relay: &str,
+        holder: &str,
+        position: u64,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Result<(), RelayError> {
+        self.log("relay.advance");
+        self.inner.advance_relay(relay, holder, position, now, ttl).await
+    }
+
+    async fn release_relay_lease(&self, relay: &str, holder: &str) -> Result<(), StoreError> {
+        self.log("relay.release");
+        self.inner.release_relay_lease(relay, holder).await
+    }
+
+    async fn relay_state(&self, relay: &str) -> Result<Option<RelayLease>, StoreError> {
+        self.log("relay.state");
+        self.inner.relay_state(relay).await
+    }
+}
+
+impl QueryCatalogue for LoggingStore {
+    fn store_kind(&self) -> &'static str {
+        self.inner.store_kind()
+    }
+
+    fn statements(&self) -> &'static [person_core::storage::NamedQuery] {
+        self.inner.statements()
     }
 }
 

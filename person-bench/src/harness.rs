@@ -20,6 +20,9 @@ use person_core::ports::{
     MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, RandomIds, Repositories, StoreError,
     SystemClock, UpdateError,
 };
+use person_core::ports::{
+    QueryCatalogue, RelayError, RelayLease, RelayRepository, ReportCounts, ReportQuery, ReportingRepository,
+};
 use person_core::testkit::synthetic::SyntheticConfig;
 use person_core::{Person, PersonId, PersonService, RequestContext};
 use person_sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -157,6 +160,62 @@ impl DocumentRepository for Timed {
         let result = self.inner.write_document(write).await;
         self.log(Op::WriteDocument, started.elapsed(), 0, 0, Vec::new());
         result
+    }
+}
+
+#[async_trait]
+impl ReportingRepository for Timed {
+    async fn report_persons(&self, query: &ReportQuery) -> Result<Vec<Person>, StoreError> {
+        self.inner.report_persons(query).await
+    }
+
+    async fn report_counts(
+        &self,
+        modified_since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<ReportCounts, StoreError> {
+        self.inner.report_counts(modified_since).await
+    }
+}
+
+#[async_trait]
+impl RelayRepository for Timed {
+    async fn acquire_relay_lease(
+        &self,
+        relay: &str,
+        holder: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Result<Option<RelayLease>, StoreError> {
+        self.inner.acquire_relay_lease(relay, holder, now, ttl).await
+    }
+
+    async fn advance_relay(
+        &self,
+        relay: &str,
+        holder: &str,
+        position: u64,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Result<(), RelayError> {
+        self.inner.advance_relay(relay, holder, position, now, ttl).await
+    }
+
+    async fn release_relay_lease(&self, relay: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_relay_lease(relay, holder).await
+    }
+
+    async fn relay_state(&self, relay: &str) -> Result<Option<RelayLease>, StoreError> {
+        self.inner.relay_state(relay).await
+    }
+}
+
+impl QueryCatalogue for Timed {
+    fn store_kind(&self) -> &'static str {
+        self.inner.store_kind()
+    }
+
+    fn statements(&self) -> &'static [person_core::storage::NamedQuery] {
+        self.inner.statements()
     }
 }
 

@@ -533,7 +533,7 @@ async fn explain(bench: &Bench, calls: &[Call]) -> Result<String> {
     if let Some(call) = slowest.first() {
         let keys = serde_json::to_string(&call.keys)?;
         // Both parts are constants of this program.
-        let statement = format!("EXPLAIN QUERY PLAN {}", person_sqlite::queries::CANDIDATES);
+        let statement = format!("EXPLAIN QUERY PLAN {}", person_sqlite::queries::CANDIDATES.sql);
         let plan = sqlx::query(sqlx::AssertSqlSafe(statement))
             .bind(&keys)
             .bind(i64::from(call.limit))
@@ -549,7 +549,7 @@ async fn explain(bench: &Bench, calls: &[Call]) -> Result<String> {
         let _ = writeln!(out, "```");
         // The same statement again, alone, to separate the database's time from the pool and decoding.
         let started = Instant::now();
-        let rows = sqlx::query(person_sqlite::queries::CANDIDATES)
+        let rows = sqlx::query(person_sqlite::queries::CANDIDATES.sql)
             .bind(&keys)
             .bind(i64::from(call.limit))
             .fetch_all(&pool)

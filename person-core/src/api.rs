@@ -282,3 +282,217 @@ pub struct FeedResponse {
     /// The next page's URL.
     pub links: PageLinks,
 }
+
+/// A row of a reporting table (SPEC §10): flat, every key always present (`null` when empty), so that a JSON page
+/// and a CSV export have the same columns.
+pub trait ReportRow: Serialize {
+    /// The row's JSON keys, in column order: the CSV header.
+    const COLUMNS: &'static [&'static str];
+}
+
+/// A row of `GET /api/v1/reporting/persons`: one per person.
+///
+/// A person that is deleted, merged or whose processing is restricted is a *tombstone*: only `personId`,
+/// `lastModified`, `versionNumber`, `deleted: true` and (merged persons) `mergedInto` are given, every other value is
+/// `null`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonReportRow {
+    /// The person's id: the key of every reporting table.
+    pub person_id: PersonId,
+    /// Sequential reference.
+    pub person_ref: Option<PersonRef>,
+    /// Title.
+    pub title: Option<Title>,
+    /// Preferred title.
+    pub preferred_title: Option<Title>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Middle name.
+    pub middle_name: Option<String>,
+    /// Surname.
+    pub surname: Option<String>,
+    /// Preferred first name.
+    pub preferred_first_name: Option<String>,
+    /// Preferred middle name.
+    pub preferred_middle_name: Option<String>,
+    /// Preferred surname.
+    pub preferred_surname: Option<String>,
+    /// Place of birth.
+    pub place_of_birth: Option<String>,
+    /// Date of birth.
+    pub date_of_birth: Option<NaiveDate>,
+    /// Date of death.
+    pub date_of_death: Option<NaiveDate>,
+    /// The person's types joined with `;` (`Tenant;Leaseholder`), so that the row stays flat.
+    pub person_types: Option<String>,
+    /// Null without a date of birth, else under 18 on the day the report was generated.
+    pub is_a_minor: Option<bool>,
+    /// Creation time.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last change (also of a tombstone: when it was deleted, merged or restricted).
+    pub last_modified: DateTime<Utc>,
+    /// Version.
+    pub version_number: u64,
+    /// True for a tombstone: remove the person and its rows in every table.
+    pub deleted: bool,
+    /// The survivor a merged person was merged into; null otherwise.
+    pub merged_into: Option<PersonId>,
+}
+
+impl ReportRow for PersonReportRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "personId",
+        "personRef",
+        "title",
+        "preferredTitle",
+        "firstName",
+        "middleName",
+        "surname",
+        "preferredFirstName",
+        "preferredMiddleName",
+        "preferredSurname",
+        "placeOfBirth",
+        "dateOfBirth",
+        "dateOfDeath",
+        "personTypes",
+        "isAMinor",
+        "createdAt",
+        "lastModified",
+        "versionNumber",
+        "deleted",
+        "mergedInto",
+    ];
+}
+
+impl std::fmt::Debug for PersonReportRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonReportRow")
+            .field("person_id", &self.person_id)
+            .field("version_number", &self.version_number)
+            .field("deleted", &self.deleted)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A row of `GET /api/v1/reporting/person-tenures`: one per tenure of a live person, in the order the person
+/// holds them; a tombstone (`deleted: true`, every other value but `personId` null) for a deleted, merged or
+/// restricted person.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenureReportRow {
+    /// The person's id.
+    pub person_id: PersonId,
+    /// The tenure's id.
+    pub tenure_id: Option<Uuid>,
+    /// The tenure type, e.g. `Secure` (`type` in a person's tenure).
+    pub tenure_type: Option<String>,
+    /// Start date.
+    pub start_date: Option<NaiveDate>,
+    /// End date.
+    pub end_date: Option<NaiveDate>,
+    /// Full address.
+    pub asset_full_address: Option<String>,
+    /// Asset id.
+    pub asset_id: Option<String>,
+    /// UPRN.
+    pub uprn: Option<String>,
+    /// Normalised postcode.
+    pub postcode: Option<String>,
+    /// Payment reference.
+    pub payment_reference: Option<String>,
+    /// Property reference.
+    pub property_reference: Option<String>,
+    /// No end date, the 1900-01-01 sentinel, or an end date on or after the day the report was generated.
+    pub is_active: Option<bool>,
+    /// True for a tombstone.
+    pub deleted: bool,
+}
+
+impl ReportRow for TenureReportRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "personId",
+        "tenureId",
+        "tenureType",
+        "startDate",
+        "endDate",
+        "assetFullAddress",
+        "assetId",
+        "uprn",
+        "postcode",
+        "paymentReference",
+        "propertyReference",
+        "isActive",
+        "deleted",
+    ];
+}
+
+impl std::fmt::Debug for TenureReportRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Addresses are personal data; only identifiers are printed.
+        f.debug_struct("TenureReportRow")
+            .field("person_id", &self.person_id)
+            .field("tenure_id", &self.tenure_id)
+            .field("deleted", &self.deleted)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A row of `GET /api/v1/reporting/person-references`: one per cross-reference of a live person, in the order the
+/// person holds them (by system, then id); a tombstone for a deleted, merged or restricted person.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReferenceReportRow {
+    /// The person's id.
+    pub person_id: PersonId,
+    /// The other system, e.g. `tenure`.
+    pub system: Option<String>,
+    /// The record's id in that system.
+    pub reference_id: Option<String>,
+    /// True for a tombstone.
+    pub deleted: bool,
+}
+
+impl ReportRow for ReferenceReportRow {
+    const COLUMNS: &'static [&'static str] = &["personId", "system", "referenceId", "deleted"];
+}
+
+impl std::fmt::Debug for ReferenceReportRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReferenceReportRow")
+            .field("person_id", &self.person_id)
+            .field("system", &self.system)
+            .field("deleted", &self.deleted)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Links of a reporting page: `next` is always present, `null` on the last page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReportLinks {
+    /// The absolute URL of the next page (same `modifiedSince` and `limit`, with a `cursor`), or null.
+    pub next: Option<String>,
+}
+
+/// A page of a reporting table (`GET /api/v1/reporting/…` as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReportResponse<R> {
+    /// The rows, by `personId`, then in the order the person holds them.
+    pub results: Vec<R>,
+    /// How many rows the whole table has (with the same `modifiedSince`), tombstones included.
+    pub total: u64,
+    /// The number of rows before this page.
+    pub offset: u64,
+    /// The page size asked for.
+    pub limit: u32,
+    /// When the server started answering: pass it as `modifiedSince` of the next incremental load.
+    pub generated_at: DateTime<Utc>,
+    /// The next page.
+    pub links: ReportLinks,
+}

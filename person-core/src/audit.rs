@@ -51,6 +51,8 @@ pub enum AuditAction {
     AccessLogRead,
     /// A subject-access export of a person was produced.
     SubjectAccess,
+    /// Support data about the service itself (the query catalogue) was read; never names a person.
+    SupportRead,
 }
 
 /// How it ended.

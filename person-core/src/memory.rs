@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::audit::AuditEntry;
 use crate::documents::{DocumentBody, DocumentKind, DocumentWrite, StoredDocument};
@@ -18,9 +19,11 @@ use crate::matching::{KeySource, SearchKey};
 use crate::person::{Person, PersonId, PersonRef};
 use crate::ports::{
     AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
-    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, StoreError, UpdateError,
+    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, QueryCatalogue, RelayError, RelayLease,
+    RelayRepository, ReportCounts, ReportQuery, ReportingRepository, StoreError, UpdateError,
 };
 use crate::reference::CrossReference;
+use crate::storage::NamedQuery;
 
 #[derive(Default)]
 struct State {
@@ -41,6 +44,8 @@ struct State {
     dedup_of: HashMap<PersonId, String>,
     /// Cross-reference → the live person holding it.
     references: HashMap<CrossReference, PersonId>,
+    /// Relay name → its lease and position.
+    relays: HashMap<String, RelayLease>,
 }
 
 impl State {
@@ -371,5 +376,107 @@ impl AuditLog for InMemoryStore {
             .filter(|r| r.position > after && r.entry.person_ids.contains(&person))
             .take(limit as usize)
             .collect())
+    }
+}
+
+/// A person that reporting shows with its data: live and not restricted.
+fn reportable(person: &Person) -> bool {
+    person.status.is_active() && !person.processing_restricted
+}
+
+#[async_trait]
+impl ReportingRepository for InMemoryStore {
+    async fn report_persons(&self, query: &ReportQuery) -> Result<Vec<Person>, StoreError> {
+        let state = self.lock()?;
+        let mut selected: Vec<&Person> = state
+            .persons
+            .values()
+            .filter(|p| query.modified_since.is_none_or(|since| p.last_modified >= since))
+            .filter(|p| query.after.is_none_or(|after| p.id > after))
+            .collect();
+        selected.sort_by_key(|p| p.id);
+        let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
+        Ok(selected.into_iter().skip(offset).take(query.limit as usize).cloned().collect())
+    }
+
+    async fn report_counts(&self, modified_since: Option<DateTime<Utc>>) -> Result<ReportCounts, StoreError> {
+        let state = self.lock()?;
+        let mut counts = ReportCounts::default();
+        for person in state.persons.values().filter(|p| modified_since.is_none_or(|since| p.last_modified >= since)) {
+            counts.persons += 1;
+            if reportable(person) {
+                counts.tenures += person.tenures.len() as u64;
+                counts.references += person.references.len() as u64;
+            } else {
+                counts.withheld += 1;
+            }
+        }
+        Ok(counts)
+    }
+}
+
+#[async_trait]
+impl RelayRepository for InMemoryStore {
+    async fn acquire_relay_lease(
+        &self,
+        relay: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: TimeDelta,
+    ) -> Result<Option<RelayLease>, StoreError> {
+        let mut state = self.lock()?;
+        let position = match state.relays.get(relay) {
+            Some(lease) if lease.holder != holder && now < lease.expires_at => return Ok(None),
+            Some(lease) => lease.position,
+            None => 0,
+        };
+        let lease = RelayLease { holder: holder.to_owned(), position, expires_at: now + ttl };
+        state.relays.insert(relay.to_owned(), lease.clone());
+        Ok(Some(lease))
+    }
+
+    async fn advance_relay(
+        &self,
+        relay: &str,
+        holder: &str,
+        position: u64,
+        now: DateTime<Utc>,
+        ttl: TimeDelta,
+    ) -> Result<(), RelayError> {
+        let mut state = self.lock()?;
+        match state.relays.get_mut(relay) {
+            Some(lease) if lease.holder == holder && now < lease.expires_at => {
+                lease.position = lease.position.max(position);
+                lease.expires_at = now + ttl;
+                Ok(())
+            }
+            _ => Err(RelayError::LeaseLost),
+        }
+    }
+
+    async fn release_relay_lease(&self, relay: &str, holder: &str) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        if let Some(lease) = state.relays.get_mut(relay)
+            && lease.holder == holder
+        {
+            lease.holder = String::new();
+            lease.expires_at = DateTime::<Utc>::MIN_UTC;
+        }
+        Ok(())
+    }
+
+    async fn relay_state(&self, relay: &str) -> Result<Option<RelayLease>, StoreError> {
+        Ok(self.lock()?.relays.get(relay).cloned())
+    }
+}
+
+impl QueryCatalogue for InMemoryStore {
+    fn store_kind(&self) -> &'static str {
+        "memory"
+    }
+
+    /// The in-memory store runs no statements: every operation is a map access under one lock.
+    fn statements(&self) -> &'static [NamedQuery] {
+        &[]
     }
 }

@@ -575,10 +575,151 @@ pub trait AuditLog: Send + Sync {
     ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
-/// A store that implements every port (what the contract suite and [`Repositories::from_store`] take).
-pub trait Store: PersonRepository + DocumentRepository + AuditLog {}
+/// What [`ReportingRepository::report_persons`] reads: one page of persons in id order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportQuery {
+    /// Only persons whose `last_modified` is at or after this instant (incremental loads); `None`: all.
+    pub modified_since: Option<DateTime<Utc>>,
+    /// Only persons whose id is greater than this one (keyset paging); `None`: from the first.
+    pub after: Option<PersonId>,
+    /// How many of the matching persons (after `after`) to skip before the page starts (offset paging).
+    pub offset: u64,
+    /// At most this many persons.
+    pub limit: u32,
+}
 
-impl<S: PersonRepository + DocumentRepository + AuditLog + ?Sized> Store for S {}
+/// Counts over the persons a [`ReportQuery`]'s `modified_since` selects (every state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReportCounts {
+    /// Persons in any state (live, deleted, merged; restricted or not).
+    pub persons: u64,
+    /// Persons that are not live or whose processing is restricted (reported as tombstones).
+    pub withheld: u64,
+    /// The sum of `tenures.len()` over live, unrestricted persons.
+    pub tenures: u64,
+    /// The sum of `references.len()` over live, unrestricted persons.
+    pub references: u64,
+}
+
+/// Bulk reads for reporting (SPEC §10): every person in a stable order, for Qlik loads and CSV exports.
+///
+/// The order is the person id's ascending byte order (which is also the order of the ids' canonical lowercase
+/// hyphenated text), so a page boundary never moves when persons change and keyset paging (`after`) is exact.
+/// The service decides what a row shows (tombstones, restriction); stores return persons as stored.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ReportingRepository: Send + Sync {
+    /// Up to `query.limit` persons in any state (live, deleted, merged; restricted included) whose
+    /// `last_modified >= query.modified_since` (when given) and whose id is greater than `query.after` (when
+    /// given), in ascending id order, skipping the first `query.offset` of them. Reading a page MUST NOT hold
+    /// the whole table in memory: a caller streams the table by following `after` with bounded pages.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn report_persons(&self, query: &ReportQuery) -> Result<Vec<Person>, StoreError>;
+
+    /// [`ReportCounts`] over the persons with `last_modified >= modified_since` (all persons when `None`).
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn report_counts(&self, modified_since: Option<DateTime<Utc>>) -> Result<ReportCounts, StoreError>;
+}
+
+/// The state of a relay's lease and position, as [`RelayRepository`] stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayLease {
+    /// The instance holding the lease; empty after a release.
+    pub holder: String,
+    /// The feed position up to which (inclusive) the relay has published; 0 before the first event.
+    pub position: u64,
+    /// When the lease lapses unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a relay's position was not advanced.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The caller does not hold the lease (it expired and another instance took it, or it was never taken).
+    #[error("the relay lease is not held by this instance")]
+    LeaseLost,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The durable state of an event relay (SPEC §9): its position in the feed and a lease, so that of several server
+/// instances only one relays at a time and a new one takes over when the holder dies.
+///
+/// Times are the callers' clocks: a lease is held while `now < expires_at`. Every method is one atomic
+/// conditional write (or read) in the store; no read-then-write.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RelayRepository: Send + Sync {
+    /// Takes the lease of relay `relay` for `holder` until `now + ttl` when no one holds it, when the holder's
+    /// lease expired at `now`, or when `holder` already holds it (a renewal), and returns the lease with the
+    /// relay's stored position (0 when never advanced). Of concurrent acquisitions of a free lease exactly one
+    /// MUST succeed.
+    ///
+    /// # Errors
+    /// `Ok(None)` when another holder's lease has not expired at `now`; [`StoreError`] only for store failures.
+    async fn acquire_relay_lease(
+        &self,
+        relay: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Result<Option<RelayLease>, StoreError>;
+
+    /// Stores `position` as the relay's position and renews the lease until `now + ttl`, only while `holder`
+    /// holds the lease unexpired at `now`. The stored position never decreases: a lower `position` renews the
+    /// lease and keeps the stored one.
+    ///
+    /// # Errors
+    /// MUST return [`RelayError::LeaseLost`] (writing nothing) when `holder` does not hold an unexpired lease.
+    async fn advance_relay(
+        &self,
+        relay: &str,
+        holder: &str,
+        position: u64,
+        now: DateTime<Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Result<(), RelayError>;
+
+    /// Gives the lease up when `holder` holds it (graceful shutdown), so another instance can take over at once;
+    /// the position is kept. Does nothing otherwise.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn release_relay_lease(&self, relay: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// The relay's stored lease and position, `None` when it never ran (for metrics and `/readyz`).
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures.
+    async fn relay_state(&self, relay: &str) -> Result<Option<RelayLease>, StoreError>;
+}
+
+/// The named statements a store runs (SPEC §10 query visibility), for `GET /admin/queries`.
+pub trait QueryCatalogue: Send + Sync {
+    /// Which kind of store (`sqlite`, `postgres`, `dynamodb`, `memory`).
+    fn store_kind(&self) -> &'static str;
+
+    /// Every statement the store can run, each under a stable name; executions are reported to the
+    /// [`crate::storage::QueryObserver`] the store was opened with, under the same names.
+    fn statements(&self) -> &'static [crate::storage::NamedQuery];
+}
+
+/// A store that implements every port (what the contract suite and [`Repositories::from_store`] take).
+pub trait Store:
+    PersonRepository + DocumentRepository + AuditLog + ReportingRepository + RelayRepository + QueryCatalogue
+{
+}
+
+impl<
+    S: PersonRepository + DocumentRepository + AuditLog + ReportingRepository + RelayRepository + QueryCatalogue + ?Sized,
+> Store for S
+{
+}
 
 /// Everything a store provides, as shared trait objects; built once by the composition root.
 #[derive(Clone)]
@@ -589,12 +730,25 @@ pub struct Repositories {
     pub documents: Arc<dyn DocumentRepository>,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// Bulk reads for reporting.
+    pub reporting: Arc<dyn ReportingRepository>,
+    /// The event relay's lease and position.
+    pub relay: Arc<dyn RelayRepository>,
+    /// The store's named statements.
+    pub catalogue: Arc<dyn QueryCatalogue>,
 }
 
 impl Repositories {
     /// All ports from one store that implements them all.
     pub fn from_store<S: Store + 'static>(store: Arc<S>) -> Self {
-        Self { persons: store.clone(), documents: store.clone(), audit: store }
+        Self {
+            persons: store.clone(),
+            documents: store.clone(),
+            audit: store.clone(),
+            reporting: store.clone(),
+            relay: store.clone(),
+            catalogue: store,
+        }
     }
 
     /// All ports from a store already behind a trait object.
@@ -603,7 +757,10 @@ impl Repositories {
         Self {
             persons: upcast_persons(store.clone()),
             documents: upcast_documents(store.clone()),
-            audit: upcast_audit(store),
+            audit: upcast_audit(store.clone()),
+            reporting: upcast_reporting(store.clone()),
+            relay: upcast_relay(store.clone()),
+            catalogue: upcast_catalogue(store),
         }
     }
 }
@@ -617,6 +774,18 @@ fn upcast_documents(store: Arc<dyn Store>) -> Arc<dyn DocumentRepository> {
 }
 
 fn upcast_audit(store: Arc<dyn Store>) -> Arc<dyn AuditLog> {
+    store
+}
+
+fn upcast_reporting(store: Arc<dyn Store>) -> Arc<dyn ReportingRepository> {
+    store
+}
+
+fn upcast_relay(store: Arc<dyn Store>) -> Arc<dyn RelayRepository> {
+    store
+}
+
+fn upcast_catalogue(store: Arc<dyn Store>) -> Arc<dyn QueryCatalogue> {
     store
 }
 

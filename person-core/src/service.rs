@@ -30,6 +30,7 @@ use crate::validate::{self, BodyError, ValidationErrors};
 
 mod merge;
 mod references;
+pub mod reporting;
 mod search;
 
 pub use merge::MergeError;
@@ -246,6 +247,12 @@ impl PersonService {
     #[must_use]
     pub fn today(&self) -> NaiveDate {
         self.clock.now().date_naive()
+    }
+
+    /// The store's named statements (query visibility, SPEC §10): which store it is and what it can run.
+    #[must_use]
+    pub fn query_catalogue(&self) -> &dyn crate::ports::QueryCatalogue {
+        self.repos.catalogue.as_ref()
     }
 
     /// Creates a person from a JSON body.

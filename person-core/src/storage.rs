@@ -27,6 +27,92 @@ pub struct NamedQuery {
     pub sql: &'static str,
 }
 
+/// One execution of a named statement, as a store reports it to its [`QueryObserver`]. Never holds values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryExecution {
+    /// The statement (its catalogue entry).
+    pub query: &'static NamedQuery,
+    /// How long it took, from sending it to having its result.
+    pub elapsed: std::time::Duration,
+    /// Rows (or items) it returned or changed, when the store knows.
+    pub rows: Option<u64>,
+    /// False when it failed (including a refused conditional write).
+    pub succeeded: bool,
+}
+
+/// Receives every statement execution of a store (query visibility, SPEC §10). Called on the task that ran the
+/// statement, so an implementation can attribute it to the request being served; it MUST be cheap and never
+/// block.
+pub trait QueryObserver: Send + Sync {
+    /// One statement ran.
+    fn executed(&self, execution: QueryExecution);
+}
+
+/// The handle stores keep to report executions: cheap to clone, does nothing when no observer was given.
+#[derive(Clone, Default)]
+pub struct QueryRecorder(Option<std::sync::Arc<dyn QueryObserver>>);
+
+impl QueryRecorder {
+    /// Reports to `observer`.
+    #[must_use]
+    pub fn new(observer: std::sync::Arc<dyn QueryObserver>) -> Self {
+        Self(Some(observer))
+    }
+
+    /// Reports nowhere.
+    #[must_use]
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Runs `statement` (the future executing `query`), reporting its duration, outcome and no row count.
+    ///
+    /// # Errors
+    /// The statement's own error, unchanged.
+    pub async fn run<T, E>(
+        &self,
+        query: &'static NamedQuery,
+        statement: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.run_counted(query, statement, |_| None).await
+    }
+
+    /// Runs `statement`, reporting its duration, outcome and the row count `rows` reads from its result.
+    ///
+    /// # Errors
+    /// The statement's own error, unchanged.
+    pub async fn run_counted<T, E>(
+        &self,
+        query: &'static NamedQuery,
+        statement: impl std::future::Future<Output = Result<T, E>>,
+        rows: impl FnOnce(&T) -> Option<u64>,
+    ) -> Result<T, E> {
+        let Some(observer) = &self.0 else { return statement.await };
+        let started = std::time::Instant::now();
+        let result = statement.await;
+        let elapsed = started.elapsed();
+        let (rows, succeeded) = match &result {
+            Ok(value) => (rows(value), true),
+            Err(_) => (None, false),
+        };
+        observer.executed(QueryExecution { query, elapsed, rows, succeeded });
+        result
+    }
+
+    /// Reports an execution the store timed itself (e.g. a statement inside a retry loop).
+    pub fn record(&self, execution: QueryExecution) {
+        if let Some(observer) = &self.0 {
+            observer.executed(execution);
+        }
+    }
+}
+
+impl std::fmt::Debug for QueryRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("QueryRecorder").field(&self.0.is_some()).finish()
+    }
+}
+
 /// Stored data that cannot be read or written as the domain expects; always [`StoreError::Unexpected`].
 #[derive(Debug, thiserror::Error)]
 pub enum StoredDataError {

@@ -24,7 +24,7 @@ impl AuditLog for DynamoDbStore {
         let position = self.next_audit_position().await?;
         let items = items::audit_items(position, &entry)?;
         for chunk in items.chunks(MAX_TRANSACTION_ITEMS) {
-            let mut tx = Tx::new(queries::AUDIT_APPEND, &self.table);
+            let mut tx = Tx::new(&queries::AUDIT_APPEND, &self.table);
             for item in chunk {
                 tx.put(Role::Plain, item.clone(), None)?;
             }
@@ -48,7 +48,7 @@ impl AuditLog for DynamoDbStore {
             return Ok(Vec::new());
         }
         self.query(
-            queries::AUDIT_FOR_PERSON,
+            &queries::AUDIT_FOR_PERSON,
             "#pk = :pk AND #sk BETWEEN :from AND :to",
             &[("#pk", PK), ("#sk", SK)],
             vec![

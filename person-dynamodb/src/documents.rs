@@ -33,7 +33,7 @@ fn expecting(expected: Option<u64>) -> Condition {
 #[async_trait]
 impl DocumentRepository for DynamoDbStore {
     async fn get_document(&self, person: PersonId, kind: &DocumentKind) -> Result<Option<StoredDocument>, StoreError> {
-        self.get_item(queries::DOCUMENT_GET, key(person_pk(person), document_sk(kind)))
+        self.get_item(&queries::DOCUMENT_GET, key(person_pk(person), document_sk(kind)))
             .await?
             .map(|item| items::stored_document(&item))
             .transpose()
@@ -41,7 +41,7 @@ impl DocumentRepository for DynamoDbStore {
 
     async fn list_documents(&self, person: PersonId) -> Result<Vec<StoredDocument>, StoreError> {
         self.query(
-            queries::DOCUMENT_LIST,
+            &queries::DOCUMENT_LIST,
             "#pk = :pk AND begins_with(#sk, :prefix)",
             &[("#pk", PK), ("#sk", SK)],
             vec![(":pk", s(person_pk(person))), (":prefix", s(DOC_PREFIX))],
@@ -61,13 +61,13 @@ impl DocumentRepository for DynamoDbStore {
             return Err(StoreError::from(DynamoStoreError::MismatchedDocumentWrite).into());
         }
         let audit_position = self.next_audit_position().await?;
-        let mut backoff = Backoff::new(queries::DOCUMENT_WRITE, &self.options);
+        let mut backoff = Backoff::new(&queries::DOCUMENT_WRITE, &self.options);
         loop {
             let stored_keys = match &write.search_keys {
                 Some(_) => Some(self.read_equality_keys(write.person_id).await?),
                 None => None,
             };
-            let mut tx = Tx::new(queries::DOCUMENT_WRITE, &self.table);
+            let mut tx = Tx::new(&queries::DOCUMENT_WRITE, &self.table);
             let document_key = key(person_pk(write.person_id), document_sk(&write.kind));
             let condition = expecting(write.expected_version);
             match (&write.new, write.expected_version) {

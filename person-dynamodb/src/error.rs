@@ -112,6 +112,12 @@ pub(crate) enum DynamoStoreError {
     /// The table exists with a key schema this store cannot use.
     #[error("the DynamoDB table exists with a different key schema (expected string PK and SK)")]
     WrongKeySchema,
+    /// The table has an index named `GSI1` whose keys are not the reporting index's.
+    #[error(
+        "the DynamoDB table has an index GSI1 with a different key schema (expected string GSI1PK and GSI1SK): \
+         delete that index (UpdateTable) and run `person-api migrate` to add the reporting index"
+    )]
+    WrongIndexSchema,
     /// The table did not become ACTIVE in time.
     #[error("the DynamoDB table did not become ACTIVE within {seconds} s")]
     NotActive {

@@ -13,7 +13,7 @@ use person_core::audit::AuditEntry;
 use person_core::documents::{DocumentBody, DocumentKind, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry, PersonEvent};
 use person_core::matching::{KeySource, SearchKey};
-use person_core::ports::{AuditRecord, IdempotencyRecord, StoreError};
+use person_core::ports::{AuditRecord, IdempotencyRecord, RelayLease, StoreError};
 use person_core::reference::CrossReference;
 use person_core::storage;
 use person_core::{Person, PersonId, PersonStatus};
@@ -245,6 +245,7 @@ impl PersonItem {
         item.insert(person_attr::STATE.to_owned(), s(state));
         item.insert(person_attr::RESTRICTED.to_owned(), AttributeValue::Bool(person.processing_restricted));
         item.insert(DOC.to_owned(), s(to_document(person, "person")?));
+        item.extend(report_attributes(person).map(|(name, value)| (name.to_owned(), value)));
         if person.status.is_active() {
             item.insert(person_attr::SEARCH_KEYS.to_owned(), list(&distinct(search_keys)));
             if let Some(dedup) = dedup_key {
@@ -267,6 +268,131 @@ impl PersonItem {
             person,
         })
     }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Reporting
+
+/// The global secondary index every person item is projected into, for reports in id order.
+pub(crate) const REPORT_INDEX: &str = "GSI1";
+
+/// Attribute names of the reporting index and of what it projects (written on every person item).
+pub(crate) mod report_attr {
+    /// `GSI1PK` (S): `REPORT#<first hex digit of the id>`, one of 16 shards.
+    pub(crate) const SHARD: &str = "GSI1PK";
+    /// `GSI1SK` (S): the id's canonical lowercase hyphenated text, so the index sorts a shard in id order.
+    pub(crate) const ID: &str = "GSI1SK";
+    /// `lastModified` (N): the person's `last_modified`, in nanoseconds since the Unix epoch.
+    pub(crate) const LAST_MODIFIED: &str = "lastModified";
+    /// `tenureCount` (N): how many tenures the person holds.
+    pub(crate) const TENURES: &str = "tenureCount";
+    /// `referenceCount` (N): how many cross-references the person holds.
+    pub(crate) const REFERENCES: &str = "referenceCount";
+    /// `reportable` (BOOL): live and not restricted (otherwise reported as a tombstone).
+    pub(crate) const REPORTABLE: &str = "reportable";
+}
+
+/// The shards of the reporting index, in id order: the first hex digit of a person id.
+pub(crate) const REPORT_SHARDS: &[u8; 16] = b"0123456789abcdef";
+
+/// The reporting shard of a person id (`REPORT#<first hex digit>`).
+pub(crate) fn report_shard_of(id: PersonId) -> String {
+    let text = id.to_string();
+    report_shard(text.as_bytes().first().copied().unwrap_or(b'0'))
+}
+
+/// The partition key of a reporting shard.
+pub(crate) fn report_shard(digit: u8) -> String {
+    format!("REPORT#{}", char::from(digit))
+}
+
+/// A timestamp as nanoseconds since the Unix epoch (exact for every `DateTime<Utc>`; DynamoDB numbers hold 38
+/// digits, and compare exactly).
+pub(crate) fn nanos(at: DateTime<Utc>) -> i128 {
+    i128::from(at.timestamp()) * 1_000_000_000 + i128::from(at.timestamp_subsec_nanos())
+}
+
+/// A timestamp back from nanoseconds since the Unix epoch (`None` out of range).
+pub(crate) fn from_nanos(nanos: i128) -> Option<DateTime<Utc>> {
+    let seconds = i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?;
+    let subsec = u32::try_from(nanos.rem_euclid(1_000_000_000)).ok()?;
+    DateTime::from_timestamp(seconds, subsec)
+}
+
+/// The reporting attributes of a person item: its index keys and what `report_counts` reads.
+pub(crate) fn report_attributes(person: &Person) -> [(&'static str, AttributeValue); 6] {
+    let reportable = person.status.is_active() && !person.processing_restricted;
+    [
+        (report_attr::SHARD, s(report_shard_of(person.id))),
+        (report_attr::ID, s(person.id.to_string())),
+        (report_attr::LAST_MODIFIED, n(nanos(person.last_modified))),
+        (report_attr::TENURES, n(person.tenures.len())),
+        (report_attr::REFERENCES, n(person.references.len())),
+        (report_attr::REPORTABLE, AttributeValue::Bool(reportable)),
+    ]
+}
+
+/// What `report_counts` reads of one projected index item.
+pub(crate) struct ReportFigures {
+    pub(crate) reportable: bool,
+    pub(crate) tenures: u64,
+    pub(crate) references: u64,
+}
+
+impl ReportFigures {
+    /// Reads the projected attributes of an index item.
+    pub(crate) fn from_item(item: &Item) -> Result<Self, StoreError> {
+        let reportable = match item.get(report_attr::REPORTABLE) {
+            Some(AttributeValue::Bool(reportable)) => *reportable,
+            _ => return Err(malformed("report index", report_attr::REPORTABLE)),
+        };
+        Ok(Self {
+            reportable,
+            tenures: get_u64(item, report_attr::TENURES, "report index")?,
+            references: get_u64(item, report_attr::REFERENCES, "report index")?,
+        })
+    }
+}
+
+/// The person id of an index item (its `GSI1SK`).
+pub(crate) fn report_id_of(item: &Item) -> Result<PersonId, StoreError> {
+    PersonId::parse(get_s(item, report_attr::ID, "report index")?)
+        .map_err(|_| malformed("report index", report_attr::ID))
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Relays
+
+/// Sort key of a relay's lease item.
+pub(crate) const RELAY_SK: &str = "RELAY";
+
+/// Partition key of a relay's lease item.
+pub(crate) fn relay_pk(relay: &str) -> String {
+    format!("RELAY#{relay}")
+}
+
+/// Attribute names of a relay's lease item.
+pub(crate) mod relay_attr {
+    /// `holder` (S, absent after a release): the instance holding the lease.
+    pub(crate) const HOLDER: &str = "holder";
+    /// `position` (N): the feed position published up to.
+    pub(crate) const POSITION: &str = "position";
+    /// `expiresAt` (N): when the lease lapses, in nanoseconds since the Unix epoch.
+    pub(crate) const EXPIRES_AT: &str = "expiresAt";
+}
+
+/// A relay's lease item read back.
+pub(crate) fn relay_lease(item: &Item) -> Result<RelayLease, StoreError> {
+    let expires_at = match item.get(relay_attr::EXPIRES_AT) {
+        Some(AttributeValue::N(value)) => value.parse::<i128>().ok().and_then(from_nanos),
+        _ => None,
+    }
+    .ok_or_else(|| malformed("relay", relay_attr::EXPIRES_AT))?;
+    Ok(RelayLease {
+        holder: get_opt_s(item, relay_attr::HOLDER, "relay")?.unwrap_or_default().to_owned(),
+        position: get_u64_or_zero(item, relay_attr::POSITION, "relay")?,
+        expires_at,
+    })
 }
 
 /// The stored version in an item returned by a failed condition (`ReturnValuesOnConditionCheckFailure`).
@@ -532,6 +658,51 @@ mod tests {
         assert!(matches!(PersonItem::from_item(&item), Err(StoreError::Unexpected(_))));
         item.remove(DOC);
         assert!(matches!(PersonItem::from_item(&item), Err(StoreError::Unexpected(_))));
+    }
+
+    #[test]
+    fn timestamps_are_stored_as_exact_nanoseconds_and_keep_their_order() {
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456789Z").expect("valid").with_timezone(&Utc);
+        assert_eq!(nanos(at), 1_767_323_045_123_456_789);
+        for instant in [at, DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::UNIX_EPOCH] {
+            assert_eq!(from_nanos(nanos(instant)), Some(instant));
+        }
+        assert!(nanos(DateTime::<Utc>::MIN_UTC) < nanos(at));
+        assert!(nanos(DateTime::<Utc>::MAX_UTC).to_string().len() <= 38, "DynamoDB numbers hold 38 digits");
+    }
+
+    #[test]
+    fn every_person_item_carries_its_reporting_shard_id_and_figures() {
+        let mut person = full_person(person_id());
+        let item = PersonItem::to_item(&person, &[], None).expect("serialisable");
+        let text = person.id.to_string();
+        assert_eq!(item.get(report_attr::SHARD), Some(&s(format!("REPORT#{}", &text[..1]))));
+        assert_eq!(item.get(report_attr::ID), Some(&s(text)));
+        assert_eq!(item.get(report_attr::LAST_MODIFIED), Some(&n(nanos(person.last_modified))));
+        let figures = ReportFigures::from_item(&item).expect("readable");
+        assert!(figures.reportable);
+        assert_eq!(
+            (figures.tenures, figures.references),
+            (person.tenures.len() as u64, person.references.len() as u64)
+        );
+        person.processing_restricted = true;
+        let restricted = PersonItem::to_item(&person, &[], None).expect("serialisable");
+        assert!(!ReportFigures::from_item(&restricted).expect("readable").reportable);
+        person.processing_restricted = false;
+        person.status = PersonStatus::Deleted;
+        let tombstone = PersonItem::to_item(&person, &[], None).expect("serialisable");
+        assert!(!ReportFigures::from_item(&tombstone).expect("readable").reportable);
+    }
+
+    #[test]
+    fn a_released_relay_lease_has_no_holder_and_keeps_its_position() {
+        let mut item = key(relay_pk("sns"), RELAY_SK);
+        item.insert(relay_attr::POSITION.to_owned(), n(5));
+        item.insert(relay_attr::EXPIRES_AT.to_owned(), n(nanos(DateTime::<Utc>::MIN_UTC)));
+        let lease = relay_lease(&item).expect("readable");
+        assert_eq!((lease.holder.as_str(), lease.position, lease.expires_at), ("", 5, DateTime::<Utc>::MIN_UTC));
+        item.remove(relay_attr::EXPIRES_AT);
+        assert!(relay_lease(&item).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The DynamoDB store of the Person API: [`DynamoDbStore`], an implementation of every storage port
-//! ([`person_core::ports::Store`]: [`person_core::PersonRepository`], [`person_core::DocumentRepository`] and
-//! [`person_core::AuditLog`]) on one DynamoDB table, chosen with a
+//! ([`person_core::ports::Store`]: [`person_core::PersonRepository`], [`person_core::DocumentRepository`],
+//! [`person_core::AuditLog`], [`person_core::ports::ReportingRepository`], [`person_core::ports::RelayRepository`]
+//! and [`person_core::ports::QueryCatalogue`]) on one DynamoDB table, chosen with a
 //! `dynamodb://<table>?region=<region>&endpoint=<URL>` storage URL (SPEC §10).
 //!
 //! # Single-table design
@@ -10,7 +11,14 @@
 //! scans). A person and everything filed under it (history, documents, equality keys, audit index) share the
 //! partition `PERSON#<id>`; search keys are postings `KEY#<key>` → `<id>#<source>`; the dedup key of each live
 //! person is an item `DEDUP#<key>` holding its id, and so is each of its cross-references (`REF#<system>:<id>`);
-//! events live in one ordered partition `FEED`.
+//! events live in one ordered partition `FEED`; each event relay's lease and position is an item `RELAY#<name>`.
+//!
+//! One global secondary index, `GSI1`, serves reports: every person item is in it, in 16 shards by the first hex
+//! digit of its id (`GSI1PK = REPORT#<digit>`, `GSI1SK = <id>`), with the few figures `report_counts` sums
+//! projected alongside its keys (see `src/schema.rs` and `src/reporting.rs`).
+//!
+//! Every operation sent is reported, under its name in [`queries::CATALOGUE`], to the
+//! [`DynamoDbOptions::queries`] observer.
 //!
 //! # Atomic writes
 //!
@@ -52,7 +60,10 @@ mod merge;
 pub mod options;
 pub mod queries;
 mod references;
+mod relay;
+mod reporting;
 mod repository;
+mod schema;
 mod search;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -62,20 +73,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::create_table::CreateTableError;
-use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableDescription, TableStatus,
-};
-use person_core::ports::StoreError;
+use person_core::ports::{QueryCatalogue, StoreError};
+use person_core::storage::NamedQuery;
 
 pub use options::DynamoDbOptions;
 
 use crate::client::OperationCounts;
-use crate::error::{DynamoStoreError, build_failed, failed};
+use crate::error::DynamoStoreError;
 use crate::location::TableLocation;
 
 /// The DynamoDB store; see the crate documentation for its design.
@@ -130,25 +135,19 @@ impl DynamoDbStore {
         Ok(store)
     }
 
-    /// Creates the table when it is missing and waits until it is ACTIVE (for the `migrate` sub-command;
-    /// [`Self::connect`] already does this). Idempotent: an existing table with the expected keys is left as it
-    /// is, and a concurrent creation by another process is waited for.
+    /// Brings the table to the schema this store needs (for the `migrate` sub-command; [`Self::connect`] already
+    /// does this): creates it with its reporting index when it is missing and waits until it is ACTIVE; adds the
+    /// reporting index (`UpdateTable`) to a table created before it existed; and, once per table, writes the
+    /// reporting attributes onto the person items stored before (found through the feed, never by a Scan; a
+    /// marker item records that it was done). Idempotent: an existing table with the expected keys and index is
+    /// left as it is, and a concurrent migration by another process is waited for or repeated harmlessly. A new
+    /// index on a large table may take DynamoDB long to build: past [`DynamoDbOptions::table_ready_timeout`] this
+    /// returns anyway (with a warning) and reports fail until the index is ACTIVE.
     ///
     /// # Errors
-    /// As [`Self::connect`].
+    /// As [`Self::connect`]; also [`StoreError::Unexpected`] for a table whose index `GSI1` has other keys.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let description = match self.describe_table().await? {
-            Some(description) => description,
-            None => {
-                self.create_table().await?;
-                self.wait_until_active().await?
-            }
-        };
-        check_key_schema(&description)?;
-        if description.table_status() != Some(&TableStatus::Active) {
-            self.wait_until_active().await?;
-        }
-        Ok(())
+        self.ensure_schema().await
     }
 
     /// The table name.
@@ -177,91 +176,21 @@ impl DynamoDbStore {
         }
         Ok(&self.client)
     }
-
-    async fn describe_table(&self) -> Result<Option<TableDescription>, StoreError> {
-        let result = self.client()?.describe_table().table_name(&self.table).send().await;
-        match result {
-            Ok(output) => Ok(output.table),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), DescribeTableError::ResourceNotFoundException(_)) => {
-                Ok(None)
-            }
-            Err(e) => Err(failed(queries::TABLE_DESCRIBE.name)(e)),
-        }
-    }
-
-    async fn create_table(&self) -> Result<(), StoreError> {
-        let name = queries::TABLE_CREATE.name;
-        let attribute = |attribute: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(attribute)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(build_failed(name))
-        };
-        let key = |attribute: &str, key_type: KeyType| {
-            KeySchemaElement::builder().attribute_name(attribute).key_type(key_type).build().map_err(build_failed(name))
-        };
-        let result = self
-            .client()?
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute(items::PK)?)
-            .attribute_definitions(attribute(items::SK)?)
-            .key_schema(key(items::PK, KeyType::Hash)?)
-            .key_schema(key(items::SK, KeyType::Range)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
-                tracing::info!(table = %self.table, "dynamodb table created");
-                Ok(())
-            }
-            // Another process is creating it at the same time: wait for it like for our own.
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), CreateTableError::ResourceInUseException(_)) => Ok(()),
-            Err(e) => Err(failed(name)(e)),
-        }
-    }
-
-    async fn wait_until_active(&self) -> Result<TableDescription, StoreError> {
-        let started = Instant::now();
-        let mut pause = std::time::Duration::from_millis(50);
-        loop {
-            if let Some(description) = self.describe_table().await?
-                && description.table_status() == Some(&TableStatus::Active)
-            {
-                return Ok(description);
-            }
-            if started.elapsed() >= self.options.table_ready_timeout {
-                return Err(DynamoStoreError::NotActive { seconds: self.options.table_ready_timeout.as_secs() }.into());
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(std::time::Duration::from_secs(2));
-        }
-    }
-}
-
-/// Refuses a table whose keys are not the string `PK` (hash) and `SK` (range) this store writes.
-fn check_key_schema(description: &TableDescription) -> Result<(), StoreError> {
-    let has_key = |attribute: &str, key_type: KeyType| {
-        description.key_schema().iter().any(|k| k.attribute_name() == attribute && k.key_type() == &key_type)
-    };
-    let is_string = |attribute: &str| {
-        description
-            .attribute_definitions()
-            .iter()
-            .any(|d| d.attribute_name() == attribute && d.attribute_type() == &ScalarAttributeType::S)
-    };
-    let usable = description.key_schema().len() == 2
-        && has_key(items::PK, KeyType::Hash)
-        && has_key(items::SK, KeyType::Range)
-        && is_string(items::PK)
-        && is_string(items::SK);
-    if usable { Ok(()) } else { Err(DynamoStoreError::WrongKeySchema.into()) }
 }
 
 impl fmt::Debug for DynamoDbStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DynamoDbStore").field("table", &self.table).finish_non_exhaustive()
+    }
+}
+
+impl QueryCatalogue for DynamoDbStore {
+    fn store_kind(&self) -> &'static str {
+        "dynamodb"
+    }
+
+    /// Every DynamoDB operation the store sends, each under the name its executions are reported with.
+    fn statements(&self) -> &'static [NamedQuery] {
+        queries::CATALOGUE
     }
 }

@@ -30,7 +30,7 @@ impl DynamoDbStore {
         }
         let survivor_live = write.survivor.status.is_active();
         let mut audit_position = None;
-        let mut backoff = Backoff::new(queries::PERSON_MERGE, &self.options);
+        let mut backoff = Backoff::new(&queries::PERSON_MERGE, &self.options);
         loop {
             let survivor = self.read_person(survivor_id).await?;
             let current = survivor.as_ref().map(|s| s.person.version_number);
@@ -60,8 +60,8 @@ impl DynamoDbStore {
             let survivor_dedup = live_dedup_key(&write.survivor, write.survivor_dedup_key.as_deref());
             let survivor_keys = if survivor_live { distinct(&write.survivor_keys) } else { Vec::new() };
             let outcome = self
-                .transact_with_event(queries::PERSON_MERGE, false, |counter| {
-                    let mut tx = Tx::new(queries::PERSON_MERGE, &self.table);
+                .transact_with_event(&queries::PERSON_MERGE, false, |counter| {
+                    let mut tx = Tx::new(&queries::PERSON_MERGE, &self.table);
                     let item = PersonItem::to_item(&write.survivor, &survivor_keys, survivor_dedup)?;
                     tx.put(Role::Person(Slot::Survivor), item, Some(at_version(write.survivor_expected_version)))?;
                     let item = PersonItem::to_item(&write.duplicate, &[], None)?;

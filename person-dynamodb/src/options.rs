@@ -1,11 +1,14 @@
 //! [`DynamoDbOptions`]: the tunables of the DynamoDB store, with defaults for a service answering people.
 //!
-//! Plain values only: the server maps its configuration onto them, and nothing here knows about the SDK.
+//! Plain values only (and the query observer handle): the server maps its configuration onto them, and nothing
+//! here knows about the SDK.
 
 use std::time::Duration;
 
+use person_core::storage::QueryRecorder;
+
 /// Options of [`crate::DynamoDbStore::connect`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DynamoDbOptions {
     /// Longest time one SDK operation may take, retries included (then [`person_core::StoreError::Unavailable`]).
     /// Default 10 s.
@@ -27,8 +30,14 @@ pub struct DynamoDbOptions {
     pub contention_backoff: Duration,
     /// Longest backoff between two attempts of a contended write. Default 200 ms.
     pub max_contention_backoff: Duration,
-    /// How long `connect`/`migrate` wait for a new table to become ACTIVE. Default 60 s.
+    /// How long `connect`/`migrate` wait for a new table, or a new index of an existing one, to become ACTIVE.
+    /// Default 60 s.
     pub table_ready_timeout: Duration,
+    /// Where every DynamoDB operation the store sends is reported (query visibility, SPEC §10): its catalogue
+    /// name ([`crate::queries::CATALOGUE`]), duration, item count and outcome. Each attempt of an operation
+    /// retried by the store (a lost race, unprocessed keys) is one execution; the SDK's own retries of one call
+    /// are not. Default: reports nowhere.
+    pub queries: QueryRecorder,
 }
 
 impl Default for DynamoDbOptions {
@@ -42,6 +51,35 @@ impl Default for DynamoDbOptions {
             contention_backoff: Duration::from_millis(5),
             max_contention_backoff: Duration::from_millis(200),
             table_ready_timeout: Duration::from_secs(60),
+            queries: QueryRecorder::none(),
         }
     }
 }
+
+/// Compares the tunables only: [`DynamoDbOptions::queries`] is where executions are reported, not a setting
+/// (and an observer has no equality), so two options differing only in their observer are equal.
+impl PartialEq for DynamoDbOptions {
+    fn eq(&self, other: &Self) -> bool {
+        let Self {
+            operation_timeout,
+            attempt_timeout,
+            connect_timeout,
+            max_attempts,
+            max_contention_attempts,
+            contention_backoff,
+            max_contention_backoff,
+            table_ready_timeout,
+            queries: _,
+        } = self;
+        *operation_timeout == other.operation_timeout
+            && *attempt_timeout == other.attempt_timeout
+            && *connect_timeout == other.connect_timeout
+            && *max_attempts == other.max_attempts
+            && *max_contention_attempts == other.max_contention_attempts
+            && *contention_backoff == other.contention_backoff
+            && *max_contention_backoff == other.max_contention_backoff
+            && *table_ready_timeout == other.table_ready_timeout
+    }
+}
+
+impl Eq for DynamoDbOptions {}

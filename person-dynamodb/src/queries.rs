@@ -3,8 +3,8 @@
 //!
 //! A "statement" here is the DynamoDB API call and its key pattern (`Query PK = KEY#<key>`): it names item
 //! shapes, never values, so it is safe to log and publish. `docs/storage.md#dynamodb` explains each item type.
-//! No operation is a `Scan`: every access pattern is a `GetItem`, `BatchGetItem`, `Query` on one partition, or a
-//! write. This module knows nothing about items or domain types.
+//! No operation is a `Scan`: every access pattern is a `GetItem`, `BatchGetItem`, `Query` on one partition (of
+//! the table or of its reporting index `GSI1`), or a write. This module knows nothing about items or domain types.
 
 /// A DynamoDB operation with its stable name: `sql` holds the DynamoDB API call and key pattern, e.g.
 /// `GetItem PK = PERSON#<id>, SK = PERSON` (the catalogue type every store shares).
@@ -97,10 +97,57 @@ operations! {
         "BatchWriteItem Delete KEY#<key>/<id>#<source> (25 per call)";
     /// Checks that the table answers.
     STORE_PING = "store.ping" => "GetItem PK = COUNTER, SK = FEED projecting PK (eventually consistent)";
-    /// Reads the table's status and key schema (`connect`, `migrate`).
+    /// One page of the ids a report reads, from one shard of the reporting index, in id order.
+    REPORT_INDEX_PAGE = "report.index_page" =>
+        "Query INDEX GSI1 GSI1PK = REPORT#<hex digit>, GSI1SK > <after id> [FILTER lastModified >= :since] \
+         projecting GSI1SK (limit)";
+    /// The persons of one report page, by id.
+    REPORT_PERSONS_GET = "report.persons_get" => "BatchGetItem PK = PERSON#<id>, SK = PERSON (consistent)";
+    /// The counts of a report, read from one shard of the reporting index (every page of it).
+    REPORT_COUNTS = "report.counts" =>
+        "Query INDEX GSI1 GSI1PK = REPORT#<hex digit> [FILTER lastModified >= :since] \
+         projecting tenureCount, referenceCount, reportable";
+    /// Takes a relay's lease: free, expired, or already held by the caller (a renewal).
+    RELAY_ACQUIRE = "relay.acquire" =>
+        "UpdateItem PK = RELAY#<name>, SK = RELAY SET holder, expiresAt, position if absent \
+         if not exists OR expiresAt <= :now OR holder = :holder RETURNING ALL_NEW";
+    /// Advances a relay's position and renews its lease, while the caller holds it and the position grows.
+    RELAY_ADVANCE = "relay.advance" =>
+        "UpdateItem PK = RELAY#<name>, SK = RELAY SET position, expiresAt \
+         if holder = :holder AND expiresAt > :now AND position <= :position";
+    /// Renews a relay's lease keeping its (higher) stored position, after `relay.advance` was refused.
+    RELAY_RENEW = "relay.renew" =>
+        "UpdateItem PK = RELAY#<name>, SK = RELAY SET expiresAt \
+         if holder = :holder AND expiresAt > :now AND position > :position";
+    /// Gives a relay's lease up, keeping its position.
+    RELAY_RELEASE = "relay.release" =>
+        "UpdateItem PK = RELAY#<name>, SK = RELAY SET holder = '', expiresAt = <min> if holder = :holder";
+    /// Reads a relay's lease and position.
+    RELAY_STATE = "relay.state" => "GetItem PK = RELAY#<name>, SK = RELAY (consistent)";
+    /// Reads the table's status, key schema and indexes (`connect`, `migrate`).
     TABLE_DESCRIBE = "table.describe" => "DescribeTable <table>";
-    /// Creates the table (on-demand capacity, PK and SK strings).
-    TABLE_CREATE = "table.create" => "CreateTable <table> KEY (PK HASH, SK RANGE) PAY_PER_REQUEST";
+    /// Creates the table (on-demand capacity, PK and SK strings) with its reporting index.
+    TABLE_CREATE = "table.create" =>
+        "CreateTable <table> KEY (PK HASH, SK RANGE) PAY_PER_REQUEST, \
+         GSI GSI1 KEY (GSI1PK HASH, GSI1SK RANGE) INCLUDE (lastModified, tenureCount, referenceCount, reportable)";
+    /// Adds the reporting index to a table created before it existed.
+    TABLE_ADD_REPORT_INDEX = "table.add_report_index" =>
+        "UpdateTable <table> CREATE GSI GSI1 KEY (GSI1PK HASH, GSI1SK RANGE) \
+         INCLUDE (lastModified, tenureCount, referenceCount, reportable)";
+    /// Whether the reporting attributes of the persons stored before the index existed have been written.
+    MIGRATION_GET = "migration.get" => "GetItem PK = MIGRATION, SK = <migration> (consistent)";
+    /// Records that a migration completed.
+    MIGRATION_DONE = "migration.done" => "UpdateItem PK = MIGRATION, SK = <migration> SET completedAt";
+    /// Backfill: one page of the feed, for the ids of the persons stored before the reporting index existed.
+    BACKFILL_FEED_PAGE = "migration.backfill_feed_page" =>
+        "Query PK = FEED, SK > <after> projecting SK, personId (consistent, limit 100)";
+    /// Backfill: the person items of one feed page.
+    BACKFILL_PERSONS_GET = "migration.backfill_persons_get" =>
+        "BatchGetItem PK = PERSON#<id>, SK = PERSON (consistent)";
+    /// Backfill: writes the reporting attributes of one person stored before the reporting index existed.
+    BACKFILL_PERSON = "migration.backfill_person" =>
+        "UpdateItem PK = PERSON#<id>, SK = PERSON SET GSI1PK, GSI1SK, lastModified, tenureCount, referenceCount, \
+         reportable if versionNumber = :read";
 }
 
 #[cfg(test)]
@@ -130,7 +177,8 @@ mod tests {
                     "UpdateItem",
                     "BatchWriteItem",
                     "DescribeTable",
-                    "CreateTable"
+                    "CreateTable",
+                    "UpdateTable"
                 ]
                 .contains(&api),
                 "{} uses an unexpected API {api}",

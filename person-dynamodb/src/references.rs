@@ -95,7 +95,7 @@ impl ReferenceChanges {
 impl DynamoDbStore {
     /// The live person holding `reference`: one consistent `GetItem` of its reference item.
     pub(crate) async fn reference_owner(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
-        self.get_item(queries::REFERENCE_FIND, key(reference_pk(reference), REFERENCE_SK))
+        self.get_item(&queries::REFERENCE_FIND, key(reference_pk(reference), REFERENCE_SK))
             .await?
             .map(|item| items::holder_of(&item, "reference"))
             .transpose()

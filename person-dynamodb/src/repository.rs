@@ -119,14 +119,16 @@ fn items_overflow(what: &'static str) -> StoreError {
 
 impl DynamoDbStore {
     /// A consistent `GetItem`.
-    pub(crate) async fn get_item(&self, operation: NamedOperation, key: Item) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get_item(
+        &self,
+        operation: &'static NamedOperation,
+        key: Item,
+    ) -> Result<Option<Item>, StoreError> {
+        let request = self.client()?.get_item().table_name(&self.table).set_key(Some(key)).consistent_read(true).send();
         let output = self
-            .client()?
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
+            .options
+            .queries
+            .run_counted(operation, request, |output| Some(u64::from(output.item.is_some())))
             .await
             .map_err(failed(operation.name))?;
         Ok(output.item)
@@ -135,7 +137,7 @@ impl DynamoDbStore {
     /// A consistent `Query` on one partition, following pages until `limit` items (or the end).
     pub(crate) async fn query(
         &self,
-        operation: NamedOperation,
+        operation: &'static NamedOperation,
         key_condition: &'static str,
         names: &[(&'static str, &'static str)],
         values: Vec<(&'static str, AttributeValue)>,
@@ -168,7 +170,12 @@ impl DynamoDbStore {
             if let Some(remaining) = remaining {
                 request = request.limit(i32::try_from(remaining).unwrap_or(i32::MAX));
             }
-            let output = request.send().await.map_err(failed(operation.name))?;
+            let output = self
+                .options
+                .queries
+                .run_counted(operation, request.send(), |output| Some(output.items().len() as u64))
+                .await
+                .map_err(failed(operation.name))?;
             found.extend(output.items.unwrap_or_default());
             match output.last_evaluated_key {
                 Some(last) if !last.is_empty() => start = Some(last),
@@ -179,7 +186,7 @@ impl DynamoDbStore {
 
     /// A person item (any state), consistent.
     pub(crate) async fn read_person(&self, id: PersonId) -> Result<Option<PersonItem>, StoreError> {
-        self.get_item(queries::PERSON_GET, key(person_pk(id), PERSON_SK))
+        self.get_item(&queries::PERSON_GET, key(person_pk(id), PERSON_SK))
             .await?
             .map(|item| PersonItem::from_item(&item))
             .transpose()
@@ -187,7 +194,7 @@ impl DynamoDbStore {
 
     /// The feed counter, consistent (absent: nothing written yet).
     pub(crate) async fn read_counter(&self) -> Result<Counter, StoreError> {
-        let item = self.get_item(queries::COUNTER_GET, key(COUNTER_PK, FEED_COUNTER_SK)).await?;
+        let item = self.get_item(&queries::COUNTER_GET, key(COUNTER_PK, FEED_COUNTER_SK)).await?;
         item.map_or(Ok(Counter { position: 0, person_ref: 0, claim: None, turn: Turn::default() }), |item| {
             Counter::from_item(&item)
         })
@@ -214,7 +221,7 @@ impl DynamoDbStore {
     /// reading again, with backoff).
     pub(crate) async fn transact_with_event<T>(
         &self,
-        operation: NamedOperation,
+        operation: &'static NamedOperation,
         allocates_person_ref: bool,
         mut build: impl FnMut(Counter) -> Result<(Tx, T), StoreError>,
     ) -> Result<T, TxError> {
@@ -285,7 +292,7 @@ impl DynamoDbStore {
     /// expired) and returns the counter then; gives up at the operation timeout.
     async fn wait_out_claim(
         &self,
-        operation: NamedOperation,
+        operation: &'static NamedOperation,
         started: Instant,
         attempts: u32,
     ) -> Result<Counter, StoreError> {
@@ -305,7 +312,7 @@ impl DynamoDbStore {
     /// an unexpired claim.
     async fn claim_turn(&self) -> Result<Option<Counter>, StoreError> {
         let now = now_millis();
-        let result = self
+        let request = self
             .client()?
             .update_item()
             .table_name(&self.table)
@@ -318,7 +325,11 @@ impl DynamoDbStore {
             .expression_attribute_values(":until", n(now.saturating_add(CLAIM_MILLIS)))
             .expression_attribute_values(":now", n(now))
             .return_values(ReturnValue::AllNew)
-            .send()
+            .send();
+        let result = self
+            .options
+            .queries
+            .run_counted(&queries::COUNTER_CLAIM, request, |output| Some(u64::from(output.attributes.is_some())))
             .await;
         match result {
             Ok(output) => output.attributes.as_ref().map(Counter::from_item).transpose(),
@@ -329,7 +340,7 @@ impl DynamoDbStore {
 }
 
 /// True when an `UpdateItem` failed only because its condition did not hold.
-fn is_condition_failure(error: &SdkError<UpdateItemError, HttpResponse>) -> bool {
+pub(crate) fn is_condition_failure(error: &SdkError<UpdateItemError, HttpResponse>) -> bool {
     matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
 }
 
@@ -423,7 +434,7 @@ pub(crate) fn rewrite_keys(
 impl DynamoDbStore {
     /// Allocates the next audit position (an atomic `ADD` on the audit counter).
     pub(crate) async fn next_audit_position(&self) -> Result<u64, StoreError> {
-        let output = self
+        let request = self
             .client()?
             .update_item()
             .table_name(&self.table)
@@ -432,7 +443,11 @@ impl DynamoDbStore {
             .expression_attribute_names("#position", "position")
             .expression_attribute_values(":one", n(1))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
+            .send();
+        let output = self
+            .options
+            .queries
+            .run_counted(&queries::AUDIT_POSITION_NEXT, request, |_| Some(1))
             .await
             .map_err(failed(queries::AUDIT_POSITION_NEXT.name))?;
         items::get_u64(&output.attributes.unwrap_or_default(), "position", "audit counter")
@@ -441,10 +456,10 @@ impl DynamoDbStore {
     async fn insert_person(&self, write: NewPersonWrite) -> Result<Person, InsertError> {
         let references = ReferenceChanges::between(None, None, write.person());
         let audit_position = self.next_audit_position().await?;
-        let mut backoff = Backoff::new(queries::PERSON_INSERT, &self.options);
+        let mut backoff = Backoff::new(&queries::PERSON_INSERT, &self.options);
         loop {
             let outcome = self
-                .transact_with_event(queries::PERSON_INSERT, true, |counter| {
+                .transact_with_event(&queries::PERSON_INSERT, true, |counter| {
                     let person_ref = counter.next_person_ref()?;
                     let created = write.clone().assign(person_ref);
                     let person = &created.person;
@@ -452,7 +467,7 @@ impl DynamoDbStore {
                     let dedup_key = live_dedup_key(person, created.dedup_key.as_deref());
                     let keys = if live { distinct(&created.search_keys) } else { Vec::new() };
 
-                    let mut tx = Tx::new(queries::PERSON_INSERT, &self.table);
+                    let mut tx = Tx::new(&queries::PERSON_INSERT, &self.table);
                     let item = PersonItem::to_item(person, &keys, dedup_key)?;
                     tx.put(Role::Person(Slot::Subject), item, Some(Condition::absent()))?;
                     if let Some(record) = &created.idempotency {
@@ -505,7 +520,7 @@ impl DynamoDbStore {
         let dedup_key = live_dedup_key(&write.person, write.dedup_key.as_deref());
         let keys = if live { distinct(&write.search_keys) } else { Vec::new() };
         let mut audit_position = None;
-        let mut backoff = Backoff::new(queries::PERSON_UPDATE, &self.options);
+        let mut backoff = Backoff::new(&queries::PERSON_UPDATE, &self.options);
         loop {
             let stored = self.read_person(id).await?.ok_or(UpdateError::NotFound)?;
             if stored.person.version_number != write.expected_version {
@@ -520,8 +535,8 @@ impl DynamoDbStore {
                 None => *audit_position.insert(self.next_audit_position().await?),
             };
             let outcome = self
-                .transact_with_event(queries::PERSON_UPDATE, false, |counter| {
-                    let mut tx = Tx::new(queries::PERSON_UPDATE, &self.table);
+                .transact_with_event(&queries::PERSON_UPDATE, false, |counter| {
+                    let mut tx = Tx::new(&queries::PERSON_UPDATE, &self.table);
                     let item = PersonItem::to_item(&write.person, &keys, dedup_key)?;
                     tx.put(Role::Person(Slot::Subject), item, Some(at_version(write.expected_version)))?;
                     let stored_dedup = stored.dedup_key.as_deref();
@@ -594,7 +609,7 @@ impl PersonRepository for DynamoDbStore {
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {
         self.query(
-            queries::HISTORY_LIST,
+            &queries::HISTORY_LIST,
             "#pk = :pk AND begins_with(#sk, :prefix)",
             &[("#pk", PK), ("#sk", SK)],
             vec![(":pk", s(person_pk(id))), (":prefix", s(HISTORY_PREFIX))],
@@ -612,7 +627,7 @@ impl PersonRepository for DynamoDbStore {
             return Ok(Vec::new());
         }
         self.query(
-            queries::EVENTS_AFTER,
+            &queries::EVENTS_AFTER,
             "#pk = :pk AND #sk > :after",
             &[("#pk", PK), ("#sk", SK)],
             vec![(":pk", s(FEED_PK)), (":after", s(padded(after)))],
@@ -626,7 +641,7 @@ impl PersonRepository for DynamoDbStore {
     }
 
     async fn find_idempotent_create(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.get_item(queries::IDEMPOTENCY_GET, items::key(items::idempotency_pk(key), IDEMPOTENCY_SK))
+        self.get_item(&queries::IDEMPOTENCY_GET, items::key(items::idempotency_pk(key), IDEMPOTENCY_SK))
             .await?
             .map(|item| items::idempotency_record(&item))
             .transpose()
@@ -642,7 +657,7 @@ impl PersonRepository for DynamoDbStore {
         let keys = ids.iter().map(|id| key(person_pk(*id), PERSON_SK)).collect();
         let names = [("#pk", PK), ("#sk", SK), ("#restricted", person_attr::RESTRICTED)];
         let found =
-            self.batch_get(queries::PERSON_RESTRICTED_AMONG, keys, Some(("#pk, #sk, #restricted", &names))).await?;
+            self.batch_get(&queries::PERSON_RESTRICTED_AMONG, keys, Some(("#pk, #sk, #restricted", &names))).await?;
         Ok(ids
             .into_iter()
             .filter(|id| {
@@ -654,13 +669,17 @@ impl PersonRepository for DynamoDbStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.client()?
+        let request = self
+            .client()?
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(COUNTER_PK, FEED_COUNTER_SK)))
             .projection_expression("#pk")
             .expression_attribute_names("#pk", PK)
-            .send()
+            .send();
+        self.options
+            .queries
+            .run_counted(&queries::STORE_PING, request, |output| Some(u64::from(output.item.is_some())))
             .await
             .map_err(failed(queries::STORE_PING.name))?;
         Ok(())

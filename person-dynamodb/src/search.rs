@@ -147,7 +147,7 @@ pub(crate) fn drop_all_keys(
 impl DynamoDbStore {
     /// A person's equality keys and their revision (consistent read).
     pub(crate) async fn read_equality_keys(&self, id: PersonId) -> Result<EqualityKeys, StoreError> {
-        let item = self.get_item(queries::EQUALITY_KEYS_GET, key(person_pk(id), EQUALITY_KEYS_SK)).await?;
+        let item = self.get_item(&queries::EQUALITY_KEYS_GET, key(person_pk(id), EQUALITY_KEYS_SK)).await?;
         EqualityKeys::from_item(item.as_ref())
     }
 
@@ -178,7 +178,7 @@ impl DynamoDbStore {
                     [key(person_pk(*id), PERSON_SK), key(person_pk(*id), document_sk(&DocumentKind::Equality))]
                 })
                 .collect();
-            let items = self.batch_get(queries::PERSON_BATCH_GET, keys, None).await?;
+            let items = self.batch_get(&queries::PERSON_BATCH_GET, keys, None).await?;
             for (id, matched_keys) in chunk {
                 let Some(item) = items.get(&(person_pk(*id), PERSON_SK.to_owned())) else { continue };
                 let person = PersonItem::from_item(item)?.person;
@@ -202,7 +202,7 @@ impl DynamoDbStore {
     async fn holders_of(&self, key: &SearchKey) -> Result<HashSet<PersonId>, StoreError> {
         let items = self
             .query(
-                queries::SEARCH_KEY_QUERY,
+                &queries::SEARCH_KEY_QUERY,
                 "#pk = :pk",
                 &[("#pk", PK), ("#sk", SK)],
                 vec![(":pk", s(search_key_pk(key)))],
@@ -217,7 +217,7 @@ impl DynamoDbStore {
     /// unprocessed keys), indexed by `(PK, SK)`.
     pub(crate) async fn batch_get(
         &self,
-        operation: NamedOperation,
+        operation: &'static NamedOperation,
         keys: Vec<Item>,
         projection: Option<(&'static str, &[(&'static str, &'static str)])>,
     ) -> Result<HashMap<(String, String), Item>, StoreError> {
@@ -233,11 +233,13 @@ impl DynamoDbStore {
                 Some(HashMap::from([(self.table.clone(), request.build().map_err(build_failed(operation.name))?)]));
             let mut backoff = crate::tx::Backoff::new(operation, &self.options);
             while let Some(request) = pending.take() {
+                let call = self.client()?.batch_get_item().set_request_items(Some(request)).send();
                 let output = self
-                    .client()?
-                    .batch_get_item()
-                    .set_request_items(Some(request))
-                    .send()
+                    .options
+                    .queries
+                    .run_counted(operation, call, |output| {
+                        Some(output.responses().map_or(0, |tables| tables.values().map(Vec::len).sum::<usize>()) as u64)
+                    })
                     .await
                     .map_err(failed(operation.name))?;
                 for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {

@@ -107,7 +107,7 @@ impl Condition {
 
 /// A transaction being built.
 pub(crate) struct Tx {
-    operation: NamedOperation,
+    operation: &'static NamedOperation,
     table: String,
     items: Vec<TransactWriteItem>,
     roles: Vec<Role>,
@@ -116,7 +116,7 @@ pub(crate) struct Tx {
 }
 
 impl Tx {
-    pub(crate) fn new(operation: NamedOperation, table: &str) -> Self {
+    pub(crate) fn new(operation: &'static NamedOperation, table: &str) -> Self {
         Self { operation, table: table.to_owned(), items: Vec::new(), roles: Vec::new(), when_room: Vec::new() }
     }
 
@@ -247,7 +247,7 @@ pub(crate) struct Reason {
 
 /// A cancelled transaction, item by item.
 pub(crate) struct Cancelled {
-    operation: NamedOperation,
+    operation: &'static NamedOperation,
     reasons: Vec<Reason>,
 }
 
@@ -342,7 +342,9 @@ impl DynamoDbStore {
             let error = DynamoStoreError::TooManyItems { operation: tx.operation.name, items: tx.items.len() };
             return Err(TxError::Store(error.into()));
         }
-        let result = self.client()?.transact_write_items().set_transact_items(Some(tx.items)).send().await;
+        let written = tx.items.len() as u64;
+        let request = self.client()?.transact_write_items().set_transact_items(Some(tx.items)).send();
+        let result = self.options.queries.run_counted(tx.operation, request, |_| Some(written)).await;
         match result {
             Ok(_) => {
                 if !deferred.is_empty() {
@@ -381,7 +383,7 @@ impl DynamoDbStore {
     /// change is committed whatever happens here, and a posting left behind only costs candidate retrieval a read
     /// (its person is not live). Failures are logged with counts, never keys (they hold personal data).
     async fn delete_postings_after_commit(&self, keys: Vec<Item>) {
-        let operation = crate::queries::POSTINGS_CLEANUP;
+        let operation = &crate::queries::POSTINGS_CLEANUP;
         let mut left = 0_usize;
         for chunk in keys.chunks(25) {
             let requests: Result<Vec<WriteRequest>, _> = chunk
@@ -401,7 +403,17 @@ impl DynamoDbStore {
             let mut backoff = Backoff::new(operation, &self.options);
             while let Some(request) = pending.take() {
                 let Ok(client) = self.client() else { break };
-                match client.batch_write_item().set_request_items(Some(request)).send().await {
+                let sent: usize = request.values().map(Vec::len).sum();
+                let call = client.batch_write_item().set_request_items(Some(request)).send();
+                let result = self
+                    .options
+                    .queries
+                    .run_counted(operation, call, |output| {
+                        let left = output.unprocessed_items().map_or(0, |items| items.values().map(Vec::len).sum());
+                        Some(sent.saturating_sub(left) as u64)
+                    })
+                    .await;
+                match result {
                     Ok(output) => {
                         pending = output.unprocessed_items.filter(|items| items.values().any(|v| !v.is_empty()));
                         if pending.is_some() && backoff.wait().await.is_err() {
@@ -432,7 +444,7 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    pub(crate) fn new(operation: NamedOperation, options: &DynamoDbOptions) -> Self {
+    pub(crate) fn new(operation: &'static NamedOperation, options: &DynamoDbOptions) -> Self {
         Self {
             operation: operation.name,
             attempt: 1,
@@ -473,7 +485,7 @@ mod tests {
 
     fn cancelled(reasons: &[(Role, Code)]) -> Cancelled {
         Cancelled {
-            operation: queries::PERSON_UPDATE,
+            operation: &queries::PERSON_UPDATE,
             reasons: reasons.iter().map(|(role, code)| Reason { role: *role, code: *code, old: None }).collect(),
         }
     }
@@ -508,7 +520,7 @@ mod tests {
     async fn backoff_gives_up_as_unavailable_after_its_budget() {
         let options =
             DynamoDbOptions { max_contention_attempts: 3, contention_backoff: Duration::ZERO, ..Default::default() };
-        let mut backoff = Backoff::new(queries::PERSON_UPDATE, &options);
+        let mut backoff = Backoff::new(&queries::PERSON_UPDATE, &options);
         assert!(backoff.wait().await.is_ok());
         assert!(backoff.wait().await.is_ok());
         assert!(matches!(backoff.wait().await, Err(StoreError::Unavailable(_))));

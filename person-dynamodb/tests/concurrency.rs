@@ -3,6 +3,7 @@
 //! unique `personRef`s, race-safe duplicate prevention and cross-references, and a feed that stays complete and
 //! ordered while many writers commit. Skipped unless `PERSON_TEST_DYNAMODB_ENDPOINT` is set.
 
+#[expect(dead_code, reason = "each test crate uses a different part of the shared helpers")]
 mod common;
 
 use std::collections::{HashMap, HashSet};

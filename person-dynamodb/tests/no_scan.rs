@@ -1,7 +1,7 @@
 //! No request path issues a Scan: a representative workload through the service (create with the duplicate
 //! check, read, search, match, update, documents, history, feed, access log, subject access, restriction,
-//! merge, delete) runs against the store, and the SDK operations the store sent are inspected (an interceptor
-//! counts each by its API name). Skipped unless `PERSON_TEST_DYNAMODB_ENDPOINT` is set.
+//! merge, delete) and the reporting and relay ports run against the store, and the SDK operations the store sent
+//! are inspected (an interceptor counts each by its API name). Skipped unless `PERSON_TEST_DYNAMODB_ENDPOINT` is set.
 
 #[expect(dead_code, reason = "each test crate uses a different part of the shared helpers")]
 mod common;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::fresh_store;
 use person_core::event::Actor;
-use person_core::ports::{RandomIds, Repositories, SystemClock};
+use person_core::ports::{RandomIds, RelayRepository, ReportQuery, ReportingRepository, Repositories, SystemClock};
 use person_core::reference::CrossReference;
 use person_core::service::{CreateOptions, ReferenceRequest, SearchQuery};
 use person_core::{Permission, PersonService, RequestContext, ServiceArea};
@@ -103,6 +103,21 @@ async fn no_request_path_issues_a_scan() {
     let released = service.search_by_reference(&ctx, &repairs).await.expect("search by reference");
     assert!(released.hits.is_empty(), "a deleted person's references are released");
     service.ready().await.expect("ready");
+    // Reports and the event relay (read by the server's reporting endpoints and relay task, through the ports).
+    let everything = ReportQuery { modified_since: None, after: None, offset: 0, limit: 10 };
+    let page = store.report_persons(&everything).await.expect("report page");
+    assert_eq!(page.len(), 2, "both persons are reported");
+    let after_first = ReportQuery { after: Some(page[0].id), offset: 1, ..everything };
+    store.report_persons(&after_first).await.expect("report page by keyset and offset");
+    let since = ReportQuery { modified_since: Some(chrono::Utc::now()), ..everything };
+    store.report_persons(&since).await.expect("incremental report page");
+    store.report_counts(None).await.expect("report counts");
+    let now = chrono::Utc::now();
+    let ttl = chrono::TimeDelta::seconds(30);
+    store.acquire_relay_lease("sns", "a", now, ttl).await.expect("acquire").expect("a free lease");
+    store.advance_relay("sns", "a", 1, now, ttl).await.expect("advance");
+    store.relay_state("sns").await.expect("relay state");
+    store.release_relay_lease("sns", "a").await.expect("release");
 
     let sent = store.sdk_operations_sent();
     assert!(!sent.contains_key("Scan"), "a request path issued a Scan: {sent:?}");

@@ -46,6 +46,21 @@
 //! (`persons_pkey` → duplicate id, `idempotency_pkey` → idempotency key taken, `persons_dedup_key_key` →
 //! duplicate person), never by message text.
 //!
+//! # Reporting and the event relay
+//!
+//! Report pages read `persons` in id order by keyset (`id > after`) on the primary key, or from
+//! `persons_report_idx` when `modifiedSince` selects few persons; report counts read only columns that every person
+//! write keeps beside the document (`tenure_count`, `reference_count`, `state`, `processing_restricted`), which
+//! that index covers. The relay's lease and position are one `relays` row per relay, and every relay method is one
+//! conditional statement on its primary key (see `relay`).
+//!
+//! # Query visibility
+//!
+//! Every statement the store runs is a named constant of [`queries`] and runs through the [`QueryRecorder`] of
+//! [`PostgresOptions::queries`], which reports its name, duration, outcome and row count (rows fetched or
+//! affected); [`queries::CATALOGUE`] lists them all ([`person_core::ports::QueryCatalogue`]). `transaction.begin`
+//! includes the wait for a pooled connection; `schema.migrate` is the whole migrator run.
+//!
 //! # Schema
 //!
 //! The schema lives in `migrations/` (embedded in the binary) and is applied on [`PostgresStore::connect`] and
@@ -59,7 +74,10 @@ mod error;
 mod merge;
 pub mod options;
 pub mod queries;
+mod recorded;
 mod references;
+mod relay;
+mod reporting;
 mod repository;
 mod rows;
 #[cfg(feature = "testing")]
@@ -68,7 +86,8 @@ pub mod testing;
 use std::fmt;
 use std::str::FromStr;
 
-use person_core::ports::StoreError;
+use person_core::ports::{QueryCatalogue, StoreError};
+use person_core::storage::{NamedQuery, QueryRecorder};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
@@ -85,11 +104,12 @@ pub const APPLICATION_NAME: &str = "person-api";
 
 /// The PostgreSQL store; see the crate documentation for its design.
 ///
-/// Cheap to clone: clones share the same pool.
+/// Cheap to clone: clones share the same pool and report to the same [`QueryRecorder`].
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     schema: Option<String>,
+    queries: QueryRecorder,
 }
 
 impl PostgresStore {
@@ -129,7 +149,7 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(failed("store.connect"))?;
-        let store = Self { pool, schema };
+        let store = Self { pool, schema, queries: options.queries };
         store.migrate().await?;
         tracing::info!(
             schema = store.schema.as_deref().unwrap_or("(search_path)"),
@@ -148,14 +168,18 @@ impl PostgresStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         if let Some(schema) = &self.schema {
             // The name was validated as a plain identifier; it cannot be bound as a parameter.
-            let statement = format!("{} {schema}", queries::CREATE_SCHEMA);
-            match sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&self.pool).await {
+            let statement = format!("{} {schema}", queries::CREATE_SCHEMA.sql);
+            let created = sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&self.pool);
+            match self.queries.run(&queries::CREATE_SCHEMA, created).await {
                 Ok(_) => {}
                 Err(error) if is_schema_creation_race(&error) => {}
-                Err(error) => return Err(failed("schema.create")(error)),
+                Err(error) => return Err(failed(queries::CREATE_SCHEMA.name)(error)),
             }
         }
-        MIGRATOR.run(&self.pool).await.map_err(|error| PostgresStoreError::Migrate(error).into())
+        self.queries
+            .run(&queries::MIGRATE, MIGRATOR.run(&self.pool))
+            .await
+            .map_err(|error| PostgresStoreError::Migrate(error).into())
     }
 
     /// The schema the tables live in, when the URL named one.
@@ -175,6 +199,16 @@ impl fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the URL: it may hold a password.
         f.debug_struct("PostgresStore").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+impl QueryCatalogue for PostgresStore {
+    fn store_kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn statements(&self) -> &'static [NamedQuery] {
+        queries::CATALOGUE
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use person_core::matching::KeySource;
 use person_core::ports::{MergeWrite, MergeWriteError, StoreError};
-use person_core::storage::StoredDataError;
+use person_core::storage::{QueryRecorder, StoredDataError};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -22,6 +22,7 @@ use crate::PostgresStore;
 use crate::documents::insert_audit;
 use crate::error::failed;
 use crate::queries;
+use crate::recorded::{affected, fetched};
 use crate::references::rewrite_references;
 use crate::repository::{
     dedup_holder, finish, insert_event_row, insert_history_row, live_dedup_key, lock_dedup_key, replace_keys,
@@ -55,18 +56,18 @@ impl PostgresStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let mut tx = self.begin_write().await?;
-        let outcome = merge_in(&mut tx, &write, &moves, &audit).await;
-        finish(tx, outcome).await
+        let outcome = merge_in(&mut tx, &self.queries, &write, &moves, &audit).await;
+        finish(&self.queries, tx, outcome).await
     }
 }
 
 /// Locks both persons in id order and returns their stored versions.
-async fn lock_pair(tx: &mut PgConnection, ids: [Uuid; 2]) -> Result<HashMap<Uuid, u64>, StoreError> {
-    sqlx::query_as::<_, (Uuid, i64)>(queries::LOCK_PERSONS)
-        .bind(ids.to_vec())
-        .fetch_all(tx)
+async fn lock_pair(tx: &mut PgConnection, q: &QueryRecorder, ids: [Uuid; 2]) -> Result<HashMap<Uuid, u64>, StoreError> {
+    let query = &queries::LOCK_PERSONS;
+    let statement = sqlx::query_as::<_, (Uuid, i64)>(query.sql).bind(ids.to_vec()).fetch_all(tx);
+    q.run_counted(query, statement, fetched)
         .await
-        .map_err(failed("person.lock_pair"))?
+        .map_err(failed(query.name))?
         .into_iter()
         .map(|(id, version)| Ok((id, from_bigint(version, "person version")?)))
         .collect()
@@ -74,6 +75,7 @@ async fn lock_pair(tx: &mut PgConnection, ids: [Uuid; 2]) -> Result<HashMap<Uuid
 
 async fn merge_in(
     tx: &mut PgConnection,
+    q: &QueryRecorder,
     write: &MergeWrite,
     moves: &[Move],
     audit: &AuditColumns,
@@ -82,10 +84,10 @@ async fn merge_in(
     let duplicate = write.duplicate.id.as_uuid();
     let dedup_key = live_dedup_key(&write.survivor, write.survivor_dedup_key.as_deref());
     if let Some(key) = dedup_key {
-        lock_dedup_key(tx, key).await?;
+        lock_dedup_key(tx, q, key).await?;
     }
 
-    let versions = lock_pair(tx, [survivor, duplicate]).await?;
+    let versions = lock_pair(tx, q, [survivor, duplicate]).await?;
     let current = versions.get(&survivor).copied();
     if current != Some(write.survivor_expected_version) {
         return Err(MergeWriteError::SurvivorConflict { current });
@@ -95,56 +97,53 @@ async fn merge_in(
         return Err(MergeWriteError::DuplicateConflict { current });
     }
     // Both rows are locked at the expected versions: the compare-and-sets below cannot miss.
-    if !replace_person_row(tx, &write.duplicate, write.duplicate_expected_version, None).await? {
+    if !replace_person_row(tx, q, &write.duplicate, write.duplicate_expected_version, None).await? {
         return Err(MergeWriteError::DuplicateConflict { current });
     }
-    rewrite_keys(tx, &write.duplicate, &[]).await?;
+    rewrite_keys(tx, q, &write.duplicate, &[]).await?;
     // A tombstone holds no references: the duplicate's are released here, before the survivor claims its own.
-    rewrite_references(tx, &write.duplicate).await?;
+    rewrite_references(tx, q, &write.duplicate).await?;
 
     for document in moves {
-        let deleted = sqlx::query(queries::DELETE_DOCUMENT)
-            .bind(duplicate)
-            .bind(&document.kind)
-            .bind(document.expected)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("document.delete"))?;
-        let inserted = sqlx::query(queries::INSERT_DOCUMENT)
+        let query = &queries::DELETE_DOCUMENT;
+        let statement =
+            sqlx::query(query.sql).bind(duplicate).bind(&document.kind).bind(document.expected).execute(&mut *tx);
+        let deleted = q.run_counted(query, statement, affected).await.map_err(failed(query.name))?;
+        let query = &queries::INSERT_DOCUMENT;
+        let statement = sqlx::query(query.sql)
             .bind(survivor)
             .bind(&document.kind)
             .bind(document.document.version)
             .bind(&document.document.document)
             .bind(document.document.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("document.insert"))?;
+            .execute(&mut *tx);
+        let inserted = q.run_counted(query, statement, affected).await.map_err(failed(query.name))?;
         if deleted.rows_affected() != 1 || inserted.rows_affected() != 1 {
             return Err(MergeWriteError::DocumentConflict);
         }
     }
 
     if let Some(key) = dedup_key
-        && let Some(existing) = dedup_holder(tx, key, survivor).await?
+        && let Some(existing) = dedup_holder(tx, q, key, survivor).await?
     {
         return Err(MergeWriteError::DuplicatePerson { existing });
     }
-    if !replace_person_row(tx, &write.survivor, write.survivor_expected_version, dedup_key).await? {
+    if !replace_person_row(tx, q, &write.survivor, write.survivor_expected_version, dedup_key).await? {
         return Err(MergeWriteError::SurvivorConflict { current: Some(write.survivor_expected_version) });
     }
-    rewrite_keys(tx, &write.survivor, &write.survivor_keys).await?;
+    rewrite_keys(tx, q, &write.survivor, &write.survivor_keys).await?;
     if let Some(keys) = &write.survivor_equality_keys
         && write.survivor.status.is_active()
     {
-        replace_keys(tx, survivor, KeySource::Equality, keys).await?;
+        replace_keys(tx, q, survivor, KeySource::Equality, keys).await?;
     }
-    if let Some((reference, owner)) = rewrite_references(tx, &write.survivor).await? {
+    if let Some((reference, owner)) = rewrite_references(tx, q, &write.survivor).await? {
         return Err(MergeWriteError::ReferenceTaken { reference, owner });
     }
 
-    insert_history_row(tx, &write.duplicate_history).await?;
-    insert_history_row(tx, &write.survivor_history).await?;
-    insert_audit(tx, audit).await?;
-    insert_event_row(tx, &write.event).await?;
+    insert_history_row(tx, q, &write.duplicate_history).await?;
+    insert_history_row(tx, q, &write.survivor_history).await?;
+    insert_audit(tx, q, audit).await?;
+    insert_event_row(tx, q, &write.event).await?;
     Ok(())
 }

@@ -1,13 +1,18 @@
 //! [`PostgresOptions`]: the connection-pool and session settings of the PostgreSQL store, with defaults for a
 //! few API processes sharing one database server.
 //!
-//! Plain values only: the server maps its configuration onto them, and nothing here knows about URLs or
-//! connections.
+//! Plain values only, and the handle statement executions are reported to: the server maps its configuration
+//! onto them, and nothing here knows about URLs or connections.
 
 use std::time::Duration;
 
-/// Pool and session settings for [`crate::PostgresStore`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+use person_core::storage::QueryRecorder;
+
+/// Pool and session settings for [`crate::PostgresStore`], and where it reports its statements.
+///
+/// Two options are equal when their settings are; [`Self::queries`] is a reporting handle, not a setting, and is
+/// not compared.
+#[derive(Debug, Clone)]
 pub struct PostgresOptions {
     /// Most connections this process opens (default 10). Size it so that every API process together stays below
     /// the server's `max_connections`.
@@ -31,7 +36,37 @@ pub struct PostgresOptions {
     /// ended after this long, releasing its locks, so it cannot block the event feed's counter for long (default
     /// 60 s).
     pub idle_in_transaction_timeout: Duration,
+    /// Receives every statement execution (name, duration, row count, outcome) under its
+    /// [`crate::queries::CATALOGUE`] name, for query visibility (SPEC §10). Default: reports nowhere.
+    pub queries: QueryRecorder,
 }
+
+impl PartialEq for PostgresOptions {
+    fn eq(&self, other: &Self) -> bool {
+        // Destructured so that a new setting cannot be left out of the comparison.
+        let Self {
+            max_connections,
+            min_connections,
+            acquire_timeout,
+            idle_timeout,
+            max_lifetime,
+            statement_timeout,
+            lock_timeout,
+            idle_in_transaction_timeout,
+            queries: _,
+        } = self;
+        *max_connections == other.max_connections
+            && *min_connections == other.min_connections
+            && *acquire_timeout == other.acquire_timeout
+            && *idle_timeout == other.idle_timeout
+            && *max_lifetime == other.max_lifetime
+            && *statement_timeout == other.statement_timeout
+            && *lock_timeout == other.lock_timeout
+            && *idle_in_transaction_timeout == other.idle_in_transaction_timeout
+    }
+}
+
+impl Eq for PostgresOptions {}
 
 impl Default for PostgresOptions {
     fn default() -> Self {
@@ -44,6 +79,7 @@ impl Default for PostgresOptions {
             statement_timeout: Duration::from_secs(30),
             lock_timeout: Duration::from_secs(10),
             idle_in_transaction_timeout: Duration::from_secs(60),
+            queries: QueryRecorder::none(),
         }
     }
 }

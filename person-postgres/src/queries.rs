@@ -1,250 +1,301 @@
-//! Every SQL statement the store runs, as a named constant, and [`CATALOGUE`], the list the query catalogue
-//! (`GET /admin/queries`, SPEC §10) shows.
+//! Every SQL statement the store runs, as a named [`NamedQuery`] constant, and [`CATALOGUE`], the list the query
+//! catalogue (`GET /admin/queries`, SPEC §10) shows.
 //!
 //! Statements bind every value as a parameter (never formatted into the text), so the text is safe to log and to
 //! publish: it names columns, never values. Tables are unqualified: they resolve through the connection's
-//! `search_path` (the storage URL's `schema`). The contract suite in `person-core` is what checks this SQL; builds
-//! need no database. This module knows nothing about rows or domain types.
+//! `search_path` (the storage URL's `schema`). Each execution is reported to the store's
+//! [`QueryRecorder`](person_core::storage::QueryRecorder) under the constant's `name`, and failures name the same
+//! statement. The contract suite in `person-core` is what checks this SQL; builds need no database. This module
+//! knows nothing about rows or domain types.
 
 pub use person_core::storage::NamedQuery;
 
-/// Starts a write transaction (issued by sqlx's `Pool::begin`). READ COMMITTED: every statement sees what
-/// committed before it started, and compare-and-set updates re-check their condition on the newest row version.
-pub const BEGIN: &str = "BEGIN";
+/// Defines each statement as a `pub const` [`NamedQuery`] and [`CATALOGUE`] as the list of them all, so a
+/// statement cannot be run without being listed.
+macro_rules! statements {
+    ($($(#[$doc:meta])* $constant:ident = $name:literal => $sql:literal;)+) => {
+        $(
+            $(#[$doc])*
+            pub const $constant: NamedQuery = NamedQuery { name: $name, sql: $sql };
+        )+
 
-/// Makes a write transaction durable (issued by sqlx's `Transaction::commit`).
-pub const COMMIT: &str = "COMMIT";
+        /// Every statement with its stable name, for the query catalogue.
+        pub const CATALOGUE: &[NamedQuery] = &[$($constant),+];
+    };
+}
 
-/// Abandons a refused write transaction (issued by sqlx's `Transaction::rollback`).
-pub const ROLLBACK: &str = "ROLLBACK";
+statements! {
+    /// Starts a write transaction (issued by sqlx's `Pool::begin`). READ COMMITTED: every statement sees what committed
+    /// before it started, and compare-and-set updates re-check their condition on the newest row version.
+    BEGIN = "transaction.begin" => "BEGIN";
 
-/// Serialises the writers of one dedup key until they commit, in every process: the dedup check that follows is
-/// then exact. The key is hashed with the schema so that stores in different schemas never wait on each other.
-/// Binds: dedup_key.
-pub const LOCK_DEDUP_KEY: &str = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1, 0))";
+    /// Makes a write transaction durable (issued by sqlx's `Transaction::commit`).
+    COMMIT = "transaction.commit" => "COMMIT";
 
-/// Whether a person (in any state) has the id. Binds: id.
-pub const PERSON_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM persons WHERE id = $1)";
+    /// Abandons a refused write transaction (issued by sqlx's `Transaction::rollback`).
+    ROLLBACK = "transaction.rollback" => "ROLLBACK";
 
-/// Whether an idempotency key is stored. Binds: key.
-pub const IDEMPOTENCY_KEY_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM idempotency WHERE key = $1)";
+    /// Serialises the writers of one dedup key until they commit, in every process: the dedup check that follows is
+    /// then exact. The key is hashed with the schema so that stores in different schemas never wait on each other.
+    /// Binds: dedup_key.
+    LOCK_DEDUP_KEY = "person.lock_dedup_key" =>
+        "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1, 0))";
 
-/// Allocates the next `personRef`. A sequence: never the same number twice, in any number of processes.
-pub const NEXT_PERSON_REF: &str = "SELECT nextval('persons_person_ref_seq')";
+    /// Whether a person (in any state) has the id. Binds: id.
+    PERSON_EXISTS = "person.exists" => "SELECT EXISTS (SELECT 1 FROM persons WHERE id = $1)";
 
-/// Stores a new person. Binds: id, person_ref, version_number, state, merged_into, document (JSON text),
-/// created_at, last_modified, processing_restricted, dedup_key.
-pub const INSERT_PERSON: &str = "INSERT INTO persons \
-     (id, person_ref, version_number, state, merged_into, document, created_at, last_modified, \
-      processing_restricted, dedup_key) \
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)";
+    /// Whether an idempotency key is stored. Binds: key.
+    IDEMPOTENCY_KEY_EXISTS = "idempotency.exists" => "SELECT EXISTS (SELECT 1 FROM idempotency WHERE key = $1)";
 
-/// Replaces a person if, and only if, it still has the expected version (the compare-and-set of an update; a
-/// concurrent writer of the same row waits, then re-checks the version on the row it committed). Binds:
-/// version_number, state, merged_into, document (JSON text), last_modified, processing_restricted, dedup_key, id,
-/// expected version.
-pub const UPDATE_PERSON: &str = "UPDATE persons \
-     SET version_number = $1, state = $2, merged_into = $3, document = $4::jsonb, last_modified = $5, \
-         processing_restricted = $6, dedup_key = $7 \
-     WHERE id = $8 AND version_number = $9";
+    /// Allocates the next `personRef`. A sequence: never the same number twice, in any number of processes.
+    NEXT_PERSON_REF = "person_ref.next" => "SELECT nextval('persons_person_ref_seq')";
 
-/// Locks the two persons of a merge, in id order (so two merges of the same pair can never deadlock), and reads
-/// their versions. Binds: an array of the two ids.
-pub const LOCK_PERSONS: &str = "SELECT id, version_number FROM persons WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+    /// Stores a new person. Binds: id, person_ref, version_number, state, merged_into, document (JSON text),
+    /// created_at, last_modified, processing_restricted, dedup_key, tenure_count, reference_count (the copies
+    /// reporting counts read instead of the document).
+    INSERT_PERSON = "person.insert" =>
+        "INSERT INTO persons \
+         (id, person_ref, version_number, state, merged_into, document, created_at, last_modified, \
+          processing_restricted, dedup_key, tenure_count, reference_count) \
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12)";
 
-/// Locks a person against changes while a document write replaces its equality keys, and reads whether it is
-/// live. Binds: id.
-pub const LOCK_PERSON_SHARED: &str = "SELECT state = 'active' FROM persons WHERE id = $1 FOR SHARE";
+    /// Replaces a person if, and only if, it still has the expected version (the compare-and-set of an update; a
+    /// concurrent writer of the same row waits, then re-checks the version on the row it committed). Binds:
+    /// version_number, state, merged_into, document (JSON text), last_modified, processing_restricted, dedup_key,
+    /// tenure_count, reference_count, id, expected version.
+    UPDATE_PERSON = "person.update" =>
+        "UPDATE persons \
+         SET version_number = $1, state = $2, merged_into = $3, document = $4::jsonb, last_modified = $5, \
+             processing_restricted = $6, dedup_key = $7, tenure_count = $8, reference_count = $9 \
+         WHERE id = $10 AND version_number = $11";
 
-/// The live person, other than the one being written, that holds a dedup key (a read of the partial unique index
-/// `persons_dedup_key_key`). Binds: dedup_key, id of the person being written.
-pub const PERSON_BY_DEDUP_KEY: &str =
-    "SELECT id FROM persons WHERE dedup_key = $1 AND state = 'active' AND id <> $2 LIMIT 1";
+    /// Locks the two persons of a merge, in id order (so two merges of the same pair can never deadlock), and reads
+    /// their versions. Binds: an array of the two ids.
+    LOCK_PERSONS = "person.lock_pair" =>
+        "SELECT id, version_number FROM persons WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 
-/// Removes a person's keys of one source, before its new ones are inserted. Binds: person_id, source.
-pub const DELETE_SEARCH_KEYS: &str = "DELETE FROM search_keys WHERE person_id = $1 AND source = $2";
+    /// Locks a person against changes while a document write replaces its equality keys, and reads whether it is live.
+    /// Binds: id.
+    LOCK_PERSON_SHARED = "person.lock_shared" => "SELECT state = 'active' FROM persons WHERE id = $1 FOR SHARE";
 
-/// Removes every key of a person (deleted or merged). Binds: person_id.
-pub const DELETE_ALL_SEARCH_KEYS: &str = "DELETE FROM search_keys WHERE person_id = $1";
+    /// The live person, other than the one being written, that holds a dedup key (a read of the partial unique index
+    /// `persons_dedup_key_key`). Binds: dedup_key, id of the person being written.
+    PERSON_BY_DEDUP_KEY = "person.by_dedup_key" =>
+        "SELECT id FROM persons WHERE dedup_key = $1 AND state = 'active' AND id <> $2 LIMIT 1";
 
-/// Stores a person's keys of one source, in one statement whatever their number. Binds: person_id, source, an
-/// array of keys.
-pub const INSERT_SEARCH_KEYS: &str =
-    "INSERT INTO search_keys (key, person_id, source) SELECT DISTINCT k, $1::uuid, $2 FROM unnest($3::text[]) AS k";
+    /// Removes a person's keys of one source, before its new ones are inserted. Binds: person_id, source.
+    DELETE_SEARCH_KEYS = "search_keys.delete" => "DELETE FROM search_keys WHERE person_id = $1 AND source = $2";
 
-/// The live person holding a cross-reference: one read of the primary key `person_references_pkey`. Binds: system,
-/// reference_id.
-pub const FIND_BY_REFERENCE: &str = "SELECT person_id FROM person_references WHERE system = $1 AND reference_id = $2";
+    /// Removes every key of a person (deleted or merged). Binds: person_id.
+    DELETE_ALL_SEARCH_KEYS = "search_keys.delete_all" => "DELETE FROM search_keys WHERE person_id = $1";
 
-/// Releases every cross-reference a person holds, before its current ones are claimed (or because it is no longer
-/// live): a read of `person_references_person_id_idx`. Binds: person_id.
-pub const DELETE_REFERENCES: &str = "DELETE FROM person_references WHERE person_id = $1";
+    /// Stores a person's keys of one source, in one statement whatever their number. Binds: person_id, source, an array
+    /// of keys.
+    INSERT_SEARCH_KEYS = "search_keys.insert" =>
+        "INSERT INTO search_keys (key, person_id, source) SELECT DISTINCT k, $1::uuid, $2 FROM unnest($3::text[]) AS k";
 
-/// Claims a live person's cross-references, in one statement whatever their number. A reference another
-/// transaction is claiming or releasing makes the statement wait until that transaction ends; one held by another
-/// person is then skipped (`DO NOTHING`, so the transaction stays usable), and fewer rows than references tells
-/// the caller to read the holder. Claims are made in (system, id) order, so writers claiming overlapping
-/// references queue instead of deadlocking. Binds: person_id, an array of systems, an array of ids (pairwise).
-pub const INSERT_REFERENCES: &str = "INSERT INTO person_references (system, reference_id, person_id) \
-     SELECT DISTINCT r.system, r.reference_id, $1::uuid FROM unnest($2::text[], $3::text[]) AS r(system, reference_id) \
-     ORDER BY 1, 2 \
-     ON CONFLICT ON CONSTRAINT person_references_pkey DO NOTHING";
+    /// The live person holding a cross-reference: one read of the primary key `person_references_pkey`. Binds: system,
+    /// reference_id.
+    FIND_BY_REFERENCE = "person.find_by_reference" =>
+        "SELECT person_id FROM person_references WHERE system = $1 AND reference_id = $2";
 
-/// The first of a person's cross-references (in the person's order) that another person holds, with its position
-/// (from 1) and its holder: one primary-key read per reference. Binds: an array of systems, an array of ids
-/// (pairwise), id of the person being written.
-pub const REFERENCE_HOLDER: &str = "SELECT w.position, r.person_id \
-     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(system, reference_id, position) \
-     JOIN person_references r ON r.system = w.system AND r.reference_id = w.reference_id \
-     WHERE r.person_id <> $3 \
-     ORDER BY w.position LIMIT 1";
+    /// Releases every cross-reference a person holds, before its current ones are claimed (or because it is no longer
+    /// live): a read of `person_references_person_id_idx`. Binds: person_id.
+    DELETE_REFERENCES = "person_references.delete" => "DELETE FROM person_references WHERE person_id = $1";
 
-/// Candidate retrieval: live, unrestricted persons having any of the keys, by number of distinct keys matched,
-/// then id (uuid order is byte order, the order of the hyphenated lower-case text, as in every store), with the NI
-/// number of their equality data. The inner query reads `search_keys_pkey` once per key (never the whole table)
-/// and joins each hit to its person by primary key. The documents and NI numbers of the (at most `limit`) chosen
-/// persons are fetched by scalar subqueries, which always run as primary-key look-ups: a join there could be
-/// planned as a scan of `persons` when the planner overestimates the candidates. Binds: an array of keys, limit.
-pub const CANDIDATES: &str = "SELECT \
-        (SELECT p.document::text FROM persons p WHERE p.id = c.person_id) AS document, c.matched, \
-        (SELECT d.document -> 'body' ->> 'nationalInsuranceNumber' FROM documents d \
-          WHERE d.person_id = c.person_id AND d.kind = 'equality') AS nino \
-     FROM (SELECT k.person_id AS person_id, count(DISTINCT k.key) AS matched \
-             FROM search_keys k JOIN persons q ON q.id = k.person_id \
-            WHERE k.key = ANY($1) \
-              AND q.state = 'active' AND NOT q.processing_restricted \
-            GROUP BY k.person_id \
-            ORDER BY matched DESC, k.person_id \
-            LIMIT $2) c \
-     ORDER BY c.matched DESC, c.person_id";
+    /// Claims a live person's cross-references, in one statement whatever their number. A reference another transaction
+    /// is claiming or releasing makes the statement wait until that transaction ends; one held by another person is
+    /// then skipped (`DO NOTHING`, so the transaction stays usable), and fewer rows than references tells the caller to
+    /// read the holder. Claims are made in (system, id) order, so writers claiming overlapping references queue instead
+    /// of deadlocking. Binds: person_id, an array of systems, an array of ids (pairwise).
+    INSERT_REFERENCES = "person_references.insert" =>
+        "INSERT INTO person_references (system, reference_id, person_id) \
+         SELECT DISTINCT r.system, r.reference_id, $1::uuid \
+         FROM unnest($2::text[], $3::text[]) AS r(system, reference_id) \
+         ORDER BY 1, 2 \
+         ON CONFLICT ON CONSTRAINT person_references_pkey DO NOTHING";
 
-/// Which of the given persons are restricted, in one statement whatever the number of ids. Binds: an array of
-/// ids.
-pub const RESTRICTED_AMONG: &str = "SELECT id FROM persons WHERE processing_restricted AND id = ANY($1)";
+    /// The first of a person's cross-references (in the person's order) that another person holds, with its position
+    /// (from 1) and its holder: one primary-key read per reference. Binds: an array of systems, an array of ids
+    /// (pairwise), id of the person being written.
+    REFERENCE_HOLDER = "person_references.holder" =>
+        "SELECT w.position, r.person_id \
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(system, reference_id, position) \
+         JOIN person_references r ON r.system = w.system AND r.reference_id = w.reference_id \
+         WHERE r.person_id <> $3 \
+         ORDER BY w.position LIMIT 1";
 
-/// The stored version of a person, to explain why an update matched no row. Binds: id.
-pub const PERSON_VERSION: &str = "SELECT version_number FROM persons WHERE id = $1";
+    /// Candidate retrieval: live, unrestricted persons having any of the keys, by number of distinct keys matched, then
+    /// id (uuid order is byte order, the order of the hyphenated lower-case text, as in every store), with the NI
+    /// number of their equality data. The inner query reads `search_keys_pkey` once per key (never the whole table) and
+    /// joins each hit to its person by primary key. The documents and NI numbers of the (at most `limit`) chosen
+    /// persons are fetched by scalar subqueries, which always run as primary-key look-ups: a join there could be
+    /// planned as a scan of `persons` when the planner overestimates the candidates. Binds: an array of keys, limit.
+    CANDIDATES = "person.search_candidates" =>
+        "SELECT \
+            (SELECT p.document::text FROM persons p WHERE p.id = c.person_id) AS document, c.matched, \
+            (SELECT d.document -> 'body' ->> 'nationalInsuranceNumber' FROM documents d \
+              WHERE d.person_id = c.person_id AND d.kind = 'equality') AS nino \
+         FROM (SELECT k.person_id AS person_id, count(DISTINCT k.key) AS matched \
+                 FROM search_keys k JOIN persons q ON q.id = k.person_id \
+                WHERE k.key = ANY($1) \
+                  AND q.state = 'active' AND NOT q.processing_restricted \
+                GROUP BY k.person_id \
+                ORDER BY matched DESC, k.person_id \
+                LIMIT $2) c \
+         ORDER BY c.matched DESC, c.person_id";
 
-/// Reads one person. Binds: id.
-pub const GET_PERSON: &str = "SELECT document::text AS document FROM persons WHERE id = $1";
+    /// Which of the given persons are restricted, in one statement whatever the number of ids. Binds: an array of ids.
+    RESTRICTED_AMONG = "person.restricted_among" =>
+        "SELECT id FROM persons WHERE processing_restricted AND id = ANY($1)";
 
-/// Appends an event to the feed at the next position. The counter row's lock is held until COMMIT, so
-/// event-writing transactions allocate positions one at a time and commit in position order: a reader can never
-/// see a position appear below one it has already read. It is the last statement of every event-writing
-/// transaction, to hold that lock for as short a time as possible. Binds: id, person_id, event_type, document
-/// (JSON text).
-pub const INSERT_EVENT: &str = "WITH next AS ( \
-         UPDATE counters SET value = value + 1 WHERE name = 'event_position' RETURNING value) \
-     INSERT INTO events (position, id, person_id, event_type, document) \
-     SELECT next.value, $1, $2, $3, $4::jsonb FROM next";
+    /// The stored version of a person, to explain why an update matched no row. Binds: id.
+    PERSON_VERSION = "person.version" => "SELECT version_number FROM persons WHERE id = $1";
 
-/// A page of the feed, in commit order. Binds: after (exclusive), limit.
-pub const EVENTS_AFTER: &str =
-    "SELECT position, document::text AS document FROM events WHERE position > $1 ORDER BY position LIMIT $2";
+    /// Reads one person. Binds: id.
+    GET_PERSON = "person.get" => "SELECT document::text AS document FROM persons WHERE id = $1";
 
-/// Appends a history entry. Binds: person_id, version_number, event_id, document (JSON text).
-pub const INSERT_HISTORY: &str =
-    "INSERT INTO person_history (person_id, version_number, event_id, document) VALUES ($1, $2, $3, $4::jsonb)";
+    /// Appends an event to the feed at the next position. The counter row's lock is held until COMMIT, so event-writing
+    /// transactions allocate positions one at a time and commit in position order: a reader can never see a position
+    /// appear below one it has already read. It is the last statement of every event-writing transaction, to hold that
+    /// lock for as short a time as possible. Binds: id, person_id, event_type, document (JSON text).
+    INSERT_EVENT = "event.insert" =>
+        "WITH next AS ( \
+             UPDATE counters SET value = value + 1 WHERE name = 'event_position' RETURNING value) \
+         INSERT INTO events (position, id, person_id, event_type, document) \
+         SELECT next.value, $1, $2, $3, $4::jsonb FROM next";
 
-/// Every history entry of a person, oldest first. Binds: person_id.
-pub const LIST_HISTORY: &str =
-    "SELECT document::text AS document FROM person_history WHERE person_id = $1 ORDER BY version_number";
+    /// A page of the feed, in commit order. Binds: after (exclusive), limit.
+    EVENTS_AFTER = "events.after" =>
+        "SELECT position, document::text AS document FROM events WHERE position > $1 ORDER BY position LIMIT $2";
 
-/// Stores an idempotency record. Binds: key, fingerprint, person_id, document (JSON text), created_at.
-pub const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency (key, fingerprint, person_id, document, created_at) \
-     VALUES ($1, $2, $3, $4::jsonb, $5)";
+    /// Appends a history entry. Binds: person_id, version_number, event_id, document (JSON text).
+    INSERT_HISTORY = "history.insert" =>
+        "INSERT INTO person_history (person_id, version_number, event_id, document) VALUES ($1, $2, $3, $4::jsonb)";
 
-/// Reads an idempotency record. Binds: key.
-pub const GET_IDEMPOTENCY: &str =
-    "SELECT key, fingerprint, document::text AS document, created_at FROM idempotency WHERE key = $1";
+    /// Every history entry of a person, oldest first. Binds: person_id.
+    LIST_HISTORY = "history.list" =>
+        "SELECT document::text AS document FROM person_history WHERE person_id = $1 ORDER BY version_number";
 
-/// Reads one document of a person. Binds: person_id, kind.
-pub const GET_DOCUMENT: &str = "SELECT person_id, kind, version, document::text AS document FROM documents \
-     WHERE person_id = $1 AND kind = $2";
+    /// Stores an idempotency record. Binds: key, fingerprint, person_id, document (JSON text), created_at.
+    INSERT_IDEMPOTENCY = "idempotency.insert" =>
+        "INSERT INTO idempotency (key, fingerprint, person_id, document, created_at) \
+         VALUES ($1, $2, $3, $4::jsonb, $5)";
 
-/// Every document of a person, by kind. Binds: person_id.
-pub const LIST_DOCUMENTS: &str = "SELECT person_id, kind, version, document::text AS document FROM documents \
-     WHERE person_id = $1 ORDER BY kind";
+    /// Reads an idempotency record. Binds: key.
+    GET_IDEMPOTENCY = "idempotency.get" =>
+        "SELECT key, fingerprint, document::text AS document, created_at FROM idempotency WHERE key = $1";
 
-/// Stores the first version of a document if, and only if, none is stored (no row inserted means one exists; a
-/// concurrent first write waits for the other and then inserts nothing). Binds: person_id, kind, version,
-/// document (JSON text), updated_at.
-pub const INSERT_DOCUMENT: &str = "INSERT INTO documents (person_id, kind, version, document, updated_at) \
-     VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT ON CONSTRAINT documents_pkey DO NOTHING";
+    /// Reads one document of a person. Binds: person_id, kind.
+    GET_DOCUMENT = "document.get" =>
+        "SELECT person_id, kind, version, document::text AS document FROM documents \
+         WHERE person_id = $1 AND kind = $2";
 
-/// Replaces a document if, and only if, it still has the expected version. Binds: version, document (JSON text),
-/// updated_at, person_id, kind, expected version.
-pub const REPLACE_DOCUMENT: &str = "UPDATE documents SET version = $1, document = $2::jsonb, updated_at = $3 \
-     WHERE person_id = $4 AND kind = $5 AND version = $6";
+    /// Every document of a person, by kind. Binds: person_id.
+    LIST_DOCUMENTS = "document.list" =>
+        "SELECT person_id, kind, version, document::text AS document FROM documents \
+         WHERE person_id = $1 ORDER BY kind";
 
-/// Deletes a document if, and only if, it still has the expected version. Binds: person_id, kind, expected
-/// version.
-pub const DELETE_DOCUMENT: &str = "DELETE FROM documents WHERE person_id = $1 AND kind = $2 AND version = $3";
+    /// Stores the first version of a document if, and only if, none is stored (no row inserted means one exists; a
+    /// concurrent first write waits for the other and then inserts nothing). Binds: person_id, kind, version, document
+    /// (JSON text), updated_at.
+    INSERT_DOCUMENT = "document.insert" =>
+        "INSERT INTO documents (person_id, kind, version, document, updated_at) \
+         VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT ON CONSTRAINT documents_pkey DO NOTHING";
 
-/// The stored version of a document, to explain why a document write matched no row. Binds: person_id, kind.
-pub const DOCUMENT_VERSION: &str = "SELECT version FROM documents WHERE person_id = $1 AND kind = $2";
+    /// Replaces a document if, and only if, it still has the expected version. Binds: version, document (JSON text),
+    /// updated_at, person_id, kind, expected version.
+    REPLACE_DOCUMENT = "document.replace" =>
+        "UPDATE documents SET version = $1, document = $2::jsonb, updated_at = $3 \
+         WHERE person_id = $4 AND kind = $5 AND version = $6";
 
-/// Appends an audit entry and files it under each person it names (once each), in one statement. Binds: id, at,
-/// action, document (JSON text), an array of person ids.
-pub const INSERT_AUDIT: &str = "WITH entry AS ( \
-         INSERT INTO audit_log (id, at, action, document) VALUES ($1, $2, $3, $4::jsonb) RETURNING position) \
-     INSERT INTO audit_persons (position, person_id) \
-     SELECT DISTINCT entry.position, p FROM entry, unnest($5::uuid[]) AS p";
+    /// Deletes a document if, and only if, it still has the expected version. Binds: person_id, kind, expected version.
+    DELETE_DOCUMENT = "document.delete" => "DELETE FROM documents WHERE person_id = $1 AND kind = $2 AND version = $3";
 
-/// A page of the audit entries naming a person, in append order: an index range read on `audit_persons`.
-/// Binds: person_id, after (exclusive), limit.
-pub const AUDIT_FOR_PERSON: &str = "SELECT l.position, l.document::text AS document \
-     FROM audit_persons p JOIN audit_log l ON l.position = p.position \
-     WHERE p.person_id = $1 AND p.position > $2 ORDER BY p.position LIMIT $3";
+    /// The stored version of a document, to explain why a document write matched no row. Binds: person_id, kind.
+    DOCUMENT_VERSION = "document.version" => "SELECT version FROM documents WHERE person_id = $1 AND kind = $2";
 
-/// Creates the schema named by the storage URL when it is missing (the name is validated, then quoted).
-pub const CREATE_SCHEMA: &str = "CREATE SCHEMA IF NOT EXISTS";
+    /// Appends an audit entry and files it under each person it names (once each), in one statement. Binds: id, at,
+    /// action, document (JSON text), an array of person ids.
+    INSERT_AUDIT = "audit.insert" =>
+        "WITH entry AS ( \
+             INSERT INTO audit_log (id, at, action, document) VALUES ($1, $2, $3, $4::jsonb) RETURNING position) \
+         INSERT INTO audit_persons (position, person_id) \
+         SELECT DISTINCT entry.position, p FROM entry, unnest($5::uuid[]) AS p";
 
-/// Checks that a connection answers.
-pub const PING: &str = "SELECT 1";
+    /// A page of the audit entries naming a person, in append order: an index range read on `audit_persons`. Binds:
+    /// person_id, after (exclusive), limit.
+    AUDIT_FOR_PERSON = "audit.for_person" =>
+        "SELECT l.position, l.document::text AS document \
+         FROM audit_persons p JOIN audit_log l ON l.position = p.position \
+         WHERE p.person_id = $1 AND p.position > $2 ORDER BY p.position LIMIT $3";
 
-/// Every statement with its stable name, for the query catalogue.
-pub const CATALOGUE: &[NamedQuery] = &[
-    NamedQuery { name: "transaction.begin", sql: BEGIN },
-    NamedQuery { name: "transaction.commit", sql: COMMIT },
-    NamedQuery { name: "transaction.rollback", sql: ROLLBACK },
-    NamedQuery { name: "person.lock_dedup_key", sql: LOCK_DEDUP_KEY },
-    NamedQuery { name: "person.exists", sql: PERSON_EXISTS },
-    NamedQuery { name: "idempotency.exists", sql: IDEMPOTENCY_KEY_EXISTS },
-    NamedQuery { name: "person_ref.next", sql: NEXT_PERSON_REF },
-    NamedQuery { name: "person.insert", sql: INSERT_PERSON },
-    NamedQuery { name: "person.update", sql: UPDATE_PERSON },
-    NamedQuery { name: "person.lock_pair", sql: LOCK_PERSONS },
-    NamedQuery { name: "person.lock_shared", sql: LOCK_PERSON_SHARED },
-    NamedQuery { name: "person.version", sql: PERSON_VERSION },
-    NamedQuery { name: "person.get", sql: GET_PERSON },
-    NamedQuery { name: "person.restricted_among", sql: RESTRICTED_AMONG },
-    NamedQuery { name: "person.by_dedup_key", sql: PERSON_BY_DEDUP_KEY },
-    NamedQuery { name: "person.search_candidates", sql: CANDIDATES },
-    NamedQuery { name: "person.find_by_reference", sql: FIND_BY_REFERENCE },
-    NamedQuery { name: "person_references.delete", sql: DELETE_REFERENCES },
-    NamedQuery { name: "person_references.insert", sql: INSERT_REFERENCES },
-    NamedQuery { name: "person_references.holder", sql: REFERENCE_HOLDER },
-    NamedQuery { name: "search_keys.delete", sql: DELETE_SEARCH_KEYS },
-    NamedQuery { name: "search_keys.delete_all", sql: DELETE_ALL_SEARCH_KEYS },
-    NamedQuery { name: "search_keys.insert", sql: INSERT_SEARCH_KEYS },
-    NamedQuery { name: "event.insert", sql: INSERT_EVENT },
-    NamedQuery { name: "events.after", sql: EVENTS_AFTER },
-    NamedQuery { name: "history.insert", sql: INSERT_HISTORY },
-    NamedQuery { name: "history.list", sql: LIST_HISTORY },
-    NamedQuery { name: "idempotency.insert", sql: INSERT_IDEMPOTENCY },
-    NamedQuery { name: "idempotency.get", sql: GET_IDEMPOTENCY },
-    NamedQuery { name: "document.get", sql: GET_DOCUMENT },
-    NamedQuery { name: "document.list", sql: LIST_DOCUMENTS },
-    NamedQuery { name: "document.insert", sql: INSERT_DOCUMENT },
-    NamedQuery { name: "document.replace", sql: REPLACE_DOCUMENT },
-    NamedQuery { name: "document.delete", sql: DELETE_DOCUMENT },
-    NamedQuery { name: "document.version", sql: DOCUMENT_VERSION },
-    NamedQuery { name: "audit.insert", sql: INSERT_AUDIT },
-    NamedQuery { name: "audit.for_person", sql: AUDIT_FOR_PERSON },
-    NamedQuery { name: "schema.create", sql: CREATE_SCHEMA },
-    NamedQuery { name: "store.ping", sql: PING },
-];
+    /// A page of persons for reporting, in any state, in id order (UUID order is byte order, the order of the
+    /// hyphenated lower-case text): those modified at or after `modified_since` (none given: `-infinity`) with an
+    /// id above `after` (none given: the nil UUID, which no person has), skipping `offset` of them. Both
+    /// conditions stay index ranges whatever is bound: a full load reads `persons_pkey` from `after` (no sort),
+    /// an incremental load of few recent changes reads `persons_report_idx` from `modified_since` and sorts only
+    /// those. The store runs it unprepared, so each page is planned with its own values. Binds: modified_since,
+    /// after, offset, limit.
+    REPORT_PERSONS = "person.report_page" =>
+        "SELECT document::text AS document FROM persons \
+         WHERE last_modified >= COALESCE($1::timestamptz, '-infinity'::timestamptz) \
+           AND id > COALESCE($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid) \
+         ORDER BY id OFFSET $3 LIMIT $4";
+
+    /// Reporting counts over the persons modified at or after `modified_since` (none given: all), from the
+    /// columns every person write keeps beside the document (`state`, `processing_restricted`, `tenure_count`,
+    /// `reference_count`), never a parse of a document: a range of the covering `persons_report_idx` (index-only)
+    /// for a recent `modified_since`; over most of the table the planner may read the table instead. Reportable
+    /// persons are live and unrestricted; the others are withheld. Binds: modified_since.
+    REPORT_COUNTS = "person.report_counts" =>
+        "SELECT count(*) AS persons, \
+                count(*) FILTER (WHERE state <> 'active' OR processing_restricted) AS withheld, \
+                COALESCE(sum(tenure_count) FILTER (WHERE state = 'active' AND NOT processing_restricted), 0) \
+                  AS tenures, \
+                COALESCE(sum(reference_count) FILTER (WHERE state = 'active' AND NOT processing_restricted), 0) \
+                  AS \"references\" \
+         FROM persons WHERE last_modified >= COALESCE($1::timestamptz, '-infinity'::timestamptz)";
+
+    /// Takes a relay's lease in one statement: inserts the relay's row (position 0) when it has none, else takes
+    /// it over only when it is free (released), expired at `now`, or already `holder`'s (a renewal). Concurrent
+    /// acquisitions of one relay queue on its primary key and each re-checks the condition on the row the one
+    /// before it committed, so of acquisitions of a free lease exactly one returns a row; no row means another
+    /// holder's lease is unexpired. Binds: relay, holder, now, expires_at (now + ttl).
+    RELAY_ACQUIRE = "relay.acquire" =>
+        "INSERT INTO relays AS r (relay, holder, position, expires_at) VALUES ($1, $2, 0, $4) \
+         ON CONFLICT ON CONSTRAINT relays_pkey \
+         DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
+         WHERE r.holder = '' OR r.holder = EXCLUDED.holder OR r.expires_at <= $3 \
+         RETURNING r.holder, r.position, r.expires_at";
+
+    /// Stores a relay's position (never lowering it) and renews its lease, only while `holder` holds it unexpired
+    /// at `now`: no row affected means the lease was lost. Binds: relay, holder, position, now, expires_at
+    /// (now + ttl).
+    RELAY_ADVANCE = "relay.advance" =>
+        "UPDATE relays SET position = GREATEST(position, $3), expires_at = $5 \
+         WHERE relay = $1 AND holder = $2 AND expires_at > $4";
+
+    /// Gives up a relay's lease when `holder` holds it, keeping the position: the holder becomes empty and the
+    /// expiry the epoch (long past on any caller's clock), so the next acquisition takes it at once. Binds: relay,
+    /// holder.
+    RELAY_RELEASE = "relay.release" =>
+        "UPDATE relays SET holder = '', expires_at = 'epoch'::timestamptz WHERE relay = $1 AND holder = $2";
+
+    /// A relay's lease and position. Binds: relay.
+    RELAY_STATE = "relay.state" => "SELECT holder, position, expires_at FROM relays WHERE relay = $1";
+
+    /// Creates the schema named by the storage URL when it is missing (the name is validated, then appended).
+    CREATE_SCHEMA = "schema.create" => "CREATE SCHEMA IF NOT EXISTS";
+
+    /// Applies the embedded migrations not yet applied (sqlx's migrator: each file of `migrations/` missing from
+    /// `_sqlx_migrations`, in its own transaction, under an advisory lock so concurrent migrators queue); reported
+    /// as one execution.
+    MIGRATE = "schema.migrate" => "sqlx migrate run: migrations/*.sql not yet recorded in _sqlx_migrations";
+
+    /// Checks that a connection answers.
+    PING = "store.ping" => "SELECT 1";
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use person_core::ports::StoreError;
 use person_core::reference::CrossReference;
-use person_core::storage::out_of_range;
+use person_core::storage::{QueryRecorder, out_of_range};
 use person_core::{Person, PersonId};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::PostgresStore;
 use crate::error::{PostgresStoreError, failed};
 use crate::queries;
+use crate::recorded::{affected, found};
 use crate::rows::person_id;
 
 /// A reference of the written person and the other live person holding it: the write must be refused.
@@ -35,19 +36,19 @@ fn columns(references: &[CrossReference]) -> (Vec<&str>, Vec<&str>) {
 /// another live person holds one of them; the caller refuses the write and rolls the transaction back.
 pub(crate) async fn rewrite_references(
     tx: &mut PgConnection,
+    q: &QueryRecorder,
     person: &Person,
 ) -> Result<Option<TakenReference>, StoreError> {
-    sqlx::query(queries::DELETE_REFERENCES)
-        .bind(person.id.as_uuid())
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("person_references.delete"))?;
-    insert_references(tx, person).await
+    let query = &queries::DELETE_REFERENCES;
+    let statement = sqlx::query(query.sql).bind(person.id.as_uuid()).execute(&mut *tx);
+    q.run_counted(query, statement, affected).await.map_err(failed(query.name))?;
+    insert_references(tx, q, person).await
 }
 
 /// Claims the references of a written person (none unless it is live; a person just created holds none yet).
 pub(crate) async fn insert_references(
     tx: &mut PgConnection,
+    q: &QueryRecorder,
     person: &Person,
 ) -> Result<Option<TakenReference>, StoreError> {
     if !person.status.is_active() || person.references.is_empty() {
@@ -56,18 +57,13 @@ pub(crate) async fn insert_references(
     let id = person.id.as_uuid();
     let (systems, ids) = columns(&person.references);
     let wanted = person.references.iter().collect::<BTreeSet<_>>().len();
-    let claimed = sqlx::query(queries::INSERT_REFERENCES)
-        .bind(id)
-        .bind(&systems)
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("person_references.insert"))?
-        .rows_affected();
+    let query = &queries::INSERT_REFERENCES;
+    let statement = sqlx::query(query.sql).bind(id).bind(&systems).bind(&ids).execute(&mut *tx);
+    let claimed = q.run_counted(query, statement, affected).await.map_err(failed(query.name))?.rows_affected();
     if u64::try_from(wanted).is_ok_and(|wanted| wanted == claimed) {
         return Ok(None);
     }
-    match reference_holder(tx, person, &systems, &ids, id).await? {
+    match reference_holder(tx, q, person, &systems, &ids, id).await? {
         Some(taken) => Ok(Some(taken)),
         // The holder released it between the two statements: retrying the write will take it.
         None => Err(PostgresStoreError::ReferenceReleased.into()),
@@ -77,19 +73,16 @@ pub(crate) async fn insert_references(
 /// The first of `person`'s references (in its order) that a person other than `except` holds, with the holder.
 async fn reference_holder(
     tx: &mut PgConnection,
+    q: &QueryRecorder,
     person: &Person,
     systems: &[&str],
     ids: &[&str],
     except: Uuid,
 ) -> Result<Option<TakenReference>, StoreError> {
-    let Some((position, owner)) = sqlx::query_as::<_, (i64, Uuid)>(queries::REFERENCE_HOLDER)
-        .bind(systems)
-        .bind(ids)
-        .bind(except)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(failed("person_references.holder"))?
-    else {
+    let query = &queries::REFERENCE_HOLDER;
+    let statement =
+        sqlx::query_as::<_, (i64, Uuid)>(query.sql).bind(systems).bind(ids).bind(except).fetch_optional(&mut *tx);
+    let Some((position, owner)) = q.run_counted(query, statement, found).await.map_err(failed(query.name))? else {
         return Ok(None);
     };
     // Positions count from 1 (`WITH ORDINALITY`).
@@ -104,13 +97,11 @@ async fn reference_holder(
 impl PostgresStore {
     /// The live person holding `reference`: one primary-key read on a pooled connection.
     pub(crate) async fn reference_owner(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
-        sqlx::query_scalar::<_, Uuid>(queries::FIND_BY_REFERENCE)
+        let query = &queries::FIND_BY_REFERENCE;
+        let statement = sqlx::query_scalar::<_, Uuid>(query.sql)
             .bind(reference.system.as_str())
             .bind(reference.id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(failed("person.find_by_reference"))?
-            .map(person_id)
-            .transpose()
+            .fetch_optional(&self.pool);
+        self.queries.run_counted(query, statement, found).await.map_err(failed(query.name))?.map(person_id).transpose()
     }
 }

@@ -1,5 +1,6 @@
 //! Storage shapes: the columns written for a person, event, history entry, idempotency record, document or audit
-//! entry, and the rows read back, with their conversions to and from `person-core` types.
+//! entry, and the rows read back (reporting counts and relay leases too), with their conversions to and from
+//! `person-core` types.
 //!
 //! Documents are serde_json of the domain types (stored as jsonb, read back as text and parsed here) and are the
 //! source of truth for reads; the other columns copy fields out of them for constraints and look-ups. A row that
@@ -10,7 +11,7 @@ use person_core::audit::AuditEntry;
 use person_core::documents::{DocumentWrite, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry};
 use person_core::matching::{KeySource, SearchKey};
-use person_core::ports::{AuditRecord, Candidate, IdempotencyRecord, StoreError};
+use person_core::ports::{AuditRecord, Candidate, IdempotencyRecord, RelayLease, ReportCounts, StoreError};
 use person_core::storage::{
     StoredDataError, audit_action_name, document_from_json, document_to_json, from_json as from_document, out_of_range,
 };
@@ -52,6 +53,10 @@ pub(crate) struct PersonColumns {
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) last_modified: DateTime<Utc>,
     pub(crate) processing_restricted: bool,
+    /// How many tenures the document holds (for reporting counts).
+    pub(crate) tenure_count: i32,
+    /// How many cross-references the document holds (for reporting counts).
+    pub(crate) reference_count: i32,
 }
 
 impl PersonColumns {
@@ -71,6 +76,8 @@ impl PersonColumns {
             created_at: person.created_at,
             last_modified: person.last_modified,
             processing_restricted: person.processing_restricted,
+            tenure_count: i32::try_from(person.tenures.len()).map_err(|_| out_of_range("tenure count"))?,
+            reference_count: i32::try_from(person.references.len()).map_err(|_| out_of_range("reference count"))?,
         })
     }
 }
@@ -110,6 +117,44 @@ impl PositionedRow {
         Ok(AuditRecord {
             position: from_bigint(self.position, "audit position")?,
             entry: from_document(&self.document, "audit entry")?,
+        })
+    }
+}
+
+/// The reporting counts read back (sums of `integer` columns are `bigint`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReportCountsRow {
+    persons: i64,
+    withheld: i64,
+    tenures: i64,
+    references: i64,
+}
+
+impl ReportCountsRow {
+    pub(crate) fn into_counts(self) -> Result<ReportCounts, StoreError> {
+        Ok(ReportCounts {
+            persons: from_bigint(self.persons, "person count")?,
+            withheld: from_bigint(self.withheld, "withheld count")?,
+            tenures: from_bigint(self.tenures, "tenure count")?,
+            references: from_bigint(self.references, "reference count")?,
+        })
+    }
+}
+
+/// A `relays` row read back.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RelayRow {
+    holder: String,
+    position: i64,
+    expires_at: DateTime<Utc>,
+}
+
+impl RelayRow {
+    pub(crate) fn into_lease(self) -> Result<RelayLease, StoreError> {
+        Ok(RelayLease {
+            holder: self.holder,
+            position: from_bigint(self.position, "relay position")?,
+            expires_at: self.expires_at,
         })
     }
 }

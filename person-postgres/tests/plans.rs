@@ -6,6 +6,7 @@
 
 use std::str::FromStr;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use person_postgres::queries;
 use person_postgres::testing::{TEST_URL_VARIABLE, with_schema};
 use person_postgres::{PostgresOptions, PostgresStore};
@@ -28,9 +29,10 @@ async fn filled_schema() -> Option<PgPool> {
     let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
     let fill = [
         "INSERT INTO persons (id, person_ref, version_number, state, document, created_at, last_modified, \
-           processing_restricted, dedup_key) \
+           processing_restricted, dedup_key, tenure_count, reference_count) \
          SELECT gen_random_uuid(), g, 0, CASE WHEN g % 50 = 0 THEN 'deleted' ELSE 'active' END, '{}'::jsonb, now(), \
-           now(), g % 1000 = 0, CASE WHEN g % 50 = 0 THEN NULL ELSE 'dk' || g END FROM generate_series(1, $1) g",
+           now() - g * interval '1 minute', g % 1000 = 0, CASE WHEN g % 50 = 0 THEN NULL ELSE 'dk' || g END, \
+           g % 3, g % 2 FROM generate_series(1, $1) g",
         "INSERT INTO search_keys (key, person_id, source) SELECT k, id, 'person' FROM persons, LATERAL (VALUES \
            ('sn:' || (person_ref % 2000)), ('fn:' || (person_ref % 300)), ('dob:' || (person_ref % 3000)), \
            ('pc:' || (person_ref % 10000))) v(k) WHERE state = 'active' AND $1 > 0",
@@ -65,6 +67,8 @@ async fn plan(pool: &PgPool, sql: &'static str, binds: Vec<Bind>) -> String {
             Bind::Text(text) => query.bind(text),
             Bind::Texts(texts) => query.bind(texts),
             Bind::Int(n) => query.bind(n),
+            Bind::MaybeId(id) => query.bind(id),
+            Bind::Since(since) => query.bind(since),
         };
     }
     let rows = query.fetch_all(pool).await.unwrap();
@@ -77,6 +81,8 @@ enum Bind {
     Text(&'static str),
     Texts(Vec<String>),
     Int(i64),
+    MaybeId(Option<Uuid>),
+    Since(Option<DateTime<Utc>>),
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,66 +90,85 @@ async fn the_main_statements_use_their_indexes_and_never_scan_a_big_table() {
     let Some(pool) = filled_schema().await else { return };
     let id: Uuid = sqlx::query_scalar("SELECT id FROM persons WHERE person_ref = 4242").fetch_one(&pool).await.unwrap();
     let keys = vec!["sn:123".to_owned(), "fn:45".to_owned(), "dob:777".to_owned(), "pc:4242".to_owned()];
+    let recent = Utc::now() - TimeDelta::minutes(30);
     let references = (vec!["tenure".to_owned(), "repairs".to_owned()], vec!["t-4242".to_owned(), "r-1".to_owned()]);
     let cases: Vec<(&str, &'static str, Vec<Bind>, &[&str])> = vec![
         (
             "person.search_candidates",
-            queries::CANDIDATES,
+            queries::CANDIDATES.sql,
             vec![Bind::Texts(keys), Bind::Int(500)],
             &["search_keys_pkey", "persons_pkey", "documents_pkey"],
         ),
-        ("person.get", queries::GET_PERSON, vec![Bind::Id(id)], &["persons_pkey"]),
-        ("events.after", queries::EVENTS_AFTER, vec![Bind::Int(19_000), Bind::Int(100)], &["events_pkey"]),
+        ("person.get", queries::GET_PERSON.sql, vec![Bind::Id(id)], &["persons_pkey"]),
+        ("events.after", queries::EVENTS_AFTER.sql, vec![Bind::Int(19_000), Bind::Int(100)], &["events_pkey"]),
         (
             "person.by_dedup_key",
-            queries::PERSON_BY_DEDUP_KEY,
+            queries::PERSON_BY_DEDUP_KEY.sql,
             vec![Bind::Text("dk77"), Bind::Id(id)],
             &["persons_dedup_key_key"],
         ),
         (
             "audit.for_person",
-            queries::AUDIT_FOR_PERSON,
+            queries::AUDIT_FOR_PERSON.sql,
             vec![Bind::Id(id), Bind::Int(0), Bind::Int(100)],
             &["audit_persons_pkey", "audit_log_pkey"],
         ),
         (
             "person.restricted_among",
-            queries::RESTRICTED_AMONG,
+            queries::RESTRICTED_AMONG.sql,
             vec![Bind::Ids(vec![id, Uuid::new_v4()])],
             &["persons_processing_restricted_idx"],
         ),
-        ("history.list", queries::LIST_HISTORY, vec![Bind::Id(id)], &["person_history_pkey"]),
-        ("document.get", queries::GET_DOCUMENT, vec![Bind::Id(id), Bind::Text("equality")], &["documents_pkey"]),
-        ("idempotency.get", queries::GET_IDEMPOTENCY, vec![Bind::Text("k4242")], &["idempotency_pkey"]),
+        ("history.list", queries::LIST_HISTORY.sql, vec![Bind::Id(id)], &["person_history_pkey"]),
+        ("document.get", queries::GET_DOCUMENT.sql, vec![Bind::Id(id), Bind::Text("equality")], &["documents_pkey"]),
+        ("idempotency.get", queries::GET_IDEMPOTENCY.sql, vec![Bind::Text("k4242")], &["idempotency_pkey"]),
         (
             "person.find_by_reference",
-            queries::FIND_BY_REFERENCE,
+            queries::FIND_BY_REFERENCE.sql,
             vec![Bind::Text("tenure"), Bind::Text("t-4242")],
             &["person_references_pkey"],
         ),
         (
             "person_references.holder",
-            queries::REFERENCE_HOLDER,
+            queries::REFERENCE_HOLDER.sql,
             vec![Bind::Texts(references.0.clone()), Bind::Texts(references.1.clone()), Bind::Id(id)],
             &["person_references_pkey"],
         ),
         (
             "person_references.delete",
-            queries::DELETE_REFERENCES,
+            queries::DELETE_REFERENCES.sql,
             vec![Bind::Id(id)],
             &["person_references_person_id_idx"],
         ),
         (
             "person_references.insert",
-            queries::INSERT_REFERENCES,
+            queries::INSERT_REFERENCES.sql,
             vec![Bind::Id(id), Bind::Texts(references.0), Bind::Texts(references.1)],
             &["person_references_pkey"],
         ),
         (
             "search_keys.delete",
-            queries::DELETE_SEARCH_KEYS,
+            queries::DELETE_SEARCH_KEYS.sql,
             vec![Bind::Id(id), Bind::Text("person")],
             &["search_keys_person_id_idx"],
+        ),
+        (
+            "person.report_page (incremental: the last half hour of 20 000 minutes)",
+            queries::REPORT_PERSONS.sql,
+            vec![Bind::Since(Some(recent)), Bind::MaybeId(None), Bind::Int(0), Bind::Int(100)],
+            &["persons_report_idx"],
+        ),
+        (
+            "person.report_counts (incremental)",
+            queries::REPORT_COUNTS.sql,
+            vec![Bind::Since(Some(recent))],
+            &["persons_report_idx"],
+        ),
+        (
+            "relay.acquire",
+            queries::RELAY_ACQUIRE.sql,
+            vec![Bind::Text("sns"), Bind::Text("a"), Bind::Since(Some(recent)), Bind::Since(Some(recent))],
+            &["relays_pkey"],
         ),
     ];
     for (name, sql, binds, indexes) in cases {
@@ -153,4 +178,13 @@ async fn the_main_statements_use_their_indexes_and_never_scan_a_big_table() {
             assert!(plan.contains(index), "{name} does not use {index}:\n{plan}");
         }
     }
+
+    // A full load's page (keyset from the middle of the table) walks the primary key from `after` in id order and
+    // stops at the limit: no sort of the table, whatever its size.
+    let middle: Uuid =
+        sqlx::query_scalar("SELECT id FROM persons ORDER BY id OFFSET 10000 LIMIT 1").fetch_one(&pool).await.unwrap();
+    let binds = vec![Bind::Since(None), Bind::MaybeId(Some(middle)), Bind::Int(0), Bind::Int(100)];
+    let page = plan(&pool, queries::REPORT_PERSONS.sql, binds).await;
+    assert!(page.contains("persons_pkey"), "person.report_page does not read persons_pkey:\n{page}");
+    assert!(!page.contains("Sort") && !page.contains("Seq Scan"), "person.report_page sorts or scans:\n{page}");
 }

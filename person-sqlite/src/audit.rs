@@ -6,34 +6,30 @@
 //! Positions are `AUTOINCREMENT` rowids allocated under the single writer, so they increase in commit order and
 //! are never reused. Triggers in the schema refuse any UPDATE or DELETE of an audit row.
 
+use crate::SqliteStore;
+use crate::error::failed;
+use crate::execution::{WriteTx, counted, single};
+use crate::queries;
+use crate::repository::finish;
+use crate::rows::{AuditColumns, AuditRow};
 use async_trait::async_trait;
 use person_core::PersonId;
 use person_core::audit::AuditEntry;
 use person_core::ports::{AuditLog, AuditRecord, StoreError};
-use sqlx::SqliteConnection;
-
-use crate::SqliteStore;
-use crate::error::failed;
-use crate::queries;
-use crate::repository::finish;
-use crate::rows::{AuditColumns, AuditRow};
 
 /// Appends one audit entry and files it under every person it names, inside the caller's write transaction.
-pub(crate) async fn insert_audit_rows(tx: &mut SqliteConnection, entry: &AuditColumns) -> Result<(), StoreError> {
-    let position = sqlx::query_scalar::<_, i64>(queries::INSERT_AUDIT)
+pub(crate) async fn insert_audit_rows(tx: &mut WriteTx, entry: &AuditColumns) -> Result<(), StoreError> {
+    let insert = &queries::INSERT_AUDIT;
+    let statement = sqlx::query_scalar::<_, i64>(insert.sql)
         .bind(&entry.id)
         .bind(&entry.at)
         .bind(&entry.action)
         .bind(&entry.document)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(failed("audit.insert"))?;
-    sqlx::query(queries::INSERT_AUDIT_PERSONS)
-        .bind(position)
-        .bind(&entry.person_ids)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("audit.insert_persons"))?;
+        .fetch_one(&mut *tx.conn);
+    let position = single(&tx.recorder, insert, statement).await.map_err(failed(insert.name))?;
+    let file = &queries::INSERT_AUDIT_PERSONS;
+    let statement = sqlx::query(file.sql).bind(position).bind(&entry.person_ids).execute(&mut *tx.conn);
+    counted(&tx.recorder, file, statement).await.map_err(failed(file.name))?;
     Ok(())
 }
 
@@ -56,13 +52,15 @@ impl AuditLog for SqliteStore {
         let Ok(after) = i64::try_from(after) else {
             return Ok(Vec::new());
         };
-        sqlx::query_as::<_, AuditRow>(queries::AUDIT_FOR_PERSON)
+        let page = &queries::AUDIT_FOR_PERSON;
+        let statement = sqlx::query_as::<_, AuditRow>(page.sql)
             .bind(person.to_string())
             .bind(after)
             .bind(i64::from(limit))
-            .fetch_all(&self.readers)
+            .fetch_all(&self.readers);
+        counted(&self.recorder, page, statement)
             .await
-            .map_err(failed("audit.for_person"))?
+            .map_err(failed(page.name))?
             .into_iter()
             .map(AuditRow::into_record)
             .collect()

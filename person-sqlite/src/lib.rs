@@ -1,6 +1,7 @@
 //! The embedded default store of the Person API: [`SqliteStore`], an implementation of every storage port
-//! ([`person_core::ports::Store`]: [`person_core::PersonRepository`], [`person_core::DocumentRepository`] and
-//! [`person_core::AuditLog`]) on one SQLite database file (sqlx, SQLite bundled), chosen with a
+//! ([`person_core::ports::Store`]: [`person_core::PersonRepository`], [`person_core::DocumentRepository`],
+//! [`person_core::AuditLog`], [`person_core::ports::ReportingRepository`], [`person_core::ports::RelayRepository`]
+//! and [`person_core::ports::QueryCatalogue`]) on one SQLite database file (sqlx, SQLite bundled), chosen with a
 //! `sqlite://path/to/file.db` storage URL (SPEC §10).
 //!
 //! # Concurrency design
@@ -50,6 +51,22 @@
 //! insert's PRIMARY KEY violation is exact, and is reported as `ReferenceTaken` with the holder read in the same
 //! transaction. Migration 0004 indexes the references already in the stored documents.
 //!
+//! # Reporting and the event relay
+//!
+//! Reporting pages are one statement on a reader connection, in ascending id order (the byte order of the
+//! canonical lower-case id text, which is the UUIDs' byte order): a range read of `persons_report_idx (id,
+//! last_modified)` from the keyset position, never the whole table in memory. Counts sum columns every person
+//! write keeps with its document (`tenure_count`, `reference_count`, `state`, `processing_restricted`; migration
+//! 0005 backfills them) in an index-only read. Each relay's lease and feed position is one `relay_leases` row,
+//! changed by one conditional statement per call in a write transaction, so concurrent acquisitions have exactly
+//! one winner.
+//!
+//! # Query visibility
+//!
+//! Every statement runs through the [`person_core::storage::QueryRecorder`] of [`SqliteOptions::queries`], under
+//! its name in [`queries::CATALOGUE`] (what [`person_core::ports::QueryCatalogue::statements`] lists), with the
+//! rows it returned or changed.
+//!
 //! # Durability
 //!
 //! `PRAGMA synchronous` defaults to `FULL` ([`Synchronous`]): in WAL mode a commit is synced to disk before
@@ -62,11 +79,14 @@
 mod audit;
 mod documents;
 mod error;
+mod execution;
 mod keys;
 mod merge;
 pub mod options;
 pub mod queries;
 mod references;
+mod relay;
+mod reporting;
 mod repository;
 mod rows;
 
@@ -74,7 +94,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use person_core::ports::StoreError;
+use person_core::ports::{QueryCatalogue, StoreError};
+use person_core::storage::{NamedQuery, QueryRecorder};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
@@ -95,6 +116,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Query-only connections for every read.
     readers: SqlitePool,
+    /// Where every statement execution is reported ([`SqliteOptions::queries`]).
+    recorder: QueryRecorder,
 }
 
 impl SqliteStore {
@@ -151,7 +174,7 @@ impl SqliteStore {
             .connect_with(reader_connection)
             .await
             .map_err(open_failed)?;
-        let store = Self { path, writer, readers };
+        let store = Self { path, writer, readers, recorder: options.queries.clone() };
         store.backfill_search_keys().await?;
         tracing::info!(
             path = %store.path.display(),
@@ -185,11 +208,10 @@ impl SqliteStore {
     /// [`StoreError`] when the database fails.
     pub async fn recompute_search_keys(&self) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let marked = sqlx::query(queries::MARK_ALL_UNINDEXED)
-            .execute(&mut *tx)
-            .await
-            .map(|_| ())
-            .map_err(error::failed("search_keys.mark_all_unindexed"));
+        let mark = &queries::MARK_ALL_UNINDEXED;
+        let statement = sqlx::query(mark.sql).execute(&mut *tx.conn);
+        let marked =
+            execution::counted(&tx.recorder, mark, statement).await.map(|_| ()).map_err(error::failed(mark.name));
         repository::finish(tx, marked).await?;
         self.backfill_search_keys().await
     }
@@ -205,6 +227,16 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
+    }
+}
+
+impl QueryCatalogue for SqliteStore {
+    fn store_kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn statements(&self) -> &'static [NamedQuery] {
+        queries::CATALOGUE
     }
 }
 

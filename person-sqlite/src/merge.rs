@@ -9,14 +9,10 @@
 //! (the duplicate's are already released, so the survivor takes them; one a third live person holds refuses the
 //! merge); then the one event, both history entries and the audit entry. Any refusal rolls everything back.
 
-use person_core::matching::KeySource;
-use person_core::ports::{MergeWrite, MergeWriteError, StoreError, UpdateError};
-use person_core::storage::StoredDataError;
-use sqlx::SqliteConnection;
-
 use crate::SqliteStore;
 use crate::audit::insert_audit_rows;
 use crate::error::failed;
+use crate::execution::{WriteTx, counted};
 use crate::keys::{dedup_holder, replace_keys};
 use crate::queries;
 use crate::references::rewrite_references;
@@ -24,6 +20,9 @@ use crate::repository::{
     finish, insert_event_row, insert_history_row, replace_person_row, rewrite_keys, stored_version,
 };
 use crate::rows::{AuditColumns, DocumentColumns, to_sql_integer};
+use person_core::matching::KeySource;
+use person_core::ports::{MergeWrite, MergeWriteError, StoreError, UpdateError};
+use person_core::storage::StoredDataError;
 
 /// A refusal of one of the merge's compare-and-sets, as a merge refusal.
 fn refused(error: UpdateError) -> MergeWriteError {
@@ -60,7 +59,7 @@ impl SqliteStore {
 }
 
 async fn merge_in(
-    tx: &mut SqliteConnection,
+    tx: &mut WriteTx,
     write: &MergeWrite,
     documents: &[(String, i64, DocumentColumns)],
     audit: &AuditColumns,
@@ -80,22 +79,18 @@ async fn merge_in(
     rewrite_references(tx, &write.duplicate).await?;
 
     for (kind, expected, document) in documents {
-        let deleted = sqlx::query(queries::DELETE_DOCUMENT)
-            .bind(&duplicate)
-            .bind(kind)
-            .bind(expected)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("document.delete"))?;
-        let inserted = sqlx::query(queries::INSERT_DOCUMENT)
+        let delete = &queries::DELETE_DOCUMENT;
+        let statement = sqlx::query(delete.sql).bind(&duplicate).bind(kind).bind(expected).execute(&mut *tx.conn);
+        let deleted = counted(&tx.recorder, delete, statement).await.map_err(failed(delete.name))?;
+        let insert = &queries::INSERT_DOCUMENT;
+        let statement = sqlx::query(insert.sql)
             .bind(&survivor)
             .bind(kind)
             .bind(document.version)
             .bind(&document.document)
             .bind(&document.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("document.insert"))?;
+            .execute(&mut *tx.conn);
+        let inserted = counted(&tx.recorder, insert, statement).await.map_err(failed(insert.name))?;
         if deleted.rows_affected() != 1 || inserted.rows_affected() != 1 {
             return Err(MergeWriteError::DocumentConflict);
         }

@@ -1,11 +1,13 @@
 //! [`SqliteOptions`]: the tunables of the embedded store, with durable defaults.
 //!
-//! Plain values only: the server maps its configuration onto them, and nothing here knows about files, URLs or
-//! connections.
+//! Plain values only (and the handle query executions are reported to): the server maps its configuration onto
+//! them, and nothing here knows about files, URLs or connections.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
+
+use person_core::storage::QueryRecorder;
 
 /// How hard SQLite works to get a commit onto stable storage before answering (`PRAGMA synchronous`).
 ///
@@ -67,7 +69,9 @@ impl FromStr for Synchronous {
 }
 
 /// Options of [`crate::SqliteStore::open`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Not comparable: [`Self::queries`] is a handle to an observer, which has no equality.
+#[derive(Debug, Clone)]
 pub struct SqliteOptions {
     /// Durability of each commit; default [`Synchronous::Full`].
     pub synchronous: Synchronous,
@@ -81,6 +85,10 @@ pub struct SqliteOptions {
     /// How long an operation waits for a free connection (the writer, or a reader) before failing as
     /// [`person_core::StoreError::Unavailable`]. Bounds the in-process write queue. Default 30 s.
     pub acquire_timeout: Duration,
+    /// Where every statement execution is reported (name, duration, row count, success; never values), under
+    /// the names of [`crate::queries::CATALOGUE`]: each statement of a transaction, `BEGIN IMMEDIATE`, `COMMIT`
+    /// and `ROLLBACK` included, is one execution. Default: reported nowhere ([`QueryRecorder::default`]).
+    pub queries: QueryRecorder,
 }
 
 impl Default for SqliteOptions {
@@ -90,6 +98,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             readers: 4,
             acquire_timeout: Duration::from_secs(30),
+            queries: QueryRecorder::default(),
         }
     }
 }

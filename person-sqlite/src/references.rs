@@ -7,16 +7,15 @@
 //! then read (the failed statement is undone on its own; the transaction goes on and the caller rolls it back).
 //! This module knows nothing of events, history or audit.
 
+use crate::SqliteStore;
+use crate::error::{SQLITE_CONSTRAINT_PRIMARYKEY, failed, out_of_range, sqlite_code};
+use crate::execution::{WriteTx, counted};
+use crate::queries;
+use crate::rows::PersonIdRow;
 use person_core::ports::StoreError;
 use person_core::reference::CrossReference;
 use person_core::storage::to_json;
 use person_core::{Person, PersonId};
-use sqlx::SqliteConnection;
-
-use crate::SqliteStore;
-use crate::error::{SQLITE_CONSTRAINT_PRIMARYKEY, failed, out_of_range, sqlite_code};
-use crate::queries;
-use crate::rows::PersonIdRow;
 
 /// A reference of the written person and the other live person holding it: the write must be refused.
 pub(crate) type TakenReference = (CrossReference, PersonId);
@@ -31,21 +30,19 @@ struct HolderRow {
 /// Replaces the rows of a written person with its current references (none unless it is live). `Ok(Some(..))`:
 /// another live person holds one of them; the caller refuses the write and rolls the transaction back.
 pub(crate) async fn rewrite_references(
-    tx: &mut SqliteConnection,
+    tx: &mut WriteTx,
     person: &Person,
 ) -> Result<Option<TakenReference>, StoreError> {
     let id = person.id.to_string();
-    sqlx::query(queries::DELETE_REFERENCES)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("person_references.delete"))?;
+    let delete = &queries::DELETE_REFERENCES;
+    let statement = sqlx::query(delete.sql).bind(&id).execute(&mut *tx.conn);
+    counted(&tx.recorder, delete, statement).await.map_err(failed(delete.name))?;
     insert_references(tx, person, &id).await
 }
 
 /// Inserts the rows of a written person (none unless it is live; a person just created holds none yet).
 pub(crate) async fn insert_references(
-    tx: &mut SqliteConnection,
+    tx: &mut WriteTx,
     person: &Person,
     id: &str,
 ) -> Result<Option<TakenReference>, StoreError> {
@@ -53,35 +50,33 @@ pub(crate) async fn insert_references(
         return Ok(None);
     }
     let references = to_json(&person.references, "reference list")?;
-    let inserted = sqlx::query(queries::INSERT_REFERENCES).bind(id).bind(&references).execute(&mut *tx).await;
-    match inserted {
+    let insert = &queries::INSERT_REFERENCES;
+    let statement = sqlx::query(insert.sql).bind(id).bind(&references).execute(&mut *tx.conn);
+    match counted(&tx.recorder, insert, statement).await {
         Ok(_) => Ok(None),
         Err(error) if sqlite_code(&error) == Some(SQLITE_CONSTRAINT_PRIMARYKEY) => {
             match reference_holder(tx, person, &references, id).await? {
                 Some(taken) => Ok(Some(taken)),
                 // A violation with no other holder: not a refusal this module can explain.
-                None => Err(failed("person_references.insert")(error)),
+                None => Err(failed(insert.name)(error)),
             }
         }
-        Err(error) => Err(failed("person_references.insert")(error)),
+        Err(error) => Err(failed(insert.name)(error)),
     }
 }
 
 /// The first of `person`'s references (in its order) that a person other than `except` holds, with the holder.
 /// `references` is `person.references` as the JSON array bound to the statements.
 async fn reference_holder(
-    tx: &mut SqliteConnection,
+    tx: &mut WriteTx,
     person: &Person,
     references: &str,
     except: &str,
 ) -> Result<Option<TakenReference>, StoreError> {
-    let Some(row) = sqlx::query_as::<_, HolderRow>(queries::REFERENCE_HOLDER)
-        .bind(references)
-        .bind(except)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(failed("person_references.holder"))?
-    else {
+    let holder = &queries::REFERENCE_HOLDER;
+    let statement =
+        sqlx::query_as::<_, HolderRow>(holder.sql).bind(references).bind(except).fetch_optional(&mut *tx.conn);
+    let Some(row) = counted(&tx.recorder, holder, statement).await.map_err(failed(holder.name))? else {
         return Ok(None);
     };
     let reference = usize::try_from(row.position)
@@ -95,13 +90,11 @@ async fn reference_holder(
 impl SqliteStore {
     /// The live person holding `reference`: one primary-key read on a reader connection.
     pub(crate) async fn reference_owner(&self, reference: &CrossReference) -> Result<Option<PersonId>, StoreError> {
-        sqlx::query_as::<_, PersonIdRow>(queries::FIND_BY_REFERENCE)
+        let find = &queries::FIND_BY_REFERENCE;
+        let statement = sqlx::query_as::<_, PersonIdRow>(find.sql)
             .bind(reference.system.as_str())
             .bind(reference.id.as_str())
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(failed("person.find_by_reference"))?
-            .map(PersonIdRow::into_id)
-            .transpose()
+            .fetch_optional(&self.readers);
+        counted(&self.recorder, find, statement).await.map_err(failed(find.name))?.map(PersonIdRow::into_id).transpose()
     }
 }

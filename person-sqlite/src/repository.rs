@@ -22,12 +22,13 @@ use person_core::ports::{
     PersonWrite, StoreError, UpdateError,
 };
 use person_core::reference::CrossReference;
+use person_core::storage::NamedQuery;
 use person_core::{Person, PersonId, PersonRef};
-use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use crate::SqliteStore;
 use crate::audit::insert_audit_rows;
 use crate::error::{SQLITE_CONSTRAINT_PRIMARYKEY, SqliteStoreError, failed, out_of_range, sqlite_code};
+use crate::execution::{WriteTx, counted, single};
 use crate::keys::{dedup_holder, drop_keys, insert_person_keys, is_unique_violation, replace_keys};
 use crate::queries;
 use crate::references::{insert_references, rewrite_references};
@@ -36,27 +37,29 @@ use crate::rows::{
     PersonColumns, PersonIdRow, PersonRow, id_list, to_sql_integer,
 };
 
-/// A write transaction on the writer connection.
-pub(crate) type WriteTx = Transaction<'static, Sqlite>;
-
 impl SqliteStore {
-    /// Waits for the writer connection and takes the database write lock.
+    /// Waits for the writer connection and takes the database write lock. The execution reported for `BEGIN
+    /// IMMEDIATE` is timed from asking for the writer, so it includes the wait behind writes queued in this
+    /// process (and behind another process holding the lock).
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        self.writer.begin_with(queries::BEGIN_IMMEDIATE).await.map_err(failed("transaction.begin_immediate"))
+        let begin = &queries::BEGIN_IMMEDIATE;
+        let conn = self.recorder.run(begin, self.writer.begin_with(begin.sql)).await.map_err(failed(begin.name))?;
+        Ok(WriteTx { conn, recorder: self.recorder.clone() })
     }
 }
 
 /// Commits `tx` when `outcome` is a success, rolls it back otherwise.
 pub(crate) async fn finish<T, E: From<StoreError>>(tx: WriteTx, outcome: Result<T, E>) -> Result<T, E> {
+    let WriteTx { conn, recorder } = tx;
     match outcome {
         Ok(value) => {
-            tx.commit().await.map_err(failed("transaction.commit"))?;
+            recorder.run(&queries::COMMIT, conn.commit()).await.map_err(failed(queries::COMMIT.name))?;
             Ok(value)
         }
         Err(error) => {
-            if let Err(rollback) = tx.rollback().await {
+            if let Err(rollback) = recorder.run(&queries::ROLLBACK, conn.rollback()).await {
                 // The refusal is what the caller needs; the connection is discarded by sqlx if it is broken.
-                let rollback = failed("transaction.rollback")(rollback);
+                let rollback = failed(queries::ROLLBACK.name)(rollback);
                 tracing::warn!(error = &rollback as &dyn std::error::Error, "rollback after a refused write failed");
             }
             Err(error)
@@ -64,13 +67,10 @@ pub(crate) async fn finish<T, E: From<StoreError>>(tx: WriteTx, outcome: Result<
     }
 }
 
-async fn exists(
-    tx: &mut SqliteConnection,
-    sql: &'static str,
-    name: &'static str,
-    key: &str,
-) -> Result<bool, StoreError> {
-    sqlx::query_scalar::<_, bool>(sql).bind(key).fetch_one(tx).await.map_err(failed(name))
+/// Runs one of the `SELECT EXISTS` statements, binding `key`.
+async fn exists(tx: &mut WriteTx, query: &'static NamedQuery, key: &str) -> Result<bool, StoreError> {
+    let statement = sqlx::query_scalar::<_, bool>(query.sql).bind(key).fetch_one(&mut *tx.conn);
+    single(&tx.recorder, query, statement).await.map_err(failed(query.name))
 }
 
 /// True when `error` is a PRIMARY KEY violation (the only kind the `persons` and `idempotency` inserts can hit
@@ -84,14 +84,11 @@ fn live_dedup_key<'w>(person: &Person, key: Option<&'w str>) -> Option<&'w str> 
     if person.status.is_active() { key } else { None }
 }
 
-async fn insert_person_row(
-    tx: &mut SqliteConnection,
-    person: &Person,
-    dedup_key: Option<&str>,
-) -> Result<(), InsertError> {
+async fn insert_person_row(tx: &mut WriteTx, person: &Person, dedup_key: Option<&str>) -> Result<(), InsertError> {
     let row = PersonColumns::new(person)?;
     let dedup_key = live_dedup_key(person, dedup_key);
-    let result = sqlx::query(queries::INSERT_PERSON)
+    let insert = &queries::INSERT_PERSON;
+    let statement = sqlx::query(insert.sql)
         .bind(&row.id)
         .bind(row.person_ref)
         .bind(row.version_number)
@@ -102,72 +99,73 @@ async fn insert_person_row(
         .bind(row.last_modified)
         .bind(row.processing_restricted)
         .bind(dedup_key)
-        .execute(&mut *tx)
-        .await;
-    match result {
+        .bind(row.tenure_count)
+        .bind(row.reference_count)
+        .execute(&mut *tx.conn);
+    match counted(&tx.recorder, insert, statement).await {
         Ok(_) => Ok(()),
         Err(error) if is_primary_key_violation(&error) => Err(InsertError::DuplicateId),
         Err(error) if is_unique_violation(&error) => match dedup_key {
             Some(key) => match dedup_holder(tx, key, &row.id).await? {
                 Some(existing) => Err(InsertError::DuplicatePerson { existing }),
-                None => Err(failed("person.insert")(error).into()),
+                None => Err(failed(insert.name)(error).into()),
             },
-            None => Err(failed("person.insert")(error).into()),
+            None => Err(failed(insert.name)(error).into()),
         },
-        Err(error) => Err(failed("person.insert")(error).into()),
+        Err(error) => Err(failed(insert.name)(error).into()),
     }
 }
 
-async fn insert_idempotency_row(tx: &mut SqliteConnection, record: &IdempotencyRecord) -> Result<(), InsertError> {
+async fn insert_idempotency_row(tx: &mut WriteTx, record: &IdempotencyRecord) -> Result<(), InsertError> {
     let row = IdempotencyColumns::new(record)?;
-    let result = sqlx::query(queries::INSERT_IDEMPOTENCY)
+    let insert = &queries::INSERT_IDEMPOTENCY;
+    let statement = sqlx::query(insert.sql)
         .bind(row.key)
         .bind(row.fingerprint)
         .bind(row.person_id)
         .bind(row.document)
         .bind(row.created_at)
-        .execute(tx)
-        .await;
-    match result {
+        .execute(&mut *tx.conn);
+    match counted(&tx.recorder, insert, statement).await {
         Ok(_) => Ok(()),
         Err(error) if is_primary_key_violation(&error) => Err(InsertError::IdempotencyKeyTaken),
-        Err(error) => Err(failed("idempotency.insert")(error).into()),
+        Err(error) => Err(failed(insert.name)(error).into()),
     }
 }
 
-pub(crate) async fn insert_event_row(tx: &mut SqliteConnection, event: &PersonEvent) -> Result<(), StoreError> {
+pub(crate) async fn insert_event_row(tx: &mut WriteTx, event: &PersonEvent) -> Result<(), StoreError> {
     let row = EventColumns::new(event)?;
-    sqlx::query(queries::INSERT_EVENT)
+    let insert = &queries::INSERT_EVENT;
+    let statement = sqlx::query(insert.sql)
         .bind(row.id)
         .bind(row.person_id)
         .bind(row.event_type)
         .bind(row.document)
-        .execute(tx)
-        .await
-        .map_err(failed("event.insert"))?;
+        .execute(&mut *tx.conn);
+    counted(&tx.recorder, insert, statement).await.map_err(failed(insert.name))?;
     Ok(())
 }
 
-pub(crate) async fn insert_history_row(tx: &mut SqliteConnection, entry: &HistoryEntry) -> Result<(), StoreError> {
+pub(crate) async fn insert_history_row(tx: &mut WriteTx, entry: &HistoryEntry) -> Result<(), StoreError> {
     let row = HistoryColumns::new(entry)?;
-    sqlx::query(queries::INSERT_HISTORY)
+    let insert = &queries::INSERT_HISTORY;
+    let statement = sqlx::query(insert.sql)
         .bind(row.person_id)
         .bind(row.version_number)
         .bind(row.event_id)
         .bind(row.document)
-        .execute(tx)
-        .await
-        .map_err(failed("history.insert"))?;
+        .execute(&mut *tx.conn);
+    counted(&tx.recorder, insert, statement).await.map_err(failed(insert.name))?;
     Ok(())
 }
 
 /// The body of a create, inside its transaction.
-async fn create_in(tx: &mut SqliteConnection, write: NewPersonWrite) -> Result<Person, InsertError> {
-    if exists(tx, queries::PERSON_EXISTS, "person.exists", &write.id().to_string()).await? {
+async fn create_in(tx: &mut WriteTx, write: NewPersonWrite) -> Result<Person, InsertError> {
+    if exists(tx, &queries::PERSON_EXISTS, &write.id().to_string()).await? {
         return Err(InsertError::DuplicateId);
     }
     if let Some(key) = write.idempotency()
-        && exists(tx, queries::IDEMPOTENCY_KEY_EXISTS, "idempotency.exists", &key.key).await?
+        && exists(tx, &queries::IDEMPOTENCY_KEY_EXISTS, &key.key).await?
     {
         return Err(InsertError::IdempotencyKeyTaken);
     }
@@ -176,10 +174,11 @@ async fn create_in(tx: &mut SqliteConnection, write: NewPersonWrite) -> Result<P
     {
         return Err(InsertError::DuplicatePerson { existing });
     }
-    let person_ref = sqlx::query_scalar::<_, i64>(queries::NEXT_PERSON_REF)
-        .fetch_optional(&mut *tx)
+    let next = &queries::NEXT_PERSON_REF;
+    let statement = sqlx::query_scalar::<_, i64>(next.sql).fetch_optional(&mut *tx.conn);
+    let person_ref = counted(&tx.recorder, next, statement)
         .await
-        .map_err(failed("person_ref.next"))?
+        .map_err(failed(next.name))?
         .ok_or(StoreError::from(SqliteStoreError::MissingCounter))?;
     let created = write.assign(PersonRef(person_ref));
     insert_person_row(tx, &created.person, created.dedup_key.as_deref()).await?;
@@ -200,12 +199,12 @@ async fn create_in(tx: &mut SqliteConnection, write: NewPersonWrite) -> Result<P
 }
 
 /// The stored version of a person, `None` when there is none.
-pub(crate) async fn stored_version(tx: &mut SqliteConnection, id: &str) -> Result<Option<u64>, StoreError> {
-    sqlx::query_scalar::<_, i64>(queries::PERSON_VERSION)
-        .bind(id)
-        .fetch_optional(&mut *tx)
+pub(crate) async fn stored_version(tx: &mut WriteTx, id: &str) -> Result<Option<u64>, StoreError> {
+    let version = &queries::PERSON_VERSION;
+    let statement = sqlx::query_scalar::<_, i64>(version.sql).bind(id).fetch_optional(&mut *tx.conn);
+    counted(&tx.recorder, version, statement)
         .await
-        .map_err(failed("person.version"))?
+        .map_err(failed(version.name))?
         .map(|version| u64::try_from(version).map_err(|_| out_of_range("person version")))
         .transpose()
 }
@@ -221,7 +220,7 @@ fn missed(current: Option<u64>) -> UpdateError {
 /// The compare-and-set of a person (row, dedup key), without its keys, event or history. `Ok(false)`: the
 /// stored version was not `expected` (or there is no such person).
 pub(crate) async fn replace_person_row(
-    tx: &mut SqliteConnection,
+    tx: &mut WriteTx,
     person: &Person,
     expected: u64,
     dedup_key: Option<&str>,
@@ -229,7 +228,8 @@ pub(crate) async fn replace_person_row(
     let row = PersonColumns::new(person)?;
     let expected = to_sql_integer(expected, "expected version")?;
     let dedup_key = live_dedup_key(person, dedup_key);
-    let applied = sqlx::query(queries::UPDATE_PERSON)
+    let update = &queries::UPDATE_PERSON;
+    let statement = sqlx::query(update.sql)
         .bind(row.version_number)
         .bind(row.state)
         .bind(row.merged_into)
@@ -237,30 +237,27 @@ pub(crate) async fn replace_person_row(
         .bind(row.last_modified)
         .bind(row.processing_restricted)
         .bind(dedup_key)
+        .bind(row.tenure_count)
+        .bind(row.reference_count)
         .bind(&row.id)
         .bind(expected)
-        .execute(&mut *tx)
-        .await;
-    match applied {
+        .execute(&mut *tx.conn);
+    match counted(&tx.recorder, update, statement).await {
         Ok(done) => Ok(done.rows_affected() == 1),
         // The checks before the statement make this unreachable under the write lock; classified all the same.
         Err(error) if is_unique_violation(&error) => match dedup_key {
             Some(key) => match dedup_holder(tx, key, &row.id).await? {
                 Some(existing) => Err(UpdateError::DuplicatePerson { existing }),
-                None => Err(failed("person.update")(error).into()),
+                None => Err(failed(update.name)(error).into()),
             },
-            None => Err(failed("person.update")(error).into()),
+            None => Err(failed(update.name)(error).into()),
         },
-        Err(error) => Err(failed("person.update")(error).into()),
+        Err(error) => Err(failed(update.name)(error).into()),
     }
 }
 
 /// Replaces a written person's keys: its `person` keys when it is live, every key when it is not.
-pub(crate) async fn rewrite_keys(
-    tx: &mut SqliteConnection,
-    person: &Person,
-    keys: &[SearchKey],
-) -> Result<(), StoreError> {
+pub(crate) async fn rewrite_keys(tx: &mut WriteTx, person: &Person, keys: &[SearchKey]) -> Result<(), StoreError> {
     let id = person.id.to_string();
     if person.status.is_active() {
         replace_keys(tx, &id, KeySource::Person, keys).await
@@ -270,7 +267,7 @@ pub(crate) async fn rewrite_keys(
 }
 
 /// The body of an update, inside its transaction.
-async fn update_in(tx: &mut SqliteConnection, write: &PersonWrite) -> Result<(), UpdateError> {
+async fn update_in(tx: &mut WriteTx, write: &PersonWrite) -> Result<(), UpdateError> {
     let id = write.person.id.to_string();
     let dedup_key = live_dedup_key(&write.person, write.dedup_key.as_deref());
     // NotFound and VersionConflict come before DuplicatePerson (the port's order).
@@ -310,13 +307,9 @@ impl PersonRepository for SqliteStore {
     }
 
     async fn get(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
-        sqlx::query_as::<_, PersonRow>(queries::GET_PERSON)
-            .bind(id.to_string())
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(failed("person.get"))?
-            .map(PersonRow::into_person)
-            .transpose()
+        let get = &queries::GET_PERSON;
+        let statement = sqlx::query_as::<_, PersonRow>(get.sql).bind(id.to_string()).fetch_optional(&self.readers);
+        counted(&self.recorder, get, statement).await.map_err(failed(get.name))?.map(PersonRow::into_person).transpose()
     }
 
     async fn update(&self, write: PersonWrite) -> Result<(), UpdateError> {
@@ -338,11 +331,11 @@ impl PersonRepository for SqliteStore {
     }
 
     async fn history(&self, id: PersonId) -> Result<Vec<HistoryEntry>, StoreError> {
-        sqlx::query_as::<_, HistoryRow>(queries::LIST_HISTORY)
-            .bind(id.to_string())
-            .fetch_all(&self.readers)
+        let list = &queries::LIST_HISTORY;
+        let statement = sqlx::query_as::<_, HistoryRow>(list.sql).bind(id.to_string()).fetch_all(&self.readers);
+        counted(&self.recorder, list, statement)
             .await
-            .map_err(failed("history.list"))?
+            .map_err(failed(list.name))?
             .into_iter()
             .map(HistoryRow::into_entry)
             .collect()
@@ -353,23 +346,23 @@ impl PersonRepository for SqliteStore {
         let Ok(after) = i64::try_from(after) else {
             return Ok(Vec::new());
         };
-        sqlx::query_as::<_, EventRow>(queries::EVENTS_AFTER)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.readers)
+        let page = &queries::EVENTS_AFTER;
+        let statement =
+            sqlx::query_as::<_, EventRow>(page.sql).bind(after).bind(i64::from(limit)).fetch_all(&self.readers);
+        counted(&self.recorder, page, statement)
             .await
-            .map_err(failed("events.after"))?
+            .map_err(failed(page.name))?
             .into_iter()
             .map(EventRow::into_entry)
             .collect()
     }
 
     async fn find_idempotent_create(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        sqlx::query_as::<_, IdempotencyRow>(queries::GET_IDEMPOTENCY)
-            .bind(key)
-            .fetch_optional(&self.readers)
+        let get = &queries::GET_IDEMPOTENCY;
+        let statement = sqlx::query_as::<_, IdempotencyRow>(get.sql).bind(key).fetch_optional(&self.readers);
+        counted(&self.recorder, get, statement)
             .await
-            .map_err(failed("idempotency.get"))?
+            .map_err(failed(get.name))?
             .map(IdempotencyRow::into_record)
             .transpose()
     }
@@ -378,18 +371,20 @@ impl PersonRepository for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        sqlx::query_as::<_, PersonIdRow>(queries::RESTRICTED_AMONG)
-            .bind(id_list(ids)?)
-            .fetch_all(&self.readers)
+        let restricted = &queries::RESTRICTED_AMONG;
+        let statement = sqlx::query_as::<_, PersonIdRow>(restricted.sql).bind(id_list(ids)?).fetch_all(&self.readers);
+        counted(&self.recorder, restricted, statement)
             .await
-            .map_err(failed("person.restricted_among"))?
+            .map_err(failed(restricted.name))?
             .into_iter()
             .map(PersonIdRow::into_id)
             .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(queries::PING).execute(&self.readers).await.map_err(failed("store.ping"))?;
+        let ping = &queries::PING;
+        let statement = sqlx::query_scalar::<_, i64>(ping.sql).fetch_one(&self.readers);
+        single(&self.recorder, ping, statement).await.map_err(failed(ping.name))?;
         Ok(())
     }
 }
@@ -432,6 +427,6 @@ mod tests {
         let (same_ref, _) = stored(1, "other");
         let clash = insert_person_row(&mut tx, &same_ref, None).await;
         assert!(matches!(clash, Err(InsertError::Store(StoreError::Unexpected(_)))), "got {clash:?}");
-        tx.rollback().await.unwrap();
+        tx.conn.rollback().await.unwrap();
     }
 }

@@ -10,11 +10,11 @@ use person_core::audit::AuditEntry;
 use person_core::documents::{DocumentWrite, StoredDocument};
 use person_core::event::{FeedEntry, HistoryEntry, PersonEvent};
 use person_core::matching::{KeySource, SearchKey};
-use person_core::ports::{AuditRecord, Candidate, IdempotencyRecord, StoreError};
+use person_core::ports::{AuditRecord, Candidate, IdempotencyRecord, RelayLease, ReportCounts, StoreError};
 pub(crate) use person_core::storage::to_i64 as to_sql_integer;
 use person_core::storage::{
     StoredDataError, audit_action_name, document_from_json, document_to_json, from_json as from_document, out_of_range,
-    to_json as to_document,
+    to_json as to_document, to_u64,
 };
 use person_core::{Person, PersonId, PersonStatus};
 
@@ -39,6 +39,10 @@ pub(crate) struct PersonColumns {
     pub(crate) last_modified: String,
     /// `processingRestricted` as 0 or 1.
     pub(crate) processing_restricted: i64,
+    /// `tenures.len()`, for reporting counts.
+    pub(crate) tenure_count: i64,
+    /// `references.len()`, for reporting counts.
+    pub(crate) reference_count: i64,
 }
 
 impl PersonColumns {
@@ -58,6 +62,8 @@ impl PersonColumns {
             created_at: timestamp(person.created_at),
             last_modified: timestamp(person.last_modified),
             processing_restricted: i64::from(person.processing_restricted),
+            tenure_count: i64::try_from(person.tenures.len()).map_err(|_| out_of_range("tenure count"))?,
+            reference_count: i64::try_from(person.references.len()).map_err(|_| out_of_range("reference count"))?,
         })
     }
 }
@@ -334,6 +340,44 @@ impl AuditRow {
     pub(crate) fn into_record(self) -> Result<AuditRecord, StoreError> {
         let position = u64::try_from(self.position).map_err(|_| out_of_range("audit position"))?;
         Ok(AuditRecord { position, entry: from_document(&self.document, "audit entry")? })
+    }
+}
+
+/// The reporting counts read back (sums over the columns every person write keeps).
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReportCountsRow {
+    persons: i64,
+    withheld: i64,
+    tenures: i64,
+    reference_total: i64,
+}
+
+impl ReportCountsRow {
+    pub(crate) fn into_counts(self) -> Result<ReportCounts, StoreError> {
+        Ok(ReportCounts {
+            persons: to_u64(self.persons, "person count")?,
+            withheld: to_u64(self.withheld, "withheld count")?,
+            tenures: to_u64(self.tenures, "tenure count")?,
+            references: to_u64(self.reference_total, "reference count")?,
+        })
+    }
+}
+
+/// A `relay_leases` row read back (or returned by the acquiring upsert).
+#[derive(sqlx::FromRow)]
+pub(crate) struct RelayRow {
+    holder: String,
+    position: i64,
+    expires_at: String,
+}
+
+impl RelayRow {
+    pub(crate) fn into_lease(self) -> Result<RelayLease, StoreError> {
+        Ok(RelayLease {
+            holder: self.holder,
+            position: to_u64(self.position, "relay position")?,
+            expires_at: parse_timestamp(&self.expires_at, "relay lease expiry")?,
+        })
     }
 }
 

@@ -7,7 +7,10 @@ use std::path::Path;
 use chrono::SecondsFormat;
 use person_core::audit::AuditAction;
 use person_core::documents::DocumentKind;
-use person_core::ports::{AuditLog, DocumentRepository, InsertError, PersonRepository, StoreError, UpdateError};
+use person_core::ports::{
+    AuditLog, DocumentRepository, InsertError, PersonRepository, ReportCounts, ReportQuery, ReportingRepository,
+    StoreError, UpdateError,
+};
 use person_core::service::PersonKeys;
 use person_core::testkit::fixtures::{
     audit_entry, create_write, document_write, equality_body, extended_body, full_person, person_id, reference,
@@ -279,7 +282,7 @@ async fn a_version_1_database_upgrades_in_place_keeping_its_data() {
         .fetch_all(&mut conn)
         .await
         .expect("migrations read");
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     let unindexed: i64 = sqlx::query_scalar("SELECT count(*) FROM persons WHERE keys_indexed = 0")
         .fetch_one(&mut conn)
         .await
@@ -377,8 +380,11 @@ async fn the_database_is_in_wal_mode_with_the_documented_schema() {
         "persons_last_modified_idx",
         "persons_person_ref_key",
         "persons_processing_restricted_idx",
+        "persons_report_counts_idx",
+        "persons_report_idx",
         "person_references",
         "person_references_person_id_idx",
+        "relay_leases",
     ] {
         assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
     }
@@ -555,4 +561,31 @@ async fn upgrading_indexes_the_references_of_live_persons_first_in_id_order_keep
     let own = reference("repairs", &format!("r-{}", second.id));
     store.update(references_write(&second, std::slice::from_ref(&own))).await.expect("dropping it succeeds");
     assert_eq!(store.find_by_reference(&own).await.expect("look-up"), Some(second.id));
+}
+
+#[tokio::test]
+async fn upgrading_counts_the_tenures_and_references_of_stored_documents_for_reporting() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("person.db");
+    let live = full_person(person_id());
+    let mut without = full_person(person_id());
+    without.tenures.clear();
+    without.references.clear();
+    let mut deleted = full_person(person_id());
+    deleted.status = PersonStatus::Deleted;
+    create_v3_database(&path, &[live.clone(), without.clone(), deleted.clone()]).await;
+
+    let store = open(&path).await;
+    let counts = store.report_counts(None).await.expect("counts succeed");
+    let tenures = u64::try_from(live.tenures.len()).expect("small");
+    let references = u64::try_from(live.references.len()).expect("small");
+    assert!(tenures > 0 && references > 0, "the fixture holds tenures and references");
+    assert_eq!(counts, ReportCounts { persons: 3, withheld: 1, tenures, references });
+
+    let everything = ReportQuery { modified_since: None, after: None, offset: 0, limit: 10 };
+    let mut expected = vec![live.id, without.id, deleted.id];
+    expected.sort();
+    let reported: Vec<_> =
+        store.report_persons(&everything).await.expect("report succeeds").into_iter().map(|p| p.id).collect();
+    assert_eq!(reported, expected, "every stored person, in id order");
 }

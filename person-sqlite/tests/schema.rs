@@ -172,3 +172,56 @@ async fn reference_look_ups_and_replacements_read_indexes_not_tables() {
     }
     conn.close().await.expect("closes");
 }
+
+/// The `EXPLAIN QUERY PLAN` details of the catalogued statement `name`, with `binds` bound in order.
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn plan(conn: &mut SqliteConnection, name: &str, binds: &[&str]) -> Vec<String> {
+    let query = CATALOGUE.iter().find(|q| q.name == name).expect("catalogued");
+    // The statement text is a constant of the catalogue, prefixed with a constant.
+    let mut explain = sqlx::query_as(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", query.sql)));
+    for bind in binds {
+        explain = explain.bind(*bind);
+    }
+    let plan: Vec<(i64, i64, i64, String)> = explain.fetch_all(&mut *conn).await.expect("plan");
+    plan.into_iter().map(|(_, _, _, detail)| detail).collect()
+}
+
+#[tokio::test]
+async fn reporting_pages_read_the_id_order_index_and_counts_read_only_their_covering_index() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut conn = database_with_audit_entries(&dir.path().join("person.db")).await;
+
+    for (after, since) in [("", ""), ("00000000-0000-4000-8000-000000000000", "2026-01-02T03:04:05.000000000Z")] {
+        let details = plan(&mut conn, "report.persons", &[after, since, "100", "0"]).await;
+        assert!(
+            details.iter().any(|d| d.starts_with("SEARCH persons USING INDEX persons_report_idx (id>?)")),
+            "keyset pages are an index range read from the position: {details:?}"
+        );
+        assert!(!details.iter().any(|d| d.contains("TEMP B-TREE")), "pages are never sorted: {details:?}");
+    }
+    for since in ["", "2026-01-02T03:04:05.000000000Z"] {
+        let details = plan(&mut conn, "report.counts", &[since]).await;
+        assert!(
+            details.iter().any(|d| d.contains("USING COVERING INDEX persons_report_counts_idx")),
+            "counts never read a document: {details:?}"
+        );
+    }
+    conn.close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn relay_statements_read_one_row_by_primary_key() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut conn = database_with_audit_entries(&dir.path().join("person.db")).await;
+    let now = "2026-01-02T03:04:05.000000000Z";
+    for (name, binds) in [
+        ("relay.advance", vec!["5", now, "sns", "a", now]),
+        ("relay.release", vec!["sns", "a"]),
+        ("relay.state", vec!["sns"]),
+    ] {
+        let details = plan(&mut conn, name, &binds).await;
+        assert!(details.iter().any(|d| d.contains("USING PRIMARY KEY (relay=?)")), "{name}: {details:?}");
+        assert!(!details.iter().any(|d| d.starts_with("SCAN")), "{name} scans a table: {details:?}");
+    }
+    conn.close().await.expect("closes");
+}

@@ -740,7 +740,15 @@ fn mocked_with(
     audit: MockAuditLog,
 ) -> PersonService {
     repo.expect_candidates().returning(|_, _| Ok(Vec::new()));
-    let repos = Repositories { persons: Arc::new(repo), documents: Arc::new(documents), audit: Arc::new(audit) };
+    let unused = Arc::new(crate::memory::InMemoryStore::new());
+    let repos = Repositories {
+        persons: Arc::new(repo),
+        documents: Arc::new(documents),
+        audit: Arc::new(audit),
+        reporting: Arc::new(crate::ports::MockReportingRepository::new()),
+        relay: Arc::new(crate::ports::MockRelayRepository::new()),
+        catalogue: unused,
+    };
     PersonService::new(repos, Arc::new(FixedClock(now())), Arc::new(RandomIds))
 }
 

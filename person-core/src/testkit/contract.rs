@@ -11,10 +11,12 @@ use crate::audit::AuditAction;
 use crate::documents::{DocumentKind, StoredDocument};
 use crate::event::EventType;
 use crate::person::{Person, PersonId, PersonStatus};
-use crate::ports::{Candidate, DocumentWriteError, InsertError, MergeWriteError, UpdateError};
+use crate::ports::{
+    Candidate, DocumentWriteError, InsertError, MergeWriteError, RelayError, ReportCounts, ReportQuery, UpdateError,
+};
 use crate::testkit::fixtures::{
     audit_entry, create_write, document_write, equality_body, equality_body_with_nino, equality_write, extended_body,
-    full_person, keyed_create_write, keys, merge_write, person_id, reference, references_write, rename_write,
+    full_person, instant, keyed_create_write, keys, merge_write, person_id, reference, references_write, rename_write,
     restriction_write, status_write, with_keys,
 };
 
@@ -938,4 +940,172 @@ pub async fn merge_moves_the_duplicates_references_and_refuses_a_third_persons_r
     let merged = store.get(survivor.id).await.expect("get").expect("exists");
     assert_eq!(merged.references.len(), 2);
     assert_eq!(owner_of(&store, "tenure", &format!("t-{}", third.id)).await, Some(third.id));
+}
+
+/// Inserts `n` persons, the i-th last modified `i` hours after the fixture instant, and returns them sorted by id.
+async fn insert_dated(store: &Store, n: i64) -> Vec<Person> {
+    let mut persons = Vec::new();
+    for hours in 0..n {
+        let mut person = full_person(person_id());
+        person.last_modified = instant() + chrono::TimeDelta::hours(hours);
+        persons.push(store.insert(create_write(person, None)).await.expect("insert succeeds"));
+    }
+    persons.sort_by_key(|p| p.id);
+    persons
+}
+
+async fn report_page(store: &Store, query: ReportQuery) -> Vec<Person> {
+    store.report_persons(&query).await.expect("report_persons succeeds")
+}
+
+fn ids(persons: &[Person]) -> Vec<PersonId> {
+    persons.iter().map(|p| p.id).collect()
+}
+
+/// `report_persons` returns persons in every state, exactly as stored, in ascending id order, by keyset and by
+/// offset paging alike.
+pub async fn report_persons_pages_every_state_in_id_order(store: Store) {
+    let mut persons = insert_dated(&store, 7).await;
+    let deleted = persons[2].clone();
+    store.update(status_write(&deleted, PersonStatus::Deleted)).await.expect("delete succeeds");
+    let restricted = persons[4].clone();
+    store.update(restriction_write(&restricted, true)).await.expect("restriction succeeds");
+    for person in &mut persons {
+        *person = store.get(person.id).await.expect("get succeeds").expect("person exists");
+    }
+    let everything = ReportQuery { modified_since: None, after: None, offset: 0, limit: 100 };
+    assert_eq!(report_page(&store, everything).await, persons, "every state, as stored, in id order");
+
+    let mut by_keyset = Vec::new();
+    let mut after = None;
+    loop {
+        let page = report_page(&store, ReportQuery { after, limit: 3, ..everything }).await;
+        assert!(page.len() <= 3, "a page holds at most `limit` persons");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        by_keyset.extend(page);
+    }
+    assert_eq!(ids(&by_keyset), ids(&persons), "keyset paging visits every person once, in order");
+
+    let mut by_offset = Vec::new();
+    for offset in (0..9).step_by(3) {
+        by_offset.extend(report_page(&store, ReportQuery { offset, limit: 3, ..everything }).await);
+    }
+    assert_eq!(ids(&by_offset), ids(&persons), "offset paging visits every person once, in order");
+
+    let skipped = report_page(&store, ReportQuery { after: Some(persons[1].id), offset: 2, limit: 2, ..everything });
+    assert_eq!(ids(&skipped.await), ids(&persons[4..6]), "offset counts from after the keyset position");
+}
+
+/// `modified_since` selects persons modified at or after the instant (inclusive), in every state.
+pub async fn report_persons_select_by_modified_since_inclusively(store: Store) {
+    let persons = insert_dated(&store, 6).await;
+    let since = instant() + chrono::TimeDelta::hours(3);
+    let mut expected: Vec<PersonId> = persons.iter().filter(|p| p.last_modified >= since).map(|p| p.id).collect();
+    expected.sort();
+    let query = ReportQuery { modified_since: Some(since), after: None, offset: 0, limit: 100 };
+    assert_eq!(ids(&report_page(&store, query).await), expected);
+    assert_eq!(expected.len(), 3, "hours 3, 4 and 5");
+
+    let old = persons.iter().find(|p| p.last_modified < since).expect("an older person").clone();
+    let mut delete = status_write(&old, PersonStatus::Deleted);
+    delete.person.last_modified = since + chrono::TimeDelta::minutes(1);
+    store.update(delete).await.expect("delete succeeds");
+    let changed = report_page(&store, query).await;
+    let tombstone = changed.iter().find(|p| p.id == old.id).expect("a deleted person modified since is reported");
+    assert_eq!(tombstone.status, PersonStatus::Deleted);
+    assert_eq!(changed.len(), 4);
+}
+
+/// `report_counts` counts persons, tombstones (not live or restricted) and the tenures and references of the
+/// reportable ones, over the `modified_since` selection.
+pub async fn report_counts_cover_persons_tombstones_tenures_and_references(store: Store) {
+    let persons = insert_dated(&store, 5).await;
+    store.update(status_write(&persons[0], PersonStatus::Deleted)).await.expect("delete succeeds");
+    store.update(restriction_write(&persons[1], true)).await.expect("restriction succeeds");
+    let tenures_each = persons[2].tenures.len() as u64;
+    let references_each = persons[2].references.len() as u64;
+    assert!(tenures_each > 0 && references_each > 0, "the fixture holds tenures and references");
+
+    let counts = store.report_counts(None).await.expect("report_counts succeeds");
+    assert_eq!(
+        counts,
+        ReportCounts { persons: 5, withheld: 2, tenures: 3 * tenures_each, references: 3 * references_each }
+    );
+    let recent: Vec<&Person> =
+        persons.iter().filter(|p| p.last_modified >= instant() + chrono::TimeDelta::hours(3)).collect();
+    let since = store.report_counts(Some(instant() + chrono::TimeDelta::hours(3))).await.expect("counts succeed");
+    let withheld = recent.iter().filter(|p| p.id == persons[0].id || p.id == persons[1].id).count() as u64;
+    let live = recent.len() as u64 - withheld;
+    assert_eq!(
+        since,
+        ReportCounts {
+            persons: recent.len() as u64,
+            withheld,
+            tenures: live * tenures_each,
+            references: live * references_each,
+        }
+    );
+    let empty = ReportCounts::default();
+    let future = store.report_counts(Some(instant() + chrono::TimeDelta::days(30))).await.expect("counts succeed");
+    assert_eq!(future, empty);
+}
+
+/// A relay lease is exclusive until it expires; the position survives holders, never decreases, and is
+/// advanced only by the holder.
+pub async fn relay_lease_is_exclusive_until_it_expires_and_keeps_the_position(store: Store) {
+    let ttl = chrono::TimeDelta::seconds(30);
+    let t0 = instant();
+    assert_eq!(store.relay_state("sns").await.expect("relay_state succeeds"), None);
+    let a = store.acquire_relay_lease("sns", "a", t0, ttl).await.expect("acquire succeeds").expect("free lease");
+    assert_eq!((a.holder.as_str(), a.position, a.expires_at), ("a", 0, t0 + ttl));
+    let refused = store.acquire_relay_lease("sns", "b", t0 + chrono::TimeDelta::seconds(29), ttl).await;
+    assert_eq!(refused.expect("acquire succeeds"), None, "an unexpired lease is not taken");
+    let other = store.acquire_relay_lease("other", "b", t0, ttl).await.expect("acquire succeeds");
+    assert!(other.is_some(), "relays have separate leases");
+
+    store.advance_relay("sns", "a", 5, t0 + chrono::TimeDelta::seconds(10), ttl).await.expect("holder advances");
+    store.advance_relay("sns", "a", 3, t0 + chrono::TimeDelta::seconds(20), ttl).await.expect("holder renews");
+    let state = store.relay_state("sns").await.expect("relay_state succeeds").expect("relay ran");
+    assert_eq!(state.position, 5, "the position never decreases");
+    assert_eq!(state.expires_at, t0 + chrono::TimeDelta::seconds(20) + ttl, "advancing renews the lease");
+    let lost = store.advance_relay("sns", "b", 9, t0 + chrono::TimeDelta::seconds(21), ttl).await;
+    assert!(matches!(lost, Err(RelayError::LeaseLost)), "a non-holder cannot advance: {lost:?}");
+
+    let later = t0 + chrono::TimeDelta::seconds(51);
+    let b = store.acquire_relay_lease("sns", "b", later, ttl).await.expect("acquire succeeds").expect("expired");
+    assert_eq!((b.holder.as_str(), b.position), ("b", 5), "the new holder resumes at the stored position");
+    let lost = store.advance_relay("sns", "a", 7, later, ttl).await;
+    assert!(matches!(lost, Err(RelayError::LeaseLost)), "the old holder lost the lease: {lost:?}");
+    assert_eq!(store.relay_state("sns").await.expect("state").expect("relay ran").position, 5);
+
+    store.release_relay_lease("sns", "a").await.expect("a release by a non-holder does nothing");
+    assert_eq!(store.acquire_relay_lease("sns", "c", later, ttl).await.expect("acquire succeeds"), None);
+    store.release_relay_lease("sns", "b").await.expect("release succeeds");
+    let c = store.acquire_relay_lease("sns", "c", later, ttl).await.expect("acquire succeeds");
+    assert_eq!(c.map(|l| l.position), Some(5), "a released lease is taken at once, position kept");
+}
+
+/// Of concurrent acquisitions of a free relay lease exactly one succeeds.
+pub async fn concurrent_relay_lease_acquisitions_let_exactly_one_win(store: Store) {
+    let ttl = chrono::TimeDelta::seconds(30);
+    let attempts = (0..10).map(|i| {
+        let store = store.clone();
+        async move { store.acquire_relay_lease("race", &format!("holder-{i}"), instant(), ttl).await }
+    });
+    let results = join_all(attempts).await;
+    let winners: Vec<_> = results.into_iter().filter_map(|r| r.expect("acquire succeeds")).collect();
+    assert_eq!(winners.len(), 1, "exactly one holder: {winners:?}");
+    let state = store.relay_state("race").await.expect("relay_state succeeds").expect("relay ran");
+    assert_eq!(state.holder, winners[0].holder);
+}
+
+/// The query catalogue names each statement once, with its text.
+pub async fn query_catalogue_names_each_statement_once(store: Store) {
+    assert!(!store.store_kind().is_empty());
+    let mut names = HashSet::new();
+    for query in store.statements() {
+        assert!(!query.sql.trim().is_empty(), "{} has a statement text", query.name);
+        assert!(names.insert(query.name), "{} is listed twice", query.name);
+    }
 }

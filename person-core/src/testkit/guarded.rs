@@ -13,9 +13,11 @@ use crate::matching::SearchKey;
 use crate::person::{Person, PersonId};
 use crate::ports::{
     AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
-    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, StoreError, UpdateError,
+    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, QueryCatalogue, RelayError, RelayLease,
+    RelayRepository, ReportCounts, ReportQuery, ReportingRepository, StoreError, UpdateError,
 };
 use crate::reference::CrossReference;
+use crate::storage::NamedQuery;
 
 /// A store and its guard. The store is dropped first (its connections released), then the guard.
 #[derive(Debug)]
@@ -120,5 +122,61 @@ impl<S: AuditLog, G: Send + Sync> AuditLog for Guarded<S, G> {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         self.store.entries_for_person(person, after, limit).await
+    }
+}
+
+#[async_trait]
+impl<S: ReportingRepository, G: Send + Sync> ReportingRepository for Guarded<S, G> {
+    async fn report_persons(&self, query: &ReportQuery) -> Result<Vec<Person>, StoreError> {
+        self.store.report_persons(query).await
+    }
+
+    async fn report_counts(
+        &self,
+        modified_since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<ReportCounts, StoreError> {
+        self.store.report_counts(modified_since).await
+    }
+}
+
+#[async_trait]
+impl<S: RelayRepository, G: Send + Sync> RelayRepository for Guarded<S, G> {
+    async fn acquire_relay_lease(
+        &self,
+        relay: &str,
+        holder: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Result<Option<RelayLease>, StoreError> {
+        self.store.acquire_relay_lease(relay, holder, now, ttl).await
+    }
+
+    async fn advance_relay(
+        &self,
+        relay: &str,
+        holder: &str,
+        position: u64,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Result<(), RelayError> {
+        self.store.advance_relay(relay, holder, position, now, ttl).await
+    }
+
+    async fn release_relay_lease(&self, relay: &str, holder: &str) -> Result<(), StoreError> {
+        self.store.release_relay_lease(relay, holder).await
+    }
+
+    async fn relay_state(&self, relay: &str) -> Result<Option<RelayLease>, StoreError> {
+        self.store.relay_state(relay).await
+    }
+}
+
+impl<S: QueryCatalogue, G: Send + Sync> QueryCatalogue for Guarded<S, G> {
+    fn store_kind(&self) -> &'static str {
+        self.store.store_kind()
+    }
+
+    fn statements(&self) -> &'static [NamedQuery] {
+        self.store.statements()
     }
 }

@@ -84,7 +84,13 @@ macro_rules! contract_cases {
             a_reference_held_by_another_live_person_is_refused_and_writes_nothing,
             concurrent_claims_of_one_reference_let_exactly_one_win,
             deleting_a_person_releases_its_references,
-            merge_moves_the_duplicates_references_and_refuses_a_third_persons_reference
+            merge_moves_the_duplicates_references_and_refuses_a_third_persons_reference,
+            report_persons_pages_every_state_in_id_order,
+            report_persons_select_by_modified_since_inclusively,
+            report_counts_cover_persons_tombstones_tenures_and_references,
+            relay_lease_is_exclusive_until_it_expires_and_keeps_the_position,
+            concurrent_relay_lease_acquisitions_let_exactly_one_win,
+            query_catalogue_names_each_statement_once
         }
     };
 }

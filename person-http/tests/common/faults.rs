@@ -13,6 +13,10 @@ use person_core::ports::{
     AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
     MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, RandomIds, SystemClock, UpdateError,
 };
+use person_core::ports::{
+    QueryCatalogue, RelayError, RelayLease, RelayRepository, ReportCounts, ReportQuery, ReportingRepository,
+};
+use person_core::storage::NamedQuery;
 use person_core::{Person, PersonId, PersonService, Repositories, StoreError};
 
 /// A store that fails in one way on every call.
@@ -115,6 +119,62 @@ impl DocumentRepository for FaultyStore {
 
     async fn write_document(&self, _write: DocumentWrite) -> Result<(), DocumentWriteError> {
         Ok(self.fail().await?)
+    }
+}
+
+#[async_trait]
+impl ReportingRepository for FaultyStore {
+    async fn report_persons(&self, _query: &ReportQuery) -> Result<Vec<Person>, StoreError> {
+        self.fail().await
+    }
+
+    async fn report_counts(
+        &self,
+        _modified_since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<ReportCounts, StoreError> {
+        self.fail().await
+    }
+}
+
+#[async_trait]
+impl RelayRepository for FaultyStore {
+    async fn acquire_relay_lease(
+        &self,
+        _relay: &str,
+        _holder: &str,
+        _now: chrono::DateTime<chrono::Utc>,
+        _ttl: chrono::TimeDelta,
+    ) -> Result<Option<RelayLease>, StoreError> {
+        self.fail().await
+    }
+
+    async fn advance_relay(
+        &self,
+        _relay: &str,
+        _holder: &str,
+        _position: u64,
+        _now: chrono::DateTime<chrono::Utc>,
+        _ttl: chrono::TimeDelta,
+    ) -> Result<(), RelayError> {
+        Ok(self.fail().await?)
+    }
+
+    async fn release_relay_lease(&self, _relay: &str, _holder: &str) -> Result<(), StoreError> {
+        self.fail().await
+    }
+
+    async fn relay_state(&self, _relay: &str) -> Result<Option<RelayLease>, StoreError> {
+        self.fail().await
+    }
+}
+
+impl QueryCatalogue for FaultyStore {
+    fn store_kind(&self) -> &'static str {
+        "faulty"
+    }
+
+    fn statements(&self) -> &'static [NamedQuery] {
+        &[]
     }
 }
 
