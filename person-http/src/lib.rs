@@ -31,10 +31,11 @@ pub mod auth;
 mod error;
 mod extract;
 pub mod links;
-mod metrics;
+pub mod metrics;
 mod middleware;
 mod openapi;
 mod permissions;
+pub mod query_stats;
 mod routes;
 mod state;
 pub mod store_timing;
@@ -51,10 +52,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use openapi::openapi;
+pub use query_stats::QueryStats;
 pub use state::{AppState, DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, HttpConfig};
 pub use store_timing::{StoreMetrics, TimedStore};
 
-use routes::{audit, documents, events, health, persons, references, search};
+use routes::{admin, audit, documents, events, health, persons, references, reporting, search};
 
 /// The whole API as an axum router, ready to serve (`axum::serve`) or to nest in another application.
 ///
@@ -63,7 +65,8 @@ use routes::{audit, documents, events, health, persons, references, search};
 /// `POST /api/v1/persons/{id}/merge`, `GET /api/v1/persons/{id}/history`, `GET|PUT /api/v1/persons/{id}/equality`,
 /// `GET|PUT|DELETE /api/v1/persons/{id}/extended/{area}`, `PUT /api/v1/persons/{id}/processing-restriction`,
 /// `GET|POST|DELETE /api/v1/persons/{id}/references`, `GET /api/v1/persons/{id}/access-log`,
-/// `GET /api/v1/persons/{id}/subject-access`, `GET /api/v1/events`, `GET /api/v1/healthcheck/ping`, `GET /livez`,
+/// `GET /api/v1/persons/{id}/subject-access`, `GET /api/v1/events`,
+/// `GET /api/v1/reporting/{persons|person-tenures|person-references}`, `GET /api/v1/healthcheck/ping`, `GET /livez`,
 /// `GET /readyz`, `GET /metrics`, `GET /swagger/v1/swagger.json` and the Swagger UI under `/swagger`. Unknown paths answer a 404 problem and known paths with another method a 405 problem.
 ///
 /// Middleware, outermost first: request metrics (route template, method, final status and latency of every
@@ -125,6 +128,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/persons/{id}/access-log", get(audit::access_log))
         .route("/api/v1/persons/{id}/subject-access", get(audit::subject_access))
         .route("/api/v1/events", get(events::feed))
+        .route("/api/v1/reporting/persons", get(reporting::persons))
+        .route("/api/v1/reporting/person-tenures", get(reporting::person_tenures))
+        .route("/api/v1/reporting/person-references", get(reporting::person_references))
+        .route("/api/v1/admin/queries", get(admin::queries))
         .route("/api/v1/healthcheck/ping", get(health::ping))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))

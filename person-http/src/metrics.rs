@@ -10,6 +10,9 @@
 //! `unmatched` for paths no route matches, so ids (personal data, and an unbounded number of series) never reach
 //! a label. `method` is one of the standard methods or `other`, for the same reason.
 //!
+//! [`MetricFamily`] and [`MetricsSource`] are public so that other components (the event relay) can add their
+//! families to the same scrape.
+//!
 //! This module knows nothing of persons or stores.
 
 use std::collections::{BTreeMap, HashMap};
@@ -222,10 +225,18 @@ pub(crate) async fn track(State(metrics): State<RequestMetrics>, request: Reques
     response
 }
 
+/// More metrics for `/metrics` from outside this crate (the event relay, for one): given to
+/// [`crate::AppState::with_metrics_source`], asked to append its families on every scrape.
+pub trait MetricsSource: Send + Sync {
+    /// Appends this source's metric families to `out` in the Prometheus text format (with [`MetricFamily`]).
+    /// Called on every scrape: it must be cheap and never block.
+    fn write_metrics(&self, out: &mut String);
+}
+
 /// Writes one metric family in the Prometheus text exposition format (0.0.4). The `# HELP` and `# TYPE` lines
 /// are written with the first sample, so a family without samples writes nothing (strict parsers refuse a family
 /// without samples).
-pub(crate) struct MetricFamily<'a> {
+pub struct MetricFamily<'a> {
     out: &'a mut String,
     name: &'static str,
     header: Option<(&'static str, &'a str)>,
@@ -233,7 +244,7 @@ pub(crate) struct MetricFamily<'a> {
 
 impl<'a> MetricFamily<'a> {
     /// A family `name` of type `kind` (`counter`, `gauge`, `histogram`), described by `help`.
-    pub(crate) fn new(out: &'a mut String, name: &'static str, kind: &'static str, help: &'a str) -> Self {
+    pub fn new(out: &'a mut String, name: &'static str, kind: &'static str, help: &'a str) -> Self {
         Self { out, name, header: Some((kind, help)) }
     }
 
@@ -259,18 +270,18 @@ impl<'a> MetricFamily<'a> {
     }
 
     /// One sample with an integer value.
-    pub(crate) fn sample(&mut self, labels: &[(&str, &str)], value: u64) {
+    pub fn sample(&mut self, labels: &[(&str, &str)], value: u64) {
         self.sample_suffixed("", labels, value);
     }
 
     /// One sample with a signed integer value (a gauge that may go down).
-    pub(crate) fn sample_i64(&mut self, labels: &[(&str, &str)], value: i64) {
+    pub fn sample_i64(&mut self, labels: &[(&str, &str)], value: i64) {
         self.start_line("", labels);
         let _ = writeln!(self.out, " {value}");
     }
 
     /// One sample with a real value.
-    pub(crate) fn sample_f64(&mut self, labels: &[(&str, &str)], value: f64) {
+    pub fn sample_f64(&mut self, labels: &[(&str, &str)], value: f64) {
         self.sample_suffixed_f64("", labels, value);
     }
 

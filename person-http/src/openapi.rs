@@ -16,7 +16,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, SecurityRequirement}
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::permissions::rule_for;
-use crate::routes::{audit, documents, events, health, persons, references, search};
+use crate::routes::{admin, audit, documents, events, health, persons, references, reporting, search};
 
 /// The name of the bearer token security scheme.
 pub(crate) const BEARER_AUTH: &str = "bearerAuth";
@@ -61,6 +61,10 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
         audit::access_log,
         audit::subject_access,
         events::feed,
+        reporting::persons,
+        reporting::person_tenures,
+        reporting::person_references,
+        admin::queries,
         health::ping,
         health::livez,
         health::readyz,
@@ -75,6 +79,8 @@ pub(crate) const SWAGGER_UI_PATH: &str = "/swagger";
         (name = "extended", description = "Per-service-area extended data: extended:<area>:read / extended:<area>:write only"),
         (name = "audit", description = "Access logs and subject-access exports (audit:read)"),
         (name = "events", description = "The change feed (outbox), in commit order"),
+        (name = "reporting", description = "Flat tables for Qlik and other reporting tools: paged JSON or streamed CSV, incremental with `modifiedSince` (reporting:read)"),
+        (name = "admin", description = "Support: the query catalogue with live statistics (admin)"),
         (name = "health", description = "Liveness, readiness and Hackney's ping"),
     )
 )]

@@ -75,6 +75,10 @@ pub(crate) const RULES: &[Rule] = &[
     rule(Method::GET, "/api/v1/persons/{id}/access-log", Fixed(P::AuditRead), A::AccessLogRead),
     rule(Method::GET, "/api/v1/persons/{id}/subject-access", Fixed(P::AuditRead), A::SubjectAccess),
     rule(Method::GET, "/api/v1/events", Fixed(P::EventsRead), A::EventsRead),
+    rule(Method::GET, "/api/v1/reporting/persons", Fixed(P::ReportingRead), A::Export),
+    rule(Method::GET, "/api/v1/reporting/person-tenures", Fixed(P::ReportingRead), A::Export),
+    rule(Method::GET, "/api/v1/reporting/person-references", Fixed(P::ReportingRead), A::Export),
+    rule(Method::GET, "/api/v1/admin/queries", Fixed(P::Admin), A::SupportRead),
 ];
 
 /// Paths anyone may call without a token: health probes, metrics (no personal data), the OpenAPI document and

@@ -69,6 +69,10 @@ pub struct AppState {
     /// Store operation counts and latencies, fed by the [`crate::TimedStore`] the service was built over (if
     /// any) and shown on `/metrics`.
     pub(crate) store_metrics: StoreMetrics,
+    /// Statement statistics reported by the store, shown by `GET /admin/queries`.
+    pub(crate) query_stats: crate::query_stats::QueryStats,
+    /// Further metric families shown on `/metrics` (the event relay's).
+    pub(crate) metrics_sources: Vec<Arc<dyn crate::metrics::MetricsSource>>,
 }
 
 impl AppState {
@@ -84,6 +88,8 @@ impl AppState {
             links: LinkRegistry::default(),
             metrics: RequestMetrics::default(),
             store_metrics: StoreMetrics::default(),
+            metrics_sources: Vec::new(),
+            query_stats: crate::query_stats::QueryStats::default(),
         }
     }
 
@@ -101,6 +107,21 @@ impl AppState {
     #[must_use]
     pub fn with_store_metrics(mut self, metrics: StoreMetrics) -> Self {
         self.store_metrics = metrics;
+        self
+    }
+
+    /// The same state showing `stats` on `GET /admin/queries`: the [`crate::QueryStats`] the store was opened
+    /// with (as its `QueryRecorder`'s observer). Without it every statement shows zero executions.
+    #[must_use]
+    pub fn with_query_stats(mut self, stats: crate::query_stats::QueryStats) -> Self {
+        self.query_stats = stats;
+        self
+    }
+
+    /// The same state also showing `source`'s metric families on `/metrics`.
+    #[must_use]
+    pub fn with_metrics_source(mut self, source: Arc<dyn crate::metrics::MetricsSource>) -> Self {
+        self.metrics_sources.push(source);
         self
     }
 

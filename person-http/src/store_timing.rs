@@ -38,9 +38,11 @@ use person_core::matching::SearchKey;
 use person_core::person::{Person, PersonId};
 use person_core::ports::{
     AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
-    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, Store, StoreError, UpdateError,
+    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, QueryCatalogue, RelayError, RelayLease,
+    RelayRepository, ReportCounts, ReportQuery, ReportingRepository, Store, StoreError, UpdateError,
 };
 use person_core::reference::CrossReference;
+use person_core::storage::{NamedQuery, QueryExecution};
 
 use crate::metrics::{Histogram, MetricFamily};
 use crate::middleware::CorrelationId;
@@ -74,8 +76,9 @@ pub fn timed(store: Arc<dyn Store>, metrics: &StoreMetrics) -> Arc<dyn Store> {
 ///
 /// Operation names: `person.insert`, `person.get`, `person.update`, `person.candidates`, `person.merge`,
 /// `person.find_by_reference`, `person.history`, `events.after`, `idempotency.find`, `person.restricted_among`,
-/// `store.ping`, `document.get`, `document.list`, `document.write`, `audit.append`, `audit.entries_for_person`.
-/// `close` is passed through untimed.
+/// `store.ping`, `document.get`, `document.list`, `document.write`, `audit.append`, `audit.entries_for_person`,
+/// `report.persons`, `report.counts`, `relay.acquire`, `relay.advance`, `relay.release`, `relay.state`.
+/// `close` and the query catalogue are passed through untimed.
 pub struct TimedStore {
     inner: Arc<dyn Store>,
     metrics: StoreMetrics,
@@ -206,6 +209,15 @@ impl ErrorKind for MergeWriteError {
             Self::DocumentConflict => "document_conflict",
             Self::DuplicatePerson { .. } => "duplicate_person",
             Self::ReferenceTaken { .. } => "reference_taken",
+            Self::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl ErrorKind for RelayError {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::LeaseLost => "lease_lost",
             Self::Store(e) => e.kind(),
         }
     }
@@ -409,6 +421,102 @@ impl AuditLog for TimedStore {
     }
 }
 
+impl ReportingRepository for TimedStore {
+    fn report_persons<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        query: &'life1 ReportQuery,
+    ) -> Call<'async_trait, Result<Vec<Person>, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.time("report.persons", listed, self.inner.report_persons(query)))
+    }
+
+    fn report_counts<'life0, 'async_trait>(
+        &'life0 self,
+        modified_since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Call<'async_trait, Result<ReportCounts, StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.time("report.counts", one, self.inner.report_counts(modified_since)))
+    }
+}
+
+impl RelayRepository for TimedStore {
+    fn acquire_relay_lease<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        relay: &'life1 str,
+        holder: &'life2 str,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Call<'async_trait, Result<Option<RelayLease>, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.time("relay.acquire", found, self.inner.acquire_relay_lease(relay, holder, now, ttl)))
+    }
+
+    fn advance_relay<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        relay: &'life1 str,
+        holder: &'life2 str,
+        position: u64,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::TimeDelta,
+    ) -> Call<'async_trait, Result<(), RelayError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.time("relay.advance", one, self.inner.advance_relay(relay, holder, position, now, ttl)))
+    }
+
+    fn release_relay_lease<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        relay: &'life1 str,
+        holder: &'life2 str,
+    ) -> Call<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.time("relay.release", none, self.inner.release_relay_lease(relay, holder)))
+    }
+
+    fn relay_state<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        relay: &'life1 str,
+    ) -> Call<'async_trait, Result<Option<RelayLease>, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.time("relay.state", found, self.inner.relay_state(relay)))
+    }
+}
+
+impl QueryCatalogue for TimedStore {
+    fn store_kind(&self) -> &'static str {
+        self.inner.store_kind()
+    }
+
+    fn statements(&self) -> &'static [NamedQuery] {
+        self.inner.statements()
+    }
+}
+
 /// One finished (or cancelled) store call.
 #[derive(Debug, Clone, Copy)]
 struct Operation {
@@ -430,6 +538,8 @@ struct OperationSeries {
     outcomes: BTreeMap<&'static str, u64>,
     /// Durations, seconds.
     latency: Histogram,
+    /// Count, errors, mean, p95 and maximum, for `GET /admin/queries`.
+    stats: crate::query_stats::Series,
 }
 
 impl StoreMetrics {
@@ -439,9 +549,17 @@ impl StoreMetrics {
         let series = series.entry(operation.name).or_insert_with(|| OperationSeries {
             outcomes: BTreeMap::new(),
             latency: Histogram::new(&STORE_LATENCY_BUCKETS),
+            stats: crate::query_stats::Series::default(),
         });
         *series.outcomes.entry(operation.outcome).or_insert(0) += 1;
         series.latency.observe(operation.elapsed.as_secs_f64());
+        series.stats.observe(operation.elapsed, Some(operation.rows), operation.outcome == "ok");
+    }
+
+    /// Every operation that ran, by name, with its statistics (for `GET /admin/queries`).
+    pub(crate) fn views(&self) -> Vec<(&'static str, crate::query_stats::LatencyView)> {
+        let series = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        series.iter().map(|(name, s)| (*name, s.stats.view())).collect()
     }
 
     /// Appends `person_api_store_operations_total{operation,outcome}` and
@@ -483,6 +601,10 @@ struct Summary {
     total: Duration,
     /// The first [`MAX_LOGGED_OPERATIONS`], in completion order.
     listed: Vec<Operation>,
+    /// Statements the store reported running (when it was opened with [`crate::QueryStats`]).
+    statement_count: u64,
+    /// The first [`MAX_LOGGED_OPERATIONS`] statements, in completion order.
+    statements: Vec<QueryExecution>,
 }
 
 impl RequestOperations {
@@ -492,6 +614,14 @@ impl RequestOperations {
         summary.total += operation.elapsed;
         if summary.listed.len() < MAX_LOGGED_OPERATIONS {
             summary.listed.push(operation);
+        }
+    }
+
+    fn push_statement(&self, execution: QueryExecution) {
+        let mut summary = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        summary.statement_count += 1;
+        if summary.statements.len() < MAX_LOGGED_OPERATIONS {
+            summary.statements.push(execution);
         }
     }
 
@@ -507,6 +637,20 @@ impl Summary {
         format!("store;dur={:.1};desc=\"{} {noun}\"", millis(self.total), self.count)
     }
 
+    /// `name:duration_ms:rows:outcome` of each listed statement (rows `-` when unknown, outcome `ok`/`error`).
+    fn statements(&self) -> String {
+        let mut text = String::new();
+        for (i, statement) in self.statements.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            let rows = statement.rows.map_or_else(|| "-".to_owned(), |rows| rows.to_string());
+            let outcome = if statement.succeeded { "ok" } else { "error" };
+            let _ = write!(text, "{}:{:.3}:{rows}:{outcome}", statement.query.name, millis(statement.elapsed));
+        }
+        text
+    }
+
     /// `name:duration_ms:rows:outcome`, comma-separated, durations in ms with three decimals.
     fn operations(&self) -> String {
         let mut text = String::new();
@@ -518,6 +662,11 @@ impl Summary {
         }
         text
     }
+}
+
+/// Adds a statement the store ran to the current request's list (nothing outside a request).
+pub(crate) fn record_statement(execution: QueryExecution) {
+    let _outside_a_request = CURRENT.try_with(|current| current.push_statement(execution));
 }
 
 fn millis(duration: Duration) -> f64 {
@@ -547,6 +696,8 @@ pub(crate) async fn collect(request: Request, next: Next) -> Response {
         total_ms = (millis(summary.total) * 1000.0).round() / 1000.0,
         operations = %summary.operations(),
         omitted,
+        statement_count = summary.statement_count,
+        statements = %summary.statements(),
         "store operations"
     );
     response

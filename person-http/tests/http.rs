@@ -30,6 +30,12 @@ mod in_memory {
     use super::*;
 
     http_suite!(spawn_in_memory());
+
+    #[tokio::test]
+    async fn a_reporting_table_larger_than_one_internal_read_pages_and_streams_the_same_rows() {
+        let api = spawn_in_memory().await;
+        common::reporting_suite::a_table_larger_than_one_internal_read_pages_and_streams_the_same_rows(&api).await;
+    }
 }
 
 fn person_path() -> String {

@@ -87,5 +87,8 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     state.metrics.write(&mut text);
     state.store_metrics.write(&mut text);
     state.links.write_metrics(&mut text);
+    for source in &state.metrics_sources {
+        source.write_metrics(&mut text);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

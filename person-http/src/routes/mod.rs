@@ -1,11 +1,13 @@
 //! The endpoints, one module per resource, and the fallbacks for unknown paths and methods.
 
+pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod documents;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod persons;
 pub(crate) mod references;
+pub(crate) mod reporting;
 pub(crate) mod search;
 
 use person_core::person::PersonId;

@@ -1095,3 +1095,45 @@ pub(crate) async fn documents_of_an_unknown_person_are_404(api: &Api) {
     let restrict = api.put(&format!("{person}/processing-restriction"), None, &json!({ "restricted": true })).await;
     expect_problem(restrict, 404, types::NOT_FOUND).await;
 }
+
+/// Sums the `count` of every entry of `list` (statements or operations) whose name is `name`, or of all.
+fn executions(catalogue: &Value, list: &str, name: Option<&str>) -> u64 {
+    catalogue[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| name.is_none_or(|name| entry["name"] == name))
+        .map(|entry| entry["count"].as_u64().unwrap())
+        .sum()
+}
+
+pub(crate) async fn the_query_catalogue_lists_every_statement_with_statistics_that_move_with_requests(api: &Api) {
+    let id = api.create_tenant().await;
+    let before: Value = api.get("/api/v1/admin/queries").await.json().await.unwrap();
+
+    let read = api.get(&format!("/api/v1/persons/{id}")).await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let after: Value = api.get("/api/v1/admin/queries").await.json().await.unwrap();
+
+    assert!(after["store"].as_str().is_some_and(|s| !s.is_empty()), "{after}");
+    assert_eq!(after["uncatalogued"], json!([]), "every statement the store ran is catalogued");
+    let statements = after["statements"].as_array().unwrap();
+    let names: HashSet<&str> = statements.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), statements.len(), "each statement is listed once");
+    for statement in statements {
+        assert!(statement["statement"].as_str().is_some_and(|text| !text.trim().is_empty()), "{statement}");
+        for key in ["count", "errors", "meanMs", "p95Ms", "maxMs"] {
+            assert!(statement[key].is_number(), "{key} in {statement}");
+        }
+    }
+    assert!(
+        executions(&after, "operations", Some("person.get")) > executions(&before, "operations", Some("person.get")),
+        "the read moved the person.get operation"
+    );
+    if !statements.is_empty() {
+        assert!(
+            executions(&after, "statements", None) > executions(&before, "statements", None),
+            "the read ran statements, and they were counted"
+        );
+    }
+}

@@ -115,7 +115,9 @@ pub(crate) fn admin_token() -> String {
 
 /// A server in token mode over a fresh in-memory store, driven with an admin token (for the shared suite).
 pub(crate) async fn spawn_in_memory_as_admin() -> Api {
-    spawn_with_tokens(super::in_memory_service()).await.with_token(&admin_token())
+    let (service, metrics) = super::timed_in_memory_service();
+    let state = person_http::AppState::new(service, token_config(secret_only())).with_store_metrics(metrics);
+    super::spawn_state(state).await.with_token(&admin_token())
 }
 
 /// Now, in seconds since the epoch.
