@@ -58,6 +58,51 @@ pub struct Config {
     pub links: Vec<LinkService>,
     /// How linked services' health is probed (`[link_probes]`, `PERSON_API_LINK_PROBE_*`).
     pub link_probes: LinkProbes,
+    /// The event relay to SNS (`[relay]`, `PERSON_API_RELAY_*`).
+    pub relay: RelaySettings,
+}
+
+/// The event relay (SPEC §9): publishes the event feed to an SNS topic, at least once (see `docs/operations.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// Whether this instance relays (`enabled`, `PERSON_API_RELAY_ENABLED`; default false). Every instance may
+    /// enable it: a lease in the store lets one relay at a time.
+    pub enabled: bool,
+    /// The SNS topic (`topic_arn`, `PERSON_API_RELAY_TOPIC_ARN`); required when enabled. A FIFO topic (ARN ending
+    /// in `.fifo`) gets the person as message group and the event id as deduplication id.
+    pub topic_arn: Option<String>,
+    /// The AWS region (`region`, `PERSON_API_RELAY_REGION`); default: the topic ARN's region.
+    pub region: Option<String>,
+    /// Another SNS endpoint than AWS's, e.g. a VPC endpoint or a local test server (`endpoint`,
+    /// `PERSON_API_RELAY_ENDPOINT`).
+    pub endpoint: Option<String>,
+    /// Events per feed read (`batch_size`, `PERSON_API_RELAY_BATCH_SIZE`; default 100). SNS takes 10 per call.
+    pub batch_size: u32,
+    /// Feed poll interval when idle (`poll_interval_ms`, `PERSON_API_RELAY_POLL_INTERVAL_MS`; default 1000).
+    pub poll_interval: Duration,
+    /// Lease time to live (`lease_ttl_secs`, `PERSON_API_RELAY_LEASE_TTL_SECS`; default 30): after a crash, another
+    /// instance takes over within about this long.
+    pub lease_ttl: Duration,
+    /// First retry delay after a failed publish (`backoff_base_ms`, `PERSON_API_RELAY_BACKOFF_BASE_MS`; default 200).
+    pub backoff_base: Duration,
+    /// Longest retry delay (`backoff_max_ms`, `PERSON_API_RELAY_BACKOFF_MAX_MS`; default 30000).
+    pub backoff_max: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            topic_arn: None,
+            region: None,
+            endpoint: None,
+            batch_size: 100,
+            poll_interval: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(30),
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
 }
 
 /// How the linked services' health URLs are probed (see `docs/links.md`).
@@ -151,6 +196,7 @@ impl Default for Config {
             store_options: StoreOptions::default(),
             links: Vec::new(),
             link_probes: LinkProbes::default(),
+            relay: RelaySettings::default(),
         }
     }
 }
@@ -171,6 +217,22 @@ struct FileConfig {
     dynamodb: Option<FileDynamoDb>,
     links: Option<Vec<FileLink>>,
     link_probes: Option<FileLinkProbes>,
+    relay: Option<FileRelay>,
+}
+
+/// `[relay]` in the TOML file (no secrets: AWS credentials come from the standard AWS chain).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRelay {
+    enabled: Option<bool>,
+    topic_arn: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    batch_size: Option<u32>,
+    poll_interval_ms: Option<u64>,
+    lease_ttl_secs: Option<u64>,
+    backoff_base_ms: Option<u64>,
+    backoff_max_ms: Option<u64>,
 }
 
 /// One `[[links]]` entry of the TOML file.
@@ -299,6 +361,17 @@ impl Config {
                 healthy_threshold: env_number(env, "PERSON_API_LINK_PROBE_HEALTHY_THRESHOLD")?,
                 unhealthy_threshold: env_number(env, "PERSON_API_LINK_PROBE_UNHEALTHY_THRESHOLD")?,
             }),
+            relay: Some(FileRelay {
+                enabled: env_bool(env, "PERSON_API_RELAY_ENABLED")?,
+                topic_arn: env("PERSON_API_RELAY_TOPIC_ARN"),
+                region: env("PERSON_API_RELAY_REGION"),
+                endpoint: env("PERSON_API_RELAY_ENDPOINT"),
+                batch_size: env_number(env, "PERSON_API_RELAY_BATCH_SIZE")?,
+                poll_interval_ms: env_number(env, "PERSON_API_RELAY_POLL_INTERVAL_MS")?,
+                lease_ttl_secs: env_number(env, "PERSON_API_RELAY_LEASE_TTL_SECS")?,
+                backoff_base_ms: env_number(env, "PERSON_API_RELAY_BACKOFF_BASE_MS")?,
+                backoff_max_ms: env_number(env, "PERSON_API_RELAY_BACKOFF_MAX_MS")?,
+            }),
         };
         config.apply(from_env, "environment")?;
         config.link_registry().map_err(|e| ConfigError::Invalid {
@@ -306,6 +379,7 @@ impl Config {
             origin: file.map_or_else(|| "environment".to_owned(), |p| p.display().to_string()),
             reason: e.to_string(),
         })?;
+        config.check_relay(file)?;
         if let Some(secret) = env("PERSON_API_JWT_SECRET") {
             config.auth.hs256_secret =
                 Some(checked_secret(secret.into_bytes(), "PERSON_API_JWT_SECRET", "environment")?);
@@ -385,6 +459,9 @@ impl Config {
         }
         if let Some(probes) = values.link_probes {
             self.apply_link_probes(probes, origin)?;
+        }
+        if let Some(relay) = values.relay {
+            self.apply_relay(relay, origin)?;
         }
         if let Some(links) = values.links {
             self.links = links
@@ -508,6 +585,101 @@ impl Config {
     }
 }
 
+impl Config {
+    fn apply_relay(&mut self, values: FileRelay, origin: &str) -> Result<(), ConfigError> {
+        let name = |key: &str| {
+            if origin == "environment" {
+                format!("PERSON_API_RELAY_{}", key.to_ascii_uppercase())
+            } else {
+                format!("relay.{key}")
+            }
+        };
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            setting: name(key),
+            origin: origin.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let positive = |value: u64, key: &str| positive(value, "relay", key, origin);
+        let text = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let relay = &mut self.relay;
+        if let Some(enabled) = values.enabled {
+            relay.enabled = enabled;
+        }
+        if let Some(arn) = text(values.topic_arn) {
+            if person_relay::sns_topic_region(&arn).is_none() {
+                return Err(invalid(
+                    "topic_arn",
+                    "expected an SNS topic ARN such as arn:aws:sns:eu-west-2:123456789012:person-events",
+                ));
+            }
+            relay.topic_arn = Some(arn);
+        }
+        if let Some(region) = text(values.region) {
+            relay.region = Some(region);
+        }
+        if let Some(endpoint) = text(values.endpoint) {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(invalid("endpoint", "expected an absolute http(s) URL"));
+            }
+            relay.endpoint = Some(endpoint);
+        }
+        if let Some(size) = values.batch_size {
+            relay.batch_size = u32::try_from(positive(u64::from(size), "batch_size")?).unwrap_or(u32::MAX);
+        }
+        if let Some(ms) = values.poll_interval_ms {
+            relay.poll_interval = Duration::from_millis(positive(ms, "poll_interval_ms")?);
+        }
+        if let Some(secs) = values.lease_ttl_secs {
+            relay.lease_ttl = Duration::from_secs(positive(secs, "lease_ttl_secs")?);
+        }
+        if let Some(ms) = values.backoff_base_ms {
+            relay.backoff_base = Duration::from_millis(positive(ms, "backoff_base_ms")?);
+        }
+        if let Some(ms) = values.backoff_max_ms {
+            relay.backoff_max = Duration::from_millis(positive(ms, "backoff_max_ms")?);
+        }
+        Ok(())
+    }
+
+    /// The relay settings as a whole, once every source is applied: an enabled relay needs a topic.
+    fn check_relay(&self, file: Option<&Path>) -> Result<(), ConfigError> {
+        let origin =
+            || file.map_or_else(|| "environment".to_owned(), |p| format!("{} and the environment", p.display()));
+        let relay = &self.relay;
+        if relay.enabled && relay.topic_arn.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "relay.topic_arn (PERSON_API_RELAY_TOPIC_ARN)".to_owned(),
+                origin: origin(),
+                reason: "the relay is enabled but no SNS topic is configured".to_owned(),
+            });
+        }
+        if relay.backoff_max < relay.backoff_base {
+            return Err(ConfigError::Invalid {
+                setting: "relay.backoff_max_ms (PERSON_API_RELAY_BACKOFF_MAX_MS)".to_owned(),
+                origin: origin(),
+                reason: "must not be less than relay.backoff_base_ms".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A boolean environment variable (`true`/`false`, `1`/`0`, `yes`/`no`), `None` when unset.
+fn env_bool(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<bool>, ConfigError> {
+    match env(name) {
+        None => Ok(None),
+        Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(Some(true)),
+            "false" | "0" | "no" => Ok(Some(false)),
+            _ => Err(ConfigError::Invalid {
+                setting: name.to_owned(),
+                origin: "environment".to_owned(),
+                reason: "expected true or false".to_owned(),
+            }),
+        },
+    }
+}
+
 /// A whole-number environment variable, `None` when unset.
 fn env_number<T: std::str::FromStr>(
     env: &dyn Fn(&str) -> Option<String>,
@@ -573,6 +745,28 @@ mod tests {
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |key| map.get(key).cloned()
+    }
+
+    /// The complete example of `docs/operations.md` ("Configuration") loads, and says what the defaults are.
+    #[test]
+    fn the_documented_complete_configuration_loads_and_matches_the_defaults() {
+        let doc = include_str!("../../docs/operations.md");
+        let section = doc.split("## Configuration").nth(1).unwrap();
+        let example = section.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(example.as_bytes()).unwrap();
+        let config = Config::load(Some(file.path()), &env_of(&[])).unwrap();
+        let defaults = Config::default();
+        assert_eq!(config.bind, defaults.bind);
+        assert_eq!(config.store, defaults.store);
+        assert_eq!(config.log_format, defaults.log_format);
+        assert_eq!(config.log_filter, defaults.log_filter);
+        assert_eq!(config.request_timeout, defaults.request_timeout);
+        assert_eq!(config.store_options, defaults.store_options);
+        assert_eq!(config.link_probes, defaults.link_probes);
+        assert_eq!(config.relay, defaults.relay);
+        assert_eq!(config.links.len(), 1);
+        assert_eq!(config.auth.groups.len(), 3);
     }
 
     #[test]
@@ -685,6 +879,61 @@ mod tests {
         assert!(zero.to_string().contains("PERSON_API_POSTGRES_MAX_CONNECTIONS"), "{zero}");
         let word = Config::load(None, &env_of(&[("PERSON_API_POSTGRES_ACQUIRE_TIMEOUT_SECS", "soon")])).unwrap_err();
         assert!(word.to_string().contains("PERSON_API_POSTGRES_ACQUIRE_TIMEOUT_SECS"), "{word}");
+    }
+
+    #[test]
+    fn the_relay_is_off_by_default_and_configured_from_the_file_and_the_environment() {
+        assert!(!Config::load(None, &env_of(&[])).unwrap().relay.enabled);
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "[relay]\nenabled = true\ntopic_arn = \"arn:aws:sns:eu-west-2:123456789012:person-events.fifo\"\nbatch_size = 50"
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(file.path()),
+            &env_of(&[
+                ("PERSON_API_RELAY_LEASE_TTL_SECS", "10"),
+                ("PERSON_API_RELAY_POLL_INTERVAL_MS", "250"),
+                ("PERSON_API_RELAY_ENDPOINT", "http://127.0.0.1:5000"),
+            ]),
+        )
+        .unwrap();
+        let relay = &config.relay;
+        assert!(relay.enabled);
+        assert_eq!(relay.topic_arn.as_deref(), Some("arn:aws:sns:eu-west-2:123456789012:person-events.fifo"));
+        assert_eq!(relay.batch_size, 50);
+        assert_eq!(relay.lease_ttl, Duration::from_secs(10));
+        assert_eq!(relay.poll_interval, Duration::from_millis(250));
+        assert_eq!(relay.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(relay.backoff_base, Duration::from_millis(200), "defaults stay");
+    }
+
+    #[test]
+    fn an_enabled_relay_without_a_topic_is_refused_at_start() {
+        let err = Config::load(None, &env_of(&[("PERSON_API_RELAY_ENABLED", "true")])).unwrap_err();
+        assert!(err.to_string().contains("PERSON_API_RELAY_TOPIC_ARN"), "{err}");
+        assert!(err.to_string().contains("no SNS topic"), "{err}");
+    }
+
+    #[test]
+    fn bad_relay_settings_name_the_setting() {
+        for (key, value) in [
+            ("PERSON_API_RELAY_TOPIC_ARN", "person-events"),
+            ("PERSON_API_RELAY_ENABLED", "maybe"),
+            ("PERSON_API_RELAY_BATCH_SIZE", "0"),
+            ("PERSON_API_RELAY_ENDPOINT", "localhost:5000"),
+            ("PERSON_API_RELAY_LEASE_TTL_SECS", "soon"),
+        ] {
+            let err = Config::load(None, &env_of(&[(key, value)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
+        let backwards = Config::load(
+            None,
+            &env_of(&[("PERSON_API_RELAY_BACKOFF_BASE_MS", "5000"), ("PERSON_API_RELAY_BACKOFF_MAX_MS", "100")]),
+        )
+        .unwrap_err();
+        assert!(backwards.to_string().contains("backoff_max_ms"), "{backwards}");
     }
 
     #[test]

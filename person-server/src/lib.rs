@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod links;
+pub mod relay;
 pub mod store;
 pub mod telemetry;
 
@@ -14,8 +15,9 @@ use std::sync::Arc;
 
 use person_core::PersonService;
 use person_core::ports::{RandomIds, Repositories, SystemClock};
+use person_core::storage::QueryRecorder;
 use person_http::auth::{AuthConfig, AuthError, AuthMode, TokenKeys};
-use person_http::{AppState, HttpConfig, StoreMetrics, store_timing};
+use person_http::{AppState, HttpConfig, QueryStats, StoreMetrics, store_timing};
 use tokio::net::TcpListener;
 
 use crate::config::{AuthSettings, Config};
@@ -76,7 +78,11 @@ pub async fn serve(
     } else if config.auth.groups.is_empty() {
         tracing::warn!("no group permissions are configured: every token will be refused with 403");
     }
-    let store = store::open_repository(&config.store, &config.store_options).await?;
+    // Every statement the store runs is reported to `query_stats` (`GET /admin/queries`, and the `statements` of
+    // the per-request log line).
+    let query_stats = QueryStats::default();
+    let queries = QueryRecorder::new(Arc::new(query_stats.clone()));
+    let store = store::open_repository(&config.store, &config.store_options, queries).await?;
     // Every store call is timed at the port boundary: `Server-Timing`, the per-request operation log line and the
     // store metrics on `/metrics` (which `store_metrics` carries to the router).
     let store_metrics = StoreMetrics::default();
@@ -90,13 +96,27 @@ pub async fn serve(
     };
     let registry = config.link_registry()?;
     let mut probes = links::start(&registry, config.link_probes)?;
-    let app = person_http::router(AppState::new(service, http).with_links(registry).with_store_metrics(store_metrics));
+    // The event relay (when enabled) reads the feed outside any request, so it uses the store untimed.
+    let event_relay = relay::start(&config.relay, &Repositories::from_dyn(store.clone())).await?;
+    let state = AppState::new(service, http)
+        .with_links(registry)
+        .with_store_metrics(store_metrics)
+        .with_query_stats(query_stats);
+    let state = match &event_relay {
+        Some(running) => state.with_metrics_source(Arc::new(relay::RelayMetricsSource(running.metrics()))),
+        None => state,
+    };
+    let app = person_http::router(state);
     tracing::info!(%addr, store = store_kind(&config.store), links = config.links.len(), "person-api ready");
     println!("person-api listening on http://{addr}");
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     // In-flight requests have finished; stop probing, then flush and close the store whether or not serving
     // failed.
     probes.stop();
+    // The relay stops before the store closes: it records its position and releases its lease.
+    if let Some(running) = event_relay {
+        running.shutdown().await;
+    }
     store.close().await;
     served?;
     tracing::info!("person-api stopped");

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use person_core::ports::Store;
+use person_core::storage::QueryRecorder;
 use person_dynamodb::{DynamoDbOptions, DynamoDbStore};
 use person_postgres::{PostgresOptions, PostgresStore};
 use person_sqlite::{SqliteOptions, SqliteStore};
@@ -47,22 +48,30 @@ fn backend(url: &str) -> Result<Backend, OpenStoreError> {
     }
 }
 
-/// Opens (creating and migrating when needed) the store named by `url`.
+/// Opens (creating and migrating when needed) the store named by `url`, reporting every statement it runs to
+/// `queries` (query visibility: `GET /admin/queries` and the per-request log line).
 ///
 /// # Errors
 /// [`OpenStoreError`] for an unknown scheme or a store that cannot be opened.
-pub async fn open_repository(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, OpenStoreError> {
+pub async fn open_repository(
+    url: &str,
+    options: &StoreOptions,
+    queries: QueryRecorder,
+) -> Result<Arc<dyn Store>, OpenStoreError> {
     match backend(url)? {
         Backend::Sqlite => {
-            let store = SqliteStore::open(url, SqliteOptions::default()).await.map_err(OpenStoreError::Open)?;
+            let options = SqliteOptions { queries, ..SqliteOptions::default() };
+            let store = SqliteStore::open(url, options).await.map_err(OpenStoreError::Open)?;
             Ok(Arc::new(store))
         }
         Backend::Postgres => {
-            let store = PostgresStore::connect(url, options.postgres.clone()).await.map_err(OpenStoreError::Open)?;
+            let options = PostgresOptions { queries, ..options.postgres.clone() };
+            let store = PostgresStore::connect(url, options).await.map_err(OpenStoreError::Open)?;
             Ok(Arc::new(store))
         }
         Backend::DynamoDb => {
-            let store = DynamoDbStore::connect(url, options.dynamodb.clone()).await.map_err(OpenStoreError::Open)?;
+            let options = DynamoDbOptions { queries, ..options.dynamodb.clone() };
+            let store = DynamoDbStore::connect(url, options).await.map_err(OpenStoreError::Open)?;
             Ok(Arc::new(store))
         }
     }

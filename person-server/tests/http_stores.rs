@@ -17,15 +17,24 @@ mod common;
 use std::sync::Arc;
 
 use person_core::ports::{RandomIds, SystemClock};
+use person_core::storage::QueryRecorder;
 use person_core::{PersonService, Repositories};
+use person_http::{AppState, HttpConfig, QueryStats, StoreMetrics};
 use person_server::store::{StoreOptions, open_repository};
 
 /// A server over the store named by `url`.
 #[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
 async fn spawn_on(url: &str) -> common::Api {
-    let store = open_repository(url, &StoreOptions::default()).await.expect("the store opens");
-    let service = PersonService::new(Repositories::from_dyn(store), Arc::new(SystemClock), Arc::new(RandomIds));
-    common::spawn(service).await
+    // Opened and served as `person-api serve` does: statements reported to the query statistics, every port call
+    // timed.
+    let stats = QueryStats::default();
+    let queries = QueryRecorder::new(Arc::new(stats.clone()));
+    let store = open_repository(url, &StoreOptions::default(), queries).await.expect("the store opens");
+    let metrics = StoreMetrics::default();
+    let repositories = Repositories::from_dyn(person_http::store_timing::timed(store, &metrics));
+    let service = PersonService::new(repositories, Arc::new(SystemClock), Arc::new(RandomIds));
+    let state = AppState::new(service, HttpConfig::default()).with_store_metrics(metrics).with_query_stats(stats);
+    common::spawn_state(state).await
 }
 
 mod sqlite {
@@ -37,6 +46,13 @@ mod sqlite {
     }
 
     http_suite!(spawn_sqlite());
+
+    #[tokio::test]
+    async fn a_reporting_table_larger_than_one_internal_read_pages_and_streams_the_same_rows() {
+        let api = spawn_sqlite().await;
+        crate::common::reporting_suite::a_table_larger_than_one_internal_read_pages_and_streams_the_same_rows(&api)
+            .await;
+    }
 }
 
 mod postgres {
@@ -46,6 +62,13 @@ mod postgres {
     }
 
     http_suite!(optional spawn_postgres());
+
+    #[tokio::test]
+    async fn a_reporting_table_larger_than_one_internal_read_pages_and_streams_the_same_rows() {
+        let Some(api) = spawn_postgres().await else { return };
+        crate::common::reporting_suite::a_table_larger_than_one_internal_read_pages_and_streams_the_same_rows(&api)
+            .await;
+    }
 }
 
 mod dynamodb {

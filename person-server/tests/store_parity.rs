@@ -13,6 +13,7 @@ use person_core::event::Actor;
 use person_core::patch::draft_of;
 use person_core::ports::{RandomIds, SystemClock};
 use person_core::service::{CreateOptions, SearchQuery};
+use person_core::storage::QueryRecorder;
 use person_core::testkit::synthetic::{QueryKind, SyntheticConfig, SyntheticDataSet, generate};
 use person_core::{Permission, Permissions, PersonService, Repositories, RequestContext};
 use person_server::store::{StoreOptions, open_repository};
@@ -30,7 +31,7 @@ fn staff() -> RequestContext {
 }
 
 async fn service_on(url: &str) -> PersonService {
-    let store = open_repository(url, &StoreOptions::default()).await.unwrap();
+    let store = open_repository(url, &StoreOptions::default(), QueryRecorder::default()).await.unwrap();
     PersonService::new(Repositories::from_dyn(store), Arc::new(SystemClock), Arc::new(RandomIds))
 }
 
