@@ -328,6 +328,26 @@ fn csv_record<'a>(cells: impl IntoIterator<Item = Option<&'a str>>) -> String {
     record
 }
 
+/// The query parameters every reporting table takes (for the OpenAPI document; [`serve`] parses them, refusing
+/// unknown ones).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "documents the parameters; the handlers read them as raw pairs to name bad ones")]
+struct ReportQueryParams {
+    /// Only rows of persons changed at or after this RFC 3339 instant (tombstones included): a previous page's
+    /// `generatedAt`.
+    #[param(rename = "modifiedSince")]
+    modified_since: Option<String>,
+    /// Rows to skip (default 0); informational when `cursor` is given.
+    offset: Option<u64>,
+    /// Rows per page, 1 to 5000 (default 1000); a CSV export is the whole table unless given.
+    limit: Option<u32>,
+    /// Opaque: from a previous page's `links.next`.
+    cursor: Option<String>,
+    /// `json` (default) or `csv`; overrides `Accept`.
+    format: Option<String>,
+}
+
 /// Export the `persons` table: one row per person, or a CSV file of the whole table.
 ///
 /// Rows are ordered by `personId`. A person that is deleted, merged or whose processing is restricted is a
@@ -341,13 +361,7 @@ fn csv_record<'a>(cells: impl IntoIterator<Item = Option<&'a str>>) -> String {
     path = "/api/v1/reporting/persons",
     tag = "reporting",
     operation_id = "reportPersons",
-    params(
-        ("modifiedSince" = Option<String>, Query, description = "Only persons changed at or after this RFC 3339 instant (tombstones included): a previous page's `generatedAt`"),
-        ("offset" = Option<u64>, Query, description = "Rows to skip (default 0); informational when `cursor` is given"),
-        ("limit" = Option<u32>, Query, description = "Rows per page, 1 to 5000 (default 1000); a CSV export is the whole table unless given"),
-        ("cursor" = Option<String>, Query, description = "Opaque: from a previous page's `links.next`"),
-        ("format" = Option<String>, Query, description = "`json` (default) or `csv`; overrides `Accept`"),
-    ),
+    params(ReportQueryParams),
     responses(
         (status = 200, description = "A page of rows, or the CSV file", content(
             (ReportResponse<PersonReportRow> = "application/json"),
@@ -376,13 +390,7 @@ pub(crate) async fn persons(
     path = "/api/v1/reporting/person-tenures",
     tag = "reporting",
     operation_id = "reportPersonTenures",
-    params(
-        ("modifiedSince" = Option<String>, Query, description = "Only the tenures of persons changed at or after this RFC 3339 instant (tombstones included)"),
-        ("offset" = Option<u64>, Query, description = "Rows to skip (default 0); informational when `cursor` is given"),
-        ("limit" = Option<u32>, Query, description = "Rows per page, 1 to 5000 (default 1000); a CSV export is the whole table unless given"),
-        ("cursor" = Option<String>, Query, description = "Opaque: from a previous page's `links.next`"),
-        ("format" = Option<String>, Query, description = "`json` (default) or `csv`; overrides `Accept`"),
-    ),
+    params(ReportQueryParams),
     responses(
         (status = 200, description = "A page of rows, or the CSV file", content(
             (ReportResponse<TenureReportRow> = "application/json"),
@@ -411,13 +419,7 @@ pub(crate) async fn person_tenures(
     path = "/api/v1/reporting/person-references",
     tag = "reporting",
     operation_id = "reportPersonReferences",
-    params(
-        ("modifiedSince" = Option<String>, Query, description = "Only the references of persons changed at or after this RFC 3339 instant (tombstones included)"),
-        ("offset" = Option<u64>, Query, description = "Rows to skip (default 0); informational when `cursor` is given"),
-        ("limit" = Option<u32>, Query, description = "Rows per page, 1 to 5000 (default 1000); a CSV export is the whole table unless given"),
-        ("cursor" = Option<String>, Query, description = "Opaque: from a previous page's `links.next`"),
-        ("format" = Option<String>, Query, description = "`json` (default) or `csv`; overrides `Accept`"),
-    ),
+    params(ReportQueryParams),
     responses(
         (status = 200, description = "A page of rows, or the CSV file", content(
             (ReportResponse<ReferenceReportRow> = "application/json"),
@@ -553,6 +555,11 @@ mod tests {
             for member in ["total", "offset", "limit", "generatedAt", "links"] {
                 assert!(page["properties"][member].is_object(), "{path}: {member}");
             }
+            let parameters = doc["paths"][&path]["get"]["parameters"].as_array().unwrap();
+            let names: Vec<(&str, &str)> =
+                parameters.iter().map(|p| (p["name"].as_str().unwrap(), p["in"].as_str().unwrap())).collect();
+            let expected = ["modifiedSince", "offset", "limit", "cursor", "format"].map(|name| (name, "query"));
+            assert_eq!(names, expected, "{path}");
         }
         let doc = serde_json::to_value(crate::openapi::openapi()).unwrap();
         check::<PersonsTable>(&doc);
