@@ -137,15 +137,20 @@ def export(pid, table):
     lines = 0
     size = 0
     while chunk := response.read(1 << 16):
-        lines += chunk.count(b"\r\n")
+        # Every record ends with CRLF; counting the LF alone cannot miss one split across two chunks (the seeded
+        # values hold no line breaks).
+        lines += chunk.count(b"\n")
         size += len(chunk)
     elapsed = time.time() - started
     done.set()
     sampler.join()
     rows = lines - 1  # the header
-    print(f"{table}: {rows} rows, {size / 1e6:.0f} MB in {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s; "
+    quarter = max(len(samples) // 4, 1)
+    quarters = [max(samples[i:i + quarter]) / 1024 for i in range(0, quarter * 4, quarter) if samples[i:i + quarter]]
+    print(f"{table}: {rows:,} rows, {size / 1e6:.0f} MB in {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s; "
           f"RSS before {before / 1024:.1f} MiB, peak {max(samples + [before]) / 1024:.1f} MiB, "
-          f"after {rss_kib(pid) / 1024:.1f} MiB ({len(samples)} samples)")
+          f"after {rss_kib(pid) / 1024:.1f} MiB; peak per quarter of the export "
+          f"{', '.join(f'{q:.1f}' for q in quarters)} MiB ({len(samples)} samples)")
 
 
 def main():
