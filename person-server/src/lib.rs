@@ -4,6 +4,7 @@
 //! integration tests.
 
 pub mod config;
+pub mod export;
 pub mod links;
 pub mod relay;
 pub mod store;

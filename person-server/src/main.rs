@@ -1,7 +1,7 @@
 //! `person-api`: the Person API server binary.
 //!
 //! `person-api [--config FILE] [serve]` serves the API (the default); `person-api migrate` applies the store's
-//! schema migrations and exits. Configuration: see `config.rs` and the README.
+//! schema migrations and exits; `person-api export [--output FILE]` writes every person as NDJSON. Configuration: see `config.rs` and the README.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +25,12 @@ enum Command {
     Serve,
     /// Apply the store's schema migrations, then exit.
     Migrate,
+    /// Write every person (any state) as NDJSON, one Person JSON per line, in id order, then exit.
+    Export {
+        /// Output file (written as `<file>.partial`, renamed when complete); standard output when absent.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Print a token signed with the configured HS256 secret (for local use and tests).
     Token {
         /// The subject (`sub` claim): who the token speaks for.
@@ -76,6 +82,18 @@ fn main() -> ExitCode {
             Command::Migrate => {
                 person_server::store::migrate(&config.store, &config.store_options).await?;
                 println!("person-api: migrations applied");
+                Ok(())
+            }
+            Command::Export { output } => {
+                let store = person_server::store::open_repository(
+                    &config.store,
+                    &config.store_options,
+                    person_core::storage::QueryRecorder::none(),
+                )
+                .await?;
+                let exported = person_server::export::export(store.as_ref(), output.as_deref(), 100_000).await;
+                store.close().await;
+                eprintln!("person-api export: {} persons written", exported?);
                 Ok(())
             }
             Command::Token { .. } => Ok(()),
