@@ -491,7 +491,8 @@ pub struct ReportResponse<R> {
     pub offset: u64,
     /// The page size asked for.
     pub limit: u32,
-    /// When the server started answering: pass it as `modifiedSince` of the next incremental load.
+    /// Where the next incremental load starts (its `modifiedSince`): when the server started answering, less a
+    /// five-minute margin for writes that commit after their timestamp.
     pub generated_at: DateTime<Utc>,
     /// The next page.
     pub links: ReportLinks,

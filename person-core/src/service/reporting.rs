@@ -34,6 +34,16 @@ pub const MAX_REPORT_LIMIT: u32 = 5000;
 /// Persons read from the store at a time: what bounds the memory of a page or an export, whatever the table size.
 pub const REPORT_BATCH: u32 = 1000;
 
+/// How far `generatedAt` lies before the request's start.
+///
+/// A write takes its `lastModified` from its server's clock *before* it commits, so a change stamped just before a
+/// report started may commit after the report read past it; and several servers' clocks differ a little. Were
+/// `generatedAt` the report's own start, the next incremental load (`modifiedSince = generatedAt`) would miss such
+/// a change for ever. Starting the next load this much earlier covers both (a request is abandoned after its
+/// timeout, 30 s by default, long before): the next load repeats the rows changed in the margin, which an
+/// incremental load replaces by `personId` anyway, and misses nothing.
+pub const REPORT_WATERMARK_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// Field error codes of reporting requests (the field is the query parameter's name).
 pub mod codes {
     /// `limit` is not a number from 1 to [`super::MAX_REPORT_LIMIT`].
@@ -427,7 +437,7 @@ pub struct ReportPage<R> {
     pub offset: u64,
     /// The page size.
     pub limit: u32,
-    /// When the request started: the `modifiedSince` of the next incremental load.
+    /// The `modifiedSince` of the next incremental load: the request's start less [`REPORT_WATERMARK_MARGIN`].
     pub generated_at: DateTime<Utc>,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<ReportCursor>,
@@ -448,7 +458,7 @@ impl<T: ReportTable> std::fmt::Debug for ReportExport<T> {
 }
 
 impl<T: ReportTable> ReportExport<T> {
-    /// When the export started: the `modifiedSince` of the next incremental load.
+    /// The `modifiedSince` of the next incremental load: the export's start less [`REPORT_WATERMARK_MARGIN`].
     #[must_use]
     pub fn generated_at(&self) -> DateTime<Utc> {
         self.generated_at
@@ -595,7 +605,7 @@ impl PersonService {
         ctx: &RequestContext,
         request: &ReportRequest,
     ) -> Result<ReportPage<T::Row>, StoreError> {
-        let generated_at = self.report_time();
+        let generated_at = self.report_watermark();
         let limit = request.page_limit().clamp(1, MAX_REPORT_LIMIT);
         let counts = self.repos.reporting.report_counts(request.modified_since).await?;
         let (rows, next) = self.read_page::<T>(request, limit, REPORT_BATCH).await?;
@@ -614,10 +624,9 @@ impl PersonService {
         ctx: &RequestContext,
         request: &ReportRequest,
     ) -> Result<ReportExport<T>, StoreError> {
-        let generated_at = self.report_time();
+        let generated_at = self.report_watermark();
         let rows = request.limit.map(|l| u64::from(l.clamp(1, MAX_REPORT_LIMIT)));
-        let mut scan =
-            Scan::<T>::new(self.repos.reporting.clone(), generated_at.date_naive(), request, rows, REPORT_BATCH);
+        let mut scan = Scan::<T>::new(self.repos.reporting.clone(), self.today(), request, rows, REPORT_BATCH);
         let first = scan.next().await?.map(|batch| batch.into_iter().map(|(_, row)| row).collect());
         self.audit_export(ctx, request.audit_detail(T::NAME, "csv")).await?;
         Ok(ReportExport { scan, first, generated_at })
@@ -650,10 +659,10 @@ impl PersonService {
         Ok((rows, if more { last } else { None }))
     }
 
-    /// Now, to the microsecond (what every store keeps), so that a `generatedAt` passed back as `modifiedSince`
-    /// never misses a change made after it.
-    fn report_time(&self) -> DateTime<Utc> {
-        self.clock.now().trunc_subsecs(6)
+    /// Now less [`REPORT_WATERMARK_MARGIN`], to the microsecond (truncated, so never later than the instant), so
+    /// that a `generatedAt` passed back as `modifiedSince` never misses a change.
+    fn report_watermark(&self) -> DateTime<Utc> {
+        (self.clock.now() - REPORT_WATERMARK_MARGIN).trunc_subsecs(6)
     }
 
     async fn audit_export(&self, ctx: &RequestContext, detail: String) -> Result<(), StoreError> {
@@ -954,7 +963,8 @@ mod tests {
 
         assert_eq!(page.rows.len(), 2);
         assert_eq!((page.offset, page.limit), (3, 2));
-        assert_eq!(page.generated_at, now().trunc_subsecs(6), "now, to the microsecond");
+        let watermark = (now() - REPORT_WATERMARK_MARGIN).trunc_subsecs(6);
+        assert_eq!(page.generated_at, watermark, "now less the margin, to the microsecond");
         assert!(page.next.is_some());
         let counts = service.repos.reporting.report_counts(None).await.unwrap();
         assert_eq!(page.total, counts.tenures + counts.withheld);
@@ -989,7 +999,7 @@ mod tests {
 
         assert_eq!(rows, expected);
         assert_eq!(detail.as_deref(), Some("table=person-references format=csv offset=0 limit=all"));
-        assert_eq!(export.generated_at(), now().trunc_subsecs(6));
+        assert_eq!(export.generated_at(), (now() - REPORT_WATERMARK_MARGIN).trunc_subsecs(6));
     }
 
     #[tokio::test]

@@ -85,7 +85,7 @@ macro_rules! http_suite {
         );
         http_suite!(@tests $spawn; reporting_suite;
             every_table_reads_the_same_by_offset_by_next_link_and_as_csv,
-            an_incremental_load_returns_exactly_what_changed_since_a_previous_generated_at,
+            an_incremental_load_returns_exactly_what_changed_and_generated_at_misses_nothing,
             a_restricted_person_is_a_tombstone_in_every_table_and_nothing_of_theirs_is_exported,
             csv_quotes_commas_quotes_and_line_breaks_and_keeps_utf_8,
             bad_reporting_parameters_are_400s_naming_the_parameter,
