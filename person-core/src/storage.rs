@@ -27,6 +27,22 @@ pub struct NamedQuery {
     pub sql: &'static str,
 }
 
+/// Declares a store's statements: `named_queries! { /// doc  CONST = "stable.name" => "statement text"; … }`
+/// makes one `pub const CONST: NamedQuery` per statement and `pub const CATALOGUE: &[NamedQuery]` listing them
+/// all, so a statement cannot exist without being in the catalogue (`QueryCatalogue::statements`).
+#[macro_export]
+macro_rules! named_queries {
+    ($($(#[$doc:meta])* $constant:ident = $name:literal => $text:literal;)+) => {
+        $(
+            $(#[$doc])*
+            pub const $constant: $crate::storage::NamedQuery = $crate::storage::NamedQuery { name: $name, sql: $text };
+        )+
+
+        /// Every statement with its stable name, for the query catalogue.
+        pub const CATALOGUE: &[$crate::storage::NamedQuery] = &[$($constant),+];
+    };
+}
+
 /// One execution of a named statement, as a store reports it to its [`QueryObserver`]. Never holds values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueryExecution {

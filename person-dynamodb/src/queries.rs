@@ -10,19 +10,7 @@
 /// `GetItem PK = PERSON#<id>, SK = PERSON` (the catalogue type every store shares).
 pub use person_core::storage::NamedQuery as NamedOperation;
 
-macro_rules! operations {
-    ($($(#[$doc:meta])* $constant:ident = $name:literal => $statement:literal;)+) => {
-        $(
-            $(#[$doc])*
-            pub const $constant: NamedOperation = NamedOperation { name: $name, sql: $statement };
-        )+
-
-        /// Every operation with its stable name, for the query catalogue.
-        pub const CATALOGUE: &[NamedOperation] = &[$($constant),+];
-    };
-}
-
-operations! {
+person_core::named_queries! {
     /// Reads one person (any state).
     PERSON_GET = "person.get" => "GetItem PK = PERSON#<id>, SK = PERSON (consistent)";
     /// Reads the person items of candidates and their equality documents, up to 100 keys per call.

@@ -10,21 +10,8 @@
 
 pub use person_core::storage::NamedQuery;
 
-/// Defines each statement as a `pub const` [`NamedQuery`] and [`CATALOGUE`] as the list of them all, so a
-/// statement cannot be run without being listed.
-macro_rules! statements {
-    ($($(#[$doc:meta])* $constant:ident = $name:literal => $sql:literal;)+) => {
-        $(
-            $(#[$doc])*
-            pub const $constant: NamedQuery = NamedQuery { name: $name, sql: $sql };
-        )+
-
-        /// Every statement with its stable name, for the query catalogue.
-        pub const CATALOGUE: &[NamedQuery] = &[$($constant),+];
-    };
-}
-
-statements! {
+// Each statement a `pub const` [`NamedQuery`], and `CATALOGUE` listing them all (`person_core::named_queries!`).
+person_core::named_queries! {
     /// Starts a write transaction (issued by sqlx's `Pool::begin`). READ COMMITTED: every statement sees what committed
     /// before it started, and compare-and-set updates re-check their condition on the newest row version.
     BEGIN = "transaction.begin" => "BEGIN";

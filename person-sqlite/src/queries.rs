@@ -9,21 +9,8 @@
 
 pub use person_core::storage::NamedQuery;
 
-/// Declares each statement as a `pub const` [`NamedQuery`] and [`CATALOGUE`] listing them all, so a statement
-/// cannot be declared without being catalogued.
-macro_rules! statements {
-    ($($(#[$doc:meta])* $constant:ident = $name:literal => $sql:literal;)+) => {
-        $(
-            $(#[$doc])*
-            pub const $constant: NamedQuery = NamedQuery { name: $name, sql: $sql };
-        )+
-
-        /// Every statement with its stable name, for the query catalogue.
-        pub const CATALOGUE: &[NamedQuery] = &[$($constant),+];
-    };
-}
-
-statements! {
+// Each statement a `pub const` [`NamedQuery`], and `CATALOGUE` listing them all (`person_core::named_queries!`).
+person_core::named_queries! {
     /// Starts a write transaction holding SQLite's write lock from the first statement, so the checks it makes
     /// stay true until it commits (a deferred `BEGIN` would take the lock only at the first write, and could fail
     /// with `SQLITE_BUSY` there instead of waiting at the start).
