@@ -28,7 +28,8 @@ use person_core::ports::{
     MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, UpdateError,
 };
 use person_core::ports::{
-    QueryCatalogue, RelayError, RelayLease, RelayRepository, ReportCounts, ReportQuery, ReportingRepository,
+    ImportOutcome, ImportRepository, ImportWrite, QueryCatalogue, RelayError, RelayLease, RelayRepository,
+    ReportCounts, ReportQuery, ReportingRepository,
 };
 use person_core::testkit::contract;
 use person_core::{InMemoryStore, Person, PersonId, StoreError};
@@ -169,6 +170,18 @@ impl ReportingRepository for LoggingStore {
     ) -> Result<ReportCounts, StoreError> {
         self.log("report.counts");
         self.inner.report_counts(modified_since).await
+    }
+}
+
+#[async_trait]
+impl ImportRepository for LoggingStore {
+    async fn import_persons(
+        &self,
+        batch: Vec<ImportWrite>,
+        audit: AuditEntry,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.log("person.import");
+        self.inner.import_persons(batch, audit).await
     }
 }
 

@@ -53,6 +53,8 @@ pub enum AuditAction {
     SubjectAccess,
     /// Support data about the service itself (the query catalogue) was read; never names a person.
     SupportRead,
+    /// Persons were loaded by `person-api import` (one entry per batch, naming the persons stored).
+    PersonImport,
 }
 
 /// How it ended.

@@ -18,9 +18,10 @@ use crate::event::{FeedEntry, HistoryEntry};
 use crate::matching::{KeySource, SearchKey};
 use crate::person::{Person, PersonId, PersonRef};
 use crate::ports::{
-    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
-    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, QueryCatalogue, RelayError, RelayLease,
-    RelayRepository, ReportCounts, ReportQuery, ReportingRepository, StoreError, UpdateError,
+    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, ImportOutcome,
+    ImportRepository, ImportWrite, InsertError, MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository,
+    PersonWrite, QueryCatalogue, RelayError, RelayLease, RelayRepository, ReportCounts, ReportQuery,
+    ReportingRepository, StoreError, UpdateError,
 };
 use crate::reference::CrossReference;
 use crate::storage::NamedQuery;
@@ -467,6 +468,53 @@ impl RelayRepository for InMemoryStore {
 
     async fn relay_state(&self, relay: &str) -> Result<Option<RelayLease>, StoreError> {
         Ok(self.lock()?.relays.get(relay).cloned())
+    }
+}
+
+#[async_trait]
+impl ImportRepository for InMemoryStore {
+    async fn import_persons(
+        &self,
+        batch: Vec<ImportWrite>,
+        mut audit: AuditEntry,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        let mut state = self.lock()?;
+        let kept = batch.iter().filter(|w| !w.assign_ref).map(|w| w.person.person_ref.0).max().unwrap_or(0);
+        state.last_person_ref = state.last_person_ref.max(kept);
+        let mut outcomes = Vec::with_capacity(batch.len());
+        audit.person_ids.clear();
+        for write in batch {
+            let ImportWrite { mut person, assign_ref, search_keys, dedup_key } = write;
+            if state.persons.contains_key(&person.id) {
+                outcomes.push(ImportOutcome::AlreadyStored);
+                continue;
+            }
+            if !assign_ref
+                && let Some(owner) = state.persons.values().find(|p| p.person_ref == person.person_ref).map(|p| p.id)
+            {
+                outcomes.push(ImportOutcome::PersonRefTaken { owner });
+                continue;
+            }
+            if let Some((reference, owner)) = state.reference_holder(&person, &[]) {
+                outcomes.push(ImportOutcome::ReferenceTaken { reference, owner });
+                continue;
+            }
+            if assign_ref {
+                state.last_person_ref += 1;
+                person.person_ref = PersonRef(state.last_person_ref);
+            }
+            let live_key = dedup_key.filter(|_| person.status.is_active());
+            let duplicate_of = state.dedup_holder(live_key.as_deref(), &[]);
+            let dedup = if duplicate_of.is_some() { None } else { live_key };
+            state.index_person(&person, &search_keys, dedup);
+            audit.person_ids.push(person.id);
+            outcomes.push(ImportOutcome::Imported { person_ref: person.person_ref, duplicate_of });
+            state.persons.insert(person.id, person);
+        }
+        if !audit.person_ids.is_empty() {
+            state.audit.push(audit);
+        }
+        Ok(outcomes)
     }
 }
 

@@ -699,6 +699,83 @@ pub trait RelayRepository: Send + Sync {
     async fn relay_state(&self, relay: &str) -> Result<Option<RelayLease>, StoreError>;
 }
 
+/// One person for [`ImportRepository::import_persons`], prepared (validated, keys computed) by the service.
+#[derive(Debug, Clone)]
+pub struct ImportWrite {
+    /// The person exactly as it is to be stored (its own id, version, timestamps and state). Its `person_ref` is
+    /// kept, unless `assign_ref`.
+    pub person: Person,
+    /// True when the record carried no `personRef`: the store assigns the next one, as a create would.
+    pub assign_ref: bool,
+    /// The person's [`KeySource::Person`] search keys (empty for a person that is not live).
+    pub search_keys: Vec<SearchKey>,
+    /// The person's duplicate-prevention key (`None` for a person that is not live or lacks what it is made of).
+    pub dedup_key: Option<String>,
+}
+
+/// What [`ImportRepository::import_persons`] did with one [`ImportWrite`], in the order of the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Stored with this `personRef`. `duplicate_of`: another live person (stored, or earlier in the batch) held its
+    /// dedup key, so it was stored **without** one (an allowed duplicate, for staff to merge).
+    Imported {
+        /// The stored `personRef` (the record's own, or the one assigned).
+        person_ref: PersonRef,
+        /// The live person holding the same dedup key, if any.
+        duplicate_of: Option<PersonId>,
+    },
+    /// A person with this id is already stored (in any state), or appears earlier in the batch: nothing written.
+    /// This is what makes a resumed import write nothing twice.
+    AlreadyStored,
+    /// Another person (stored, or earlier in the batch) has this `personRef`: nothing written for this one.
+    PersonRefTaken {
+        /// The person holding it.
+        owner: PersonId,
+    },
+    /// Another live person (stored, or earlier in the batch) holds one of its references: nothing written.
+    ReferenceTaken {
+        /// The reference.
+        reference: CrossReference,
+        /// The live person holding it.
+        owner: PersonId,
+    },
+}
+
+/// Bulk loading of persons from another system (`person-api import`, a migration): persons keep their ids,
+/// `personRef`s, versions and timestamps.
+///
+/// An import is not a change made through the API: it writes no event, no history entry and no idempotency
+/// record (the systems listening to events already know these persons; a million `PersonCreatedEvent`s would make
+/// them create them again). It writes one audit entry per batch naming the persons stored.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ImportRepository: Send + Sync {
+    /// Stores the persons of `batch` that can be stored, in **one atomic write**, and says per person what
+    /// happened ([`ImportOutcome`], one per write, same order). Records are taken in order, each checked against
+    /// the store and the records before it in the batch: an id already present → `AlreadyStored`; a `personRef`
+    /// held by another person → `PersonRefTaken`; a reference held by another live person → `ReferenceTaken`; a
+    /// dedup key held by another live person → stored without it (`Imported { duplicate_of: Some(..) }`).
+    ///
+    /// The store raises its `personRef` sequence to at least the largest kept `personRef` of the batch, then
+    /// assigns the next ones to the writes with `assign_ref`, so later creates never reuse an imported number.
+    /// Keys, dedup keys and references are stored as a create stores them (live persons only). `audit` is
+    /// appended with `person_ids` set to the persons stored (nothing is appended when none was).
+    ///
+    /// Stores that cannot write a batch atomically (DynamoDB) write each person atomically (the person with its
+    /// keys, dedup key, references and `personRef`), deciding the batch in the same order; a failure part-way
+    /// leaves some of the batch's persons stored, each whole, and no audit entry for them. Running the batch again
+    /// reports those as `AlreadyStored` and stores the rest, so a resumed import never writes a person twice.
+    ///
+    /// # Errors
+    /// [`StoreError`] only for store failures; then nothing of the batch is written (a store writing each person
+    /// atomically: some of its persons may be, see above).
+    async fn import_persons(
+        &self,
+        batch: Vec<ImportWrite>,
+        audit: AuditEntry,
+    ) -> Result<Vec<ImportOutcome>, StoreError>;
+}
+
 /// The named statements a store runs (SPEC §10 query visibility), for `GET /admin/queries`.
 pub trait QueryCatalogue: Send + Sync {
     /// Which kind of store (`sqlite`, `postgres`, `dynamodb`, `memory`).
@@ -711,12 +788,25 @@ pub trait QueryCatalogue: Send + Sync {
 
 /// A store that implements every port (what the contract suite and [`Repositories::from_store`] take).
 pub trait Store:
-    PersonRepository + DocumentRepository + AuditLog + ReportingRepository + RelayRepository + QueryCatalogue
+    PersonRepository
+    + DocumentRepository
+    + AuditLog
+    + ReportingRepository
+    + RelayRepository
+    + ImportRepository
+    + QueryCatalogue
 {
 }
 
 impl<
-    S: PersonRepository + DocumentRepository + AuditLog + ReportingRepository + RelayRepository + QueryCatalogue + ?Sized,
+    S: PersonRepository
+        + DocumentRepository
+        + AuditLog
+        + ReportingRepository
+        + RelayRepository
+        + ImportRepository
+        + QueryCatalogue
+        + ?Sized,
 > Store for S
 {
 }
@@ -734,6 +824,8 @@ pub struct Repositories {
     pub reporting: Arc<dyn ReportingRepository>,
     /// The event relay's lease and position.
     pub relay: Arc<dyn RelayRepository>,
+    /// Bulk import (migrations).
+    pub import: Arc<dyn ImportRepository>,
     /// The store's named statements.
     pub catalogue: Arc<dyn QueryCatalogue>,
 }
@@ -747,6 +839,7 @@ impl Repositories {
             audit: store.clone(),
             reporting: store.clone(),
             relay: store.clone(),
+            import: store.clone(),
             catalogue: store,
         }
     }
@@ -760,6 +853,7 @@ impl Repositories {
             audit: upcast_audit(store.clone()),
             reporting: upcast_reporting(store.clone()),
             relay: upcast_relay(store.clone()),
+            import: upcast_import(store.clone()),
             catalogue: upcast_catalogue(store),
         }
     }
@@ -782,6 +876,10 @@ fn upcast_reporting(store: Arc<dyn Store>) -> Arc<dyn ReportingRepository> {
 }
 
 fn upcast_relay(store: Arc<dyn Store>) -> Arc<dyn RelayRepository> {
+    store
+}
+
+fn upcast_import(store: Arc<dyn Store>) -> Arc<dyn ImportRepository> {
     store
 }
 

@@ -28,11 +28,13 @@ use crate::ports::{
 };
 use crate::validate::{self, BodyError, ValidationErrors};
 
+pub mod import;
 mod merge;
 mod references;
 pub mod reporting;
 mod search;
 
+pub use import::{ImportResult, PreparedImport};
 pub use merge::MergeError;
 pub use references::ReferenceRequest;
 pub use search::{

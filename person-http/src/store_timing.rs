@@ -37,9 +37,10 @@ use person_core::event::{FeedEntry, HistoryEntry};
 use person_core::matching::SearchKey;
 use person_core::person::{Person, PersonId};
 use person_core::ports::{
-    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
-    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, QueryCatalogue, RelayError, RelayLease,
-    RelayRepository, ReportCounts, ReportQuery, ReportingRepository, Store, StoreError, UpdateError,
+    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, ImportOutcome,
+    ImportRepository, ImportWrite, InsertError, MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository,
+    PersonWrite, QueryCatalogue, RelayError, RelayLease, RelayRepository, ReportCounts, ReportQuery,
+    ReportingRepository, Store, StoreError, UpdateError,
 };
 use person_core::reference::CrossReference;
 use person_core::storage::{NamedQuery, QueryExecution};
@@ -443,6 +444,20 @@ impl ReportingRepository for TimedStore {
         Self: 'async_trait,
     {
         Box::pin(self.time("report.counts", one, self.inner.report_counts(modified_since)))
+    }
+}
+
+impl ImportRepository for TimedStore {
+    fn import_persons<'life0, 'async_trait>(
+        &'life0 self,
+        batch: Vec<ImportWrite>,
+        audit: AuditEntry,
+    ) -> Call<'async_trait, Result<Vec<ImportOutcome>, StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.time("person.import", listed, self.inner.import_persons(batch, audit)))
     }
 }
 

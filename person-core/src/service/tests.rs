@@ -747,6 +747,7 @@ fn mocked_with(
         audit: Arc::new(audit),
         reporting: Arc::new(crate::ports::MockReportingRepository::new()),
         relay: Arc::new(crate::ports::MockRelayRepository::new()),
+        import: Arc::new(crate::ports::MockImportRepository::new()),
         catalogue: unused,
     };
     PersonService::new(repos, Arc::new(FixedClock(now())), Arc::new(RandomIds))

@@ -12,7 +12,8 @@ use crate::documents::{DocumentKind, StoredDocument};
 use crate::event::EventType;
 use crate::person::{Person, PersonId, PersonStatus};
 use crate::ports::{
-    Candidate, DocumentWriteError, InsertError, MergeWriteError, RelayError, ReportCounts, ReportQuery, UpdateError,
+    Candidate, DocumentWriteError, ImportOutcome, ImportWrite, InsertError, MergeWriteError, RelayError, ReportCounts,
+    ReportQuery, UpdateError,
 };
 use crate::testkit::fixtures::{
     audit_entry, create_write, document_write, equality_body, equality_body_with_nino, equality_write, extended_body,
@@ -1108,4 +1109,118 @@ pub async fn query_catalogue_names_each_statement_once(store: Store) {
         assert!(!query.sql.trim().is_empty(), "{} has a statement text", query.name);
         assert!(names.insert(query.name), "{} is listed twice", query.name);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Import
+
+/// A person to import with its own `personRef` (kept) or none (`assign`), keys and dedup key.
+fn import_write(person: Person, assign: bool, search_keys: &[&str], dedup: Option<&str>) -> ImportWrite {
+    ImportWrite { person, assign_ref: assign, search_keys: keys(search_keys), dedup_key: dedup.map(str::to_owned) }
+}
+
+/// A fixture person imported with `person_ref`, last modified a day after it was created.
+fn imported_person(person_ref: i64) -> Person {
+    let mut person = full_person(person_id());
+    person.person_ref = crate::person::PersonRef(person_ref);
+    person.version_number = 3;
+    person.last_modified = person.created_at + chrono::TimeDelta::days(1);
+    person
+}
+
+/// An import keeps ids, `personRef`s, versions and timestamps, stores keys, dedup keys and references as a create
+/// does, and reports per record what it did: an id already present or repeated, a `personRef` or a reference
+/// another person has, a dedup key another live person holds (stored without it). It writes no event, one audit
+/// entry naming the persons stored, and raises the `personRef` sequence past every kept number.
+pub async fn import_keeps_ids_and_refs_and_reports_each_record(store: Store) {
+    let base = 1_000_000 + i64::from(person_id().as_uuid().as_bytes()[0]) * 1_000;
+    let first = imported_person(base + 7);
+    let assigned = imported_person(0);
+    let repeated = first.clone();
+    let same_ref = imported_person(base + 7);
+    let twin = imported_person(base + 1);
+    let mut claims_reference = imported_person(base + 2);
+    claims_reference.references = first.references.clone();
+    let mut deleted = imported_person(base + 3);
+    deleted.status = PersonStatus::Deleted;
+    let dedup = format!("dedup-{}", first.id);
+    let batch = vec![
+        import_write(first.clone(), false, &["imp:a", "imp:b"], Some(&dedup)),
+        import_write(assigned.clone(), true, &["imp:a"], None),
+        import_write(repeated, false, &["imp:a"], Some(&dedup)),
+        import_write(same_ref.clone(), false, &[], None),
+        import_write(twin.clone(), false, &["imp:b"], Some(&dedup)),
+        import_write(claims_reference.clone(), false, &[], None),
+        import_write(deleted.clone(), false, &[], None),
+    ];
+    let audit = audit_entry(AuditAction::PersonImport, Vec::new());
+    let outcomes = store.import_persons(batch.clone(), audit).await.expect("import succeeds");
+    let assigned_ref = match &outcomes[1] {
+        ImportOutcome::Imported { person_ref, duplicate_of: None } => *person_ref,
+        other => panic!("a record without personRef is stored with a new one: {other:?}"),
+    };
+    assert!(assigned_ref.0 > base + 7, "assigned numbers follow every kept one: {assigned_ref:?}");
+    let reference = first.references[0].clone();
+    assert_eq!(
+        outcomes,
+        vec![
+            ImportOutcome::Imported { person_ref: first.person_ref, duplicate_of: None },
+            ImportOutcome::Imported { person_ref: assigned_ref, duplicate_of: None },
+            ImportOutcome::AlreadyStored,
+            ImportOutcome::PersonRefTaken { owner: first.id },
+            ImportOutcome::Imported { person_ref: twin.person_ref, duplicate_of: Some(first.id) },
+            ImportOutcome::ReferenceTaken { reference: reference.clone(), owner: first.id },
+            ImportOutcome::Imported { person_ref: deleted.person_ref, duplicate_of: None },
+        ]
+    );
+
+    assert_eq!(store.get(first.id).await.expect("get").as_ref(), Some(&first), "stored exactly as given");
+    let mut expected_assigned = assigned.clone();
+    expected_assigned.person_ref = assigned_ref;
+    assert_eq!(store.get(assigned.id).await.expect("get"), Some(expected_assigned));
+    assert_eq!(store.get(deleted.id).await.expect("get"), Some(deleted.clone()));
+    for refused in [&same_ref, &claims_reference] {
+        assert_eq!(store.get(refused.id).await.expect("get"), None, "a refused record writes nothing");
+    }
+    assert_eq!(store.find_by_reference(&reference).await.expect("find_by_reference"), Some(first.id));
+    let mut found = candidate_ids(&store, &["imp:a", "imp:b"]).await;
+    found.sort();
+    let mut expected = vec![first.id, assigned.id, twin.id];
+    expected.sort();
+    assert_eq!(found, expected, "keys are stored for live imported persons");
+    assert!(all_events(&store).await.is_empty(), "an import writes no event");
+    assert!(store.history(first.id).await.expect("history").is_empty(), "an import writes no history");
+
+    let audited = store.entries_for_person(twin.id, 0, 10).await.expect("audit succeeds");
+    assert_eq!(audited.len(), 1, "one audit entry per batch: {audited:?}");
+    assert_eq!(audited[0].entry.action, AuditAction::PersonImport);
+    let mut named = audited[0].entry.person_ids.clone();
+    named.sort();
+    let mut stored = vec![first.id, assigned.id, twin.id, deleted.id];
+    stored.sort();
+    assert_eq!(named, stored, "the entry names exactly the persons stored");
+
+    // The twin holds no dedup key: the first person keeps it, and a create with it is refused.
+    let refused = store.insert(keyed_create_write(full_person(person_id()), &[], Some(&dedup))).await;
+    assert!(matches!(refused, Err(InsertError::DuplicatePerson { existing }) if existing == first.id), "{refused:?}");
+    let created = create(&store).await;
+    assert!(created.person_ref > assigned_ref, "creates continue after the imported numbers");
+
+    // Importing the same batch again (a resumed import) writes nothing.
+    let again = store.import_persons(batch, audit_entry(AuditAction::PersonImport, Vec::new())).await;
+    let again = again.expect("import succeeds");
+    let stored = ImportOutcome::AlreadyStored;
+    assert_eq!(
+        again,
+        vec![
+            stored.clone(),
+            stored.clone(),
+            stored.clone(),
+            ImportOutcome::PersonRefTaken { owner: first.id },
+            stored.clone(),
+            ImportOutcome::ReferenceTaken { reference, owner: first.id },
+            stored,
+        ]
+    );
+    assert_eq!(store.entries_for_person(twin.id, 0, 10).await.expect("audit").len(), 1, "nothing stored, no entry");
 }

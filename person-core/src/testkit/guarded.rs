@@ -12,9 +12,10 @@ use crate::event::{FeedEntry, HistoryEntry};
 use crate::matching::SearchKey;
 use crate::person::{Person, PersonId};
 use crate::ports::{
-    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, InsertError,
-    MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, QueryCatalogue, RelayError, RelayLease,
-    RelayRepository, ReportCounts, ReportQuery, ReportingRepository, StoreError, UpdateError,
+    AuditLog, AuditRecord, Candidate, DocumentRepository, DocumentWriteError, IdempotencyRecord, ImportOutcome,
+    ImportRepository, ImportWrite, InsertError, MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository,
+    PersonWrite, QueryCatalogue, RelayError, RelayLease, RelayRepository, ReportCounts, ReportQuery,
+    ReportingRepository, StoreError, UpdateError,
 };
 use crate::reference::CrossReference;
 use crate::storage::NamedQuery;
@@ -178,5 +179,16 @@ impl<S: QueryCatalogue, G: Send + Sync> QueryCatalogue for Guarded<S, G> {
 
     fn statements(&self) -> &'static [NamedQuery] {
         self.store.statements()
+    }
+}
+
+#[async_trait]
+impl<S: ImportRepository, G: Send + Sync> ImportRepository for Guarded<S, G> {
+    async fn import_persons(
+        &self,
+        batch: Vec<ImportWrite>,
+        audit: AuditEntry,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.store.import_persons(batch, audit).await
     }
 }

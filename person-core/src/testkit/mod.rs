@@ -90,6 +90,7 @@ macro_rules! contract_cases {
             report_counts_cover_persons_tombstones_tenures_and_references,
             relay_lease_is_exclusive_until_it_expires_and_keeps_the_position,
             concurrent_relay_lease_acquisitions_let_exactly_one_win,
+            import_keeps_ids_and_refs_and_reports_each_record,
             query_catalogue_names_each_statement_once
         }
     };

@@ -14,7 +14,8 @@ use person_core::ports::{
     MergeWrite, MergeWriteError, NewPersonWrite, PersonRepository, PersonWrite, RandomIds, SystemClock, UpdateError,
 };
 use person_core::ports::{
-    QueryCatalogue, RelayError, RelayLease, RelayRepository, ReportCounts, ReportQuery, ReportingRepository,
+    ImportOutcome, ImportRepository, ImportWrite, QueryCatalogue, RelayError, RelayLease, RelayRepository,
+    ReportCounts, ReportQuery, ReportingRepository,
 };
 use person_core::storage::NamedQuery;
 use person_core::{Person, PersonId, PersonService, Repositories, StoreError};
@@ -132,6 +133,17 @@ impl ReportingRepository for FaultyStore {
         &self,
         _modified_since: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<ReportCounts, StoreError> {
+        self.fail().await
+    }
+}
+
+#[async_trait]
+impl ImportRepository for FaultyStore {
+    async fn import_persons(
+        &self,
+        _batch: Vec<ImportWrite>,
+        _audit: AuditEntry,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
         self.fail().await
     }
 }
