@@ -16,7 +16,7 @@ use person_core::matching::{KeySource, SearchKey};
 use person_core::ports::{AuditRecord, IdempotencyRecord, RelayLease, StoreError};
 use person_core::reference::CrossReference;
 use person_core::storage;
-use person_core::{Person, PersonId, PersonStatus};
+use person_core::{Person, PersonId, PersonRef, PersonStatus};
 
 use crate::error::{DynamoStoreError, malformed};
 
@@ -50,6 +50,8 @@ pub(crate) const DEDUP_SK: &str = "DEDUP";
 pub(crate) const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 /// Sort key of a reference item.
 pub(crate) const REFERENCE_SK: &str = "REF";
+/// Sort key of a `personRef` claim item.
+pub(crate) const PERSON_REF_SK: &str = "PERSONREF";
 
 /// Prefix of history sort keys.
 pub(crate) const HISTORY_PREFIX: &str = "HISTORY#";
@@ -111,6 +113,11 @@ pub(crate) fn dedup_pk(key: &str) -> String {
 /// and ids are kept verbatim, so distinct references never share an item).
 pub(crate) fn reference_pk(reference: &CrossReference) -> String {
     format!("REF#{}", reference.key())
+}
+
+/// Partition key of the claim item of a `personRef`: `PERSONREF#<number>`.
+pub(crate) fn person_ref_pk(person_ref: PersonRef) -> String {
+    format!("PERSONREF#{}", person_ref.0)
 }
 
 /// Partition key of an idempotency record.
@@ -215,7 +222,7 @@ pub(crate) mod person_attr {
     pub(crate) const SEARCH_KEYS: &str = "searchKeys";
     /// `dedupKey` (S, absent when none): the dedup key the person holds.
     pub(crate) const DEDUP_KEY: &str = "dedupKey";
-    /// `personId` (S): on dedup, reference and posting items, the person holding them.
+    /// `personId` (S): on dedup, reference, `personRef` claim and posting items, the person holding them.
     pub(crate) const PERSON_ID: &str = "personId";
 }
 
@@ -419,6 +426,14 @@ pub(crate) fn holder_of(item: &Item, what: &'static str) -> Result<PersonId, Sto
 pub(crate) fn reference_item(reference: &CrossReference, holder: PersonId) -> Item {
     let mut item = self::key(reference_pk(reference), REFERENCE_SK);
     item.insert("type".to_owned(), s("reference"));
+    item.insert(person_attr::PERSON_ID.to_owned(), s(holder.to_string()));
+    item
+}
+
+/// The claim item giving `person_ref` to `holder` (any state: a number, once given, is never given again).
+pub(crate) fn person_ref_item(person_ref: PersonRef, holder: PersonId) -> Item {
+    let mut item = self::key(person_ref_pk(person_ref), PERSON_REF_SK);
+    item.insert("type".to_owned(), s("person-ref"));
     item.insert(person_attr::PERSON_ID.to_owned(), s(holder.to_string()));
     item
 }

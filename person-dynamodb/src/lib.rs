@@ -54,6 +54,7 @@ mod audit;
 mod client;
 mod documents;
 mod error;
+mod import;
 mod items;
 mod location;
 mod merge;

@@ -19,13 +19,14 @@ person_core::named_queries! {
     /// Which of the given persons are restricted, up to 100 ids per call.
     PERSON_RESTRICTED_AMONG = "person.restricted_among" =>
         "BatchGetItem PK = PERSON#<id>, SK = PERSON projecting restricted (consistent)";
-    /// Creates a person: person (attribute_not_exists), idempotency record (attribute_not_exists), dedup item
-    /// (attribute_not_exists), reference items (attribute_not_exists), feed counter (compare-and-set, also
-    /// allocating the personRef), event, history, search keys, audit entry.
+    /// Creates a person: person (attribute_not_exists), its personRef's claim item (attribute_not_exists),
+    /// idempotency record (attribute_not_exists), dedup item (attribute_not_exists), reference items
+    /// (attribute_not_exists), feed counter (compare-and-set on position and personRef, allocating the personRef),
+    /// event, history, search keys, audit entry.
     PERSON_INSERT = "person.insert" =>
-        "TransactWriteItems Put PERSON#<id>/PERSON if not exists, Put IDEMPOTENCY#<key> if not exists, \
-         Put DEDUP#<key> if not exists, Put REF#<system>:<id>/REF if not exists, \
-         Update COUNTER/FEED if position = :expected, Put FEED/<position>, \
+        "TransactWriteItems Put PERSON#<id>/PERSON if not exists, Put PERSONREF#<ref>/PERSONREF if not exists, \
+         Put IDEMPOTENCY#<key> if not exists, Put DEDUP#<key> if not exists, Put REF#<system>:<id>/REF if not exists, \
+         Update COUNTER/FEED if position = :expected AND personRef = :read, Put FEED/<position>, \
          Put PERSON#<id>/HISTORY#<version>, Put KEY#<key>/<id>#person, Put AUDIT/<position>, \
          Put PERSON#<id>/AUDIT#<position>";
     /// Updates a person: compare-and-set on versionNumber, feed counter, event, history, search-key items added
@@ -53,7 +54,8 @@ person_core::named_queries! {
     /// Allocates the next audit position.
     AUDIT_POSITION_NEXT = "audit.next_position" =>
         "UpdateItem PK = COUNTER, SK = AUDIT ADD position 1 RETURNING UPDATED_NEW";
-    /// Appends an audit entry and files it under each person it names.
+    /// Appends an audit entry and files it under each person it names (an import's entry, naming up to a batch of
+    /// persons, in transactions of at most 3.5 MB too: each item holds the whole entry).
     AUDIT_APPEND = "audit.append" =>
         "TransactWriteItems Put AUDIT/<position>, Put PERSON#<id>/AUDIT#<position> per person (chunks of 100)";
     /// A page of the audit entries naming a person.
@@ -112,6 +114,22 @@ person_core::named_queries! {
         "UpdateItem PK = RELAY#<name>, SK = RELAY SET holder = '', expiresAt = <min> if holder = :holder";
     /// Reads a relay's lease and position.
     RELAY_STATE = "relay.state" => "GetItem PK = RELAY#<name>, SK = RELAY (consistent)";
+    /// Import: what the store already holds of a batch (its persons, the claims of its kept personRefs, its
+    /// references and dedup keys), up to 100 keys per call.
+    IMPORT_READ = "import.read_existing" =>
+        "BatchGetItem {PK = PERSON#<id>, SK = PERSON}, {PK = PERSONREF#<ref>, SK = PERSONREF}, \
+         {PK = REF#<system>:<id>, SK = REF}, {PK = DEDUP#<key>, SK = DEDUP} projecting PK, SK, personId (consistent)";
+    /// Import: raises the personRef sequence to the largest personRef a batch keeps (never lowers it).
+    IMPORT_RAISE_PERSON_REF = "import.raise_person_ref" =>
+        "UpdateItem PK = COUNTER, SK = FEED SET personRef = :largest \
+         if attribute_not_exists(personRef) OR personRef < :largest";
+    /// Import: allocates the personRefs of a batch's records that carry none.
+    IMPORT_ALLOCATE_PERSON_REFS = "import.allocate_person_refs" =>
+        "UpdateItem PK = COUNTER, SK = FEED ADD personRef :count RETURNING UPDATED_NEW";
+    /// Import: stores one person (no event, history or idempotency record).
+    IMPORT_PERSON = "import.person" =>
+        "TransactWriteItems Put PERSON#<id>/PERSON if not exists, Put PERSONREF#<ref>/PERSONREF if not exists, \
+         Put REF#<system>:<id>/REF if not exists, Put DEDUP#<key> if not exists, Put KEY#<key>/<id>#person";
     /// Reads the table's status, key schema and indexes (`connect`, `migrate`).
     TABLE_DESCRIBE = "table.describe" => "DescribeTable <table>";
     /// Creates the table (on-demand capacity, PK and SK strings) with its reporting index.

@@ -353,29 +353,44 @@ pub(crate) fn append_event(
     event: &PersonEvent,
 ) -> Result<(), StoreError> {
     let next = counter.next_position()?;
-    // The position read, and no other handle's unexpired claim on this turn (see `transact_with_event`).
-    let guard = if counter.position == 0 {
-        Condition::new(
-            "attribute_not_exists(#position) \
-             AND (attribute_not_exists(#claim) OR #claim = :me OR #claimUntil < :now)",
-        )
-    } else {
-        Condition::new("#position = :current AND (attribute_not_exists(#claim) OR #claim = :me OR #claimUntil < :now)")
-            .value(":current", n(counter.position))
+    // The position read, and no other handle's unexpired claim on this turn (see `transact_with_event`). A create
+    // also requires the `personRef` read: an import raises it without moving the position (`crate::import`), and
+    // a create that read the counter before must not set it back.
+    let expression = match (counter.position == 0, person_ref.is_some()) {
+        (true, false) => {
+            "attribute_not_exists(#position) AND (attribute_not_exists(#claim) OR #claim = :me OR #claimUntil < :now)"
+        }
+        (false, false) => {
+            "#position = :current AND (attribute_not_exists(#claim) OR #claim = :me OR #claimUntil < :now)"
+        }
+        (true, true) => {
+            "attribute_not_exists(#position) AND (attribute_not_exists(#claim) OR #claim = :me OR #claimUntil < :now) \
+             AND (attribute_not_exists(#personRef) OR #personRef = :readRef)"
+        }
+        (false, true) => {
+            "#position = :current AND (attribute_not_exists(#claim) OR #claim = :me OR #claimUntil < :now) \
+             AND (attribute_not_exists(#personRef) OR #personRef = :readRef)"
+        }
     };
-    let guard = guard
+    let mut guard = Condition::new(expression)
         .name("#position", "position")
         .name("#claim", CLAIM)
         .name("#claimUntil", CLAIM_UNTIL)
         .value(":me", s(format!("{:x}", counter.turn.me)))
         .value(":now", n(counter.turn.now_ms))
         .value(":next", n(next));
+    if counter.position != 0 {
+        guard = guard.value(":current", n(counter.position));
+    }
     match person_ref {
         Some(person_ref) => tx.update(
             Role::Counter,
             key(COUNTER_PK, FEED_COUNTER_SK),
             "SET #position = :next, #personRef = :ref REMOVE #claim, #claimUntil",
-            guard.name("#personRef", person_attr::PERSON_REF).value(":ref", n(person_ref.0)),
+            guard
+                .name("#personRef", person_attr::PERSON_REF)
+                .value(":ref", n(person_ref.0))
+                .value(":readRef", n(counter.person_ref)),
         )?,
         None => tx.update(
             Role::Counter,
@@ -470,6 +485,9 @@ impl DynamoDbStore {
                     let mut tx = Tx::new(&queries::PERSON_INSERT, &self.table);
                     let item = PersonItem::to_item(person, &keys, dedup_key)?;
                     tx.put(Role::Person(Slot::Subject), item, Some(Condition::absent()))?;
+                    // The number's claim: what lets an import find who holds a `personRef` (`crate::import`).
+                    let claim = items::person_ref_item(person_ref, person.id);
+                    tx.put(Role::PersonRefClaim, claim, Some(Condition::absent()))?;
                     if let Some(record) = &created.idempotency {
                         tx.put(Role::Idempotency, items::idempotency_item(record)?, Some(Condition::absent()))?;
                     }

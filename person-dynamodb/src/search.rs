@@ -267,9 +267,9 @@ mod tests {
 
     use crate::tx::MAX_TRANSACTION_ITEMS;
 
-    /// Items of a create besides postings and reference items: person, idempotency record, dedup item, counter,
-    /// event, history, audit log and index.
-    const CREATE_FIXED_ITEMS: usize = 8;
+    /// Items of a create besides postings and reference items: person, personRef claim, idempotency record, dedup
+    /// item, counter, event, history, audit log and index.
+    const CREATE_FIXED_ITEMS: usize = 9;
 
     /// Items of an update besides postings and reference items: person, counter, event, history, audit log and
     /// index, two dedup items. A delete has the same number (one dedup item, and its equality-keys item).

@@ -44,6 +44,8 @@ pub(crate) enum Role {
     Person(Slot),
     /// The idempotency record (absent).
     Idempotency,
+    /// The claim item of the written person's `personRef` (absent).
+    PersonRefClaim,
     /// The dedup item (free, or held by the writer).
     Dedup,
     /// The feed counter (at the position read).
@@ -271,14 +273,14 @@ impl Cancelled {
             Code::ConditionFailed => matches!(r.role, Role::Counter | Role::EqualityKeys(_)),
             Code::None | Code::Other => false,
         });
-        // A taken feed slot is explained by a counter that moved on; with the counter unchanged it would mean a
-        // corrupt counter, which retrying cannot cure.
+        // A taken feed slot (or `personRef` claim, for a create) is explained by a counter that moved on; with the
+        // counter unchanged it would mean a corrupt counter, which retrying cannot cure.
         let counter_moved = self.failed(Role::Counter).is_some();
         let hopeless = self.reasons.iter().any(|r| match r.code {
             Code::Other => true,
             Code::ConditionFailed => match r.role {
                 Role::Counter | Role::EqualityKeys(_) => false,
-                Role::FeedSlot => !counter_moved,
+                Role::FeedSlot | Role::PersonRefClaim => !counter_moved,
                 _ => true,
             },
             _ => false,
@@ -286,13 +288,14 @@ impl Cancelled {
         guard_failed && !hopeless
     }
 
-    /// True when the feed counter's condition failed and nothing else did, but the event's slot being taken
-    /// (which follows from it): the transaction can be rebuilt for the counter's new value as it is.
+    /// True when the feed counter's condition failed and nothing else did, but the event's slot and the
+    /// `personRef`'s claim being taken (which follow from it: the winner took that position and number): the
+    /// transaction can be rebuilt for the counter's new value as it is.
     pub(crate) fn is_counter_race_only(&self) -> bool {
         self.failed(Role::Counter).is_some()
             && self.reasons.iter().all(|r| match r.code {
                 Code::None => true,
-                Code::ConditionFailed => matches!(r.role, Role::Counter | Role::FeedSlot),
+                Code::ConditionFailed => matches!(r.role, Role::Counter | Role::FeedSlot | Role::PersonRefClaim),
                 _ => false,
             })
     }
@@ -506,6 +509,19 @@ mod tests {
         assert!(slot_taken.is_lost_race(), "the counter moved on and the slot is taken: a lost race");
         let corrupt = cancelled(&[(Role::Counter, Code::None), (Role::FeedSlot, Code::ConditionFailed)]);
         assert!(!corrupt.is_lost_race(), "a taken slot with the counter unchanged is not cured by retrying");
+    }
+
+    #[test]
+    fn a_taken_person_ref_claim_is_a_lost_race_only_when_the_counter_moved_on() {
+        let create = cancelled(&[
+            (Role::Person(Slot::Subject), Code::None),
+            (Role::PersonRefClaim, Code::ConditionFailed),
+            (Role::Counter, Code::ConditionFailed),
+            (Role::FeedSlot, Code::ConditionFailed),
+        ]);
+        assert!(create.is_counter_race_only() && create.is_lost_race(), "another create took the number first");
+        let held = cancelled(&[(Role::PersonRefClaim, Code::ConditionFailed), (Role::Counter, Code::None)]);
+        assert!(!held.is_counter_race_only() && !held.is_lost_race(), "a number held with the counter unchanged");
     }
 
     #[test]

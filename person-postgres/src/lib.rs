@@ -71,6 +71,7 @@
 
 mod documents;
 mod error;
+mod import;
 mod merge;
 pub mod options;
 pub mod queries;

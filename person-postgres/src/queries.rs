@@ -24,9 +24,12 @@ person_core::named_queries! {
 
     /// Serialises the writers of one dedup key until they commit, in every process: the dedup check that follows is
     /// then exact. The key is hashed with the schema so that stores in different schemas never wait on each other.
-    /// Binds: dedup_key.
+    /// First takes the import lock shared (see `IMPORT_LOCK`): writers never wait for each other on it, and an import
+    /// batch, which takes it exclusively, never sets a dedup key a writer is checking. Binds: dedup_key.
     LOCK_DEDUP_KEY = "person.lock_dedup_key" =>
-        "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1, 0))";
+        "WITH import_lock AS MATERIALIZED ( \
+             SELECT pg_advisory_xact_lock_shared(hashtext(current_schema()), hashtext('import'))) \
+         SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1, 0)) FROM import_lock";
 
     /// Whether a person (in any state) has the id. Binds: id.
     PERSON_EXISTS = "person.exists" => "SELECT EXISTS (SELECT 1 FROM persons WHERE id = $1)";
@@ -34,8 +37,12 @@ person_core::named_queries! {
     /// Whether an idempotency key is stored. Binds: key.
     IDEMPOTENCY_KEY_EXISTS = "idempotency.exists" => "SELECT EXISTS (SELECT 1 FROM idempotency WHERE key = $1)";
 
-    /// Allocates the next `personRef`. A sequence: never the same number twice, in any number of processes.
-    NEXT_PERSON_REF = "person_ref.next" => "SELECT nextval('persons_person_ref_seq')";
+    /// Allocates the next `personRef`. A sequence: never the same number twice, in any number of processes. First
+    /// takes the import lock shared (see `IMPORT_LOCK`), so no create is handed a number an import batch keeps.
+    NEXT_PERSON_REF = "person_ref.next" =>
+        "WITH import_lock AS MATERIALIZED ( \
+             SELECT pg_advisory_xact_lock_shared(hashtext(current_schema()), hashtext('import'))) \
+         SELECT nextval('persons_person_ref_seq') FROM import_lock";
 
     /// Stores a new person. Binds: id, person_ref, version_number, state, merged_into, document (JSON text),
     /// created_at, last_modified, processing_restricted, dedup_key, tenure_count, reference_count (the copies
@@ -115,7 +122,10 @@ person_core::named_queries! {
     /// Candidate retrieval: live, unrestricted persons having any of the keys, by number of distinct keys matched, then
     /// id (uuid order is byte order, the order of the hyphenated lower-case text, as in every store), with the NI
     /// number of their equality data. The inner query reads `search_keys_pkey` once per key (never the whole table) and
-    /// joins each hit to its person by primary key. The documents and NI numbers of the (at most `limit`) chosen
+    /// counts the hits per person without visiting `persons`: only live persons hold keys (writes of deleted or merged
+    /// persons drop them), and restricted persons are excluded by an anti-join on the small partial index
+    /// `persons_processing_restricted_idx` (joining every key row to `persons` was most of the statement's time at
+    /// scale, docs/benchmarks.md). The documents and NI numbers of the (at most `limit`) chosen
     /// persons are fetched by scalar subqueries, which always run as primary-key look-ups: a join there could be
     /// planned as a scan of `persons` when the planner overestimates the candidates. Binds: an array of keys, limit.
     CANDIDATES = "person.search_candidates" =>
@@ -124,9 +134,9 @@ person_core::named_queries! {
             (SELECT d.document -> 'body' ->> 'nationalInsuranceNumber' FROM documents d \
               WHERE d.person_id = c.person_id AND d.kind = 'equality') AS nino \
          FROM (SELECT k.person_id AS person_id, count(DISTINCT k.key) AS matched \
-                 FROM search_keys k JOIN persons q ON q.id = k.person_id \
+                 FROM search_keys k \
                 WHERE k.key = ANY($1) \
-                  AND q.state = 'active' AND NOT q.processing_restricted \
+                  AND NOT EXISTS (SELECT 1 FROM persons q WHERE q.id = k.person_id AND q.processing_restricted) \
                 GROUP BY k.person_id \
                 ORDER BY matched DESC, k.person_id \
                 LIMIT $2) c \
@@ -271,6 +281,80 @@ person_core::named_queries! {
 
     /// A relay's lease and position. Binds: relay.
     RELAY_STATE = "relay.state" => "SELECT holder, position, expires_at FROM relays WHERE relay = $1";
+
+    /// Takes the import lock exclusively until the transaction ends. Creates (from allocating their `personRef`) and
+    /// every write that sets a dedup key (from `person.lock_dedup_key`) hold it shared until they end, always as
+    /// their first lock: the batch waits for those in progress, and those that start later wait for the batch to
+    /// commit. So no create is handed a `personRef` the batch keeps, no writer sets a dedup key the batch checked as
+    /// free, the batch's checks of ids and `personRef`s are exact, and imports run one at a time. It is the only lock
+    /// an import waits for, so it cannot deadlock with them.
+    IMPORT_LOCK = "import.lock" =>
+        "SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext('import'))";
+
+    /// Which of the batch's ids a person (in any state) has: one `persons_pkey` probe per id. Binds: an array of ids.
+    IMPORT_IDS_PRESENT = "import.ids_present" => "SELECT id FROM persons WHERE id = ANY($1)";
+
+    /// The persons (in any state) holding any of the batch's kept `personRef`s: one `persons_person_ref_key` probe per
+    /// number. Binds: an array of `personRef`s.
+    IMPORT_PERSON_REFS_TAKEN = "import.person_refs_taken" =>
+        "SELECT person_ref, id FROM persons WHERE person_ref = ANY($1)";
+
+    /// The live persons holding any of the batch's dedup keys: one probe of the partial unique index
+    /// `persons_dedup_key_key` per key. Binds: an array of dedup keys.
+    IMPORT_DEDUP_HOLDERS = "import.dedup_holders" =>
+        "SELECT dedup_key, id FROM persons WHERE dedup_key = ANY($1) AND state = 'active'";
+
+    /// The live persons holding any of the batch's cross-references, each with the position (from 1) of the
+    /// reference in the arrays: one `person_references_pkey` probe per reference. Binds: an array of systems, an
+    /// array of ids (pairwise).
+    IMPORT_REFERENCE_HOLDERS = "import.reference_holders" =>
+        "SELECT w.position, r.person_id \
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(system, reference_id, position) \
+         JOIN person_references r ON r.system = w.system AND r.reference_id = w.reference_id";
+
+    /// Raises the `personRef` sequence to at least the largest kept `personRef` of an import batch and reserves the
+    /// numbers it assigns, in one step: the sequence's last number becomes GREATEST(last handed out, largest kept)
+    /// + count, and the batch assigns the `count` numbers up to it. Run under `IMPORT_LOCK`, so no create allocates
+    /// in between. Like `nextval`, it is not undone by a rollback (a gap, never a reuse). Binds: largest kept
+    /// `personRef` (0: none), count of numbers to assign.
+    IMPORT_RESERVE_PERSON_REFS = "import.reserve_person_refs" =>
+        "SELECT setval('persons_person_ref_seq', \
+             GREATEST(CASE WHEN is_called THEN last_value ELSE last_value - 1 END, $1::bigint) + $2::bigint) \
+         FROM persons_person_ref_seq";
+
+    /// Stores an import batch's persons, in one statement whatever their number. Binds, one array each (pairwise):
+    /// id, person_ref, version_number, state, merged_into, document (JSON text), created_at, last_modified,
+    /// processing_restricted, dedup_key, tenure_count, reference_count (as `person.insert`).
+    IMPORT_INSERT_PERSONS = "import.insert_persons" =>
+        "INSERT INTO persons \
+         (id, person_ref, version_number, state, merged_into, document, created_at, last_modified, \
+          processing_restricted, dedup_key, tenure_count, reference_count) \
+         SELECT p.id, p.person_ref, p.version_number, p.state, p.merged_into, p.document::jsonb, p.created_at, \
+                p.last_modified, p.processing_restricted, p.dedup_key, p.tenure_count, p.reference_count \
+         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], \
+                     $7::timestamptz[], $8::timestamptz[], $9::boolean[], $10::text[], $11::integer[], $12::integer[]) \
+              AS p(id, person_ref, version_number, state, merged_into, document, created_at, last_modified, \
+                   processing_restricted, dedup_key, tenure_count, reference_count)";
+
+    /// Stores the `person` search keys of an import batch's live persons (each pair once), in one statement whatever
+    /// their number. In `search_keys_pkey` order: consecutive rows then often land on the same index page (about a
+    /// third cheaper than arrival order with a million persons stored). Binds: an array of keys, an array of person
+    /// ids (pairwise, without repeats).
+    IMPORT_INSERT_SEARCH_KEYS = "import.insert_search_keys" =>
+        "INSERT INTO search_keys (key, person_id, source) \
+         SELECT k.key, k.person_id, 'person' FROM unnest($1::text[], $2::uuid[]) AS k(key, person_id) \
+         ORDER BY k.key, k.person_id";
+
+    /// Claims the cross-references of an import batch's live persons, in one statement whatever their number, in
+    /// (system, id) order as every claim is made. A reference a concurrent write claimed since the batch's look-up
+    /// is skipped (`DO NOTHING`): fewer rows than references tells the store to fail the batch as unavailable (a
+    /// retry reports the holder). Binds: an array of systems, an array of ids, an array of person ids (pairwise).
+    IMPORT_INSERT_REFERENCES = "import.insert_references" =>
+        "INSERT INTO person_references (system, reference_id, person_id) \
+         SELECT r.system, r.reference_id, r.person_id \
+         FROM unnest($1::text[], $2::text[], $3::uuid[]) AS r(system, reference_id, person_id) \
+         ORDER BY 1, 2 \
+         ON CONFLICT ON CONSTRAINT person_references_pkey DO NOTHING";
 
     /// Creates the schema named by the storage URL when it is missing (the name is validated, then appended).
     CREATE_SCHEMA = "schema.create" => "CREATE SCHEMA IF NOT EXISTS";

@@ -1,8 +1,8 @@
 //! The embedded default store of the Person API: [`SqliteStore`], an implementation of every storage port
 //! ([`person_core::ports::Store`]: [`person_core::PersonRepository`], [`person_core::DocumentRepository`],
-//! [`person_core::AuditLog`], [`person_core::ports::ReportingRepository`], [`person_core::ports::RelayRepository`]
-//! and [`person_core::ports::QueryCatalogue`]) on one SQLite database file (sqlx, SQLite bundled), chosen with a
-//! `sqlite://path/to/file.db` storage URL (SPEC §10).
+//! [`person_core::AuditLog`], [`person_core::ports::ReportingRepository`], [`person_core::ports::RelayRepository`],
+//! [`person_core::ports::ImportRepository`] and [`person_core::ports::QueryCatalogue`]) on one SQLite database
+//! file (sqlx, SQLite bundled), chosen with a `sqlite://path/to/file.db` storage URL (SPEC §10).
 //!
 //! # Concurrency design
 //!
@@ -61,6 +61,14 @@
 //! changed by one conditional statement per call in a write transaction, so concurrent acquisitions have exactly
 //! one winner.
 //!
+//! # Bulk import
+//!
+//! An import batch is one write transaction running a fixed set of statements whatever its size: the batch's
+//! ids, `personRef`s, dedup keys and references are each bound as one JSON array (`json_each`) and looked up in one
+//! indexed statement each, the records are decided in Rust in batch order, and the persons, search keys and
+//! references are each inserted by one `INSERT … SELECT`, with one audit entry. No event or history entry is
+//! written.
+//!
 //! # Query visibility
 //!
 //! Every statement runs through the [`person_core::storage::QueryRecorder`] of [`SqliteOptions::queries`], under
@@ -80,6 +88,7 @@ mod audit;
 mod documents;
 mod error;
 mod execution;
+mod import;
 mod keys;
 mod merge;
 pub mod options;
@@ -103,6 +112,9 @@ pub use options::{InvalidSynchronous, SqliteOptions, Synchronous};
 
 use crate::error::{SqliteStoreError, failed, is_not_a_database};
 
+/// The writer connection's page cache: `PRAGMA cache_size` in KiB when negative (256 MiB).
+const WRITER_CACHE_SIZE: &str = "-262144";
+
 /// The schema migrations, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -118,6 +130,8 @@ pub struct SqliteStore {
     readers: SqlitePool,
     /// Where every statement execution is reported ([`SqliteOptions::queries`]).
     recorder: QueryRecorder,
+    /// Audit entries of reads waiting to be written together (group commit, see `audit`).
+    audit_queue: std::sync::Arc<audit::AuditQueue>,
 }
 
 impl SqliteStore {
@@ -151,7 +165,12 @@ impl SqliteStore {
             .busy_timeout(options.busy_timeout);
         // WAL is a property of the file: the writer sets it (first, before any reader exists); readers inherit it
         // and must not try to change the journal mode.
-        let writer_connection = connection.clone().journal_mode(SqliteJournalMode::Wal);
+        // A larger page cache for the writer (SQLite's default is 2 MiB): a write transaction keeps every page it
+        // changes in the cache until it commits, and an import batch of 1,000 persons changes thousands of index
+        // pages; with the default cache they are spilled to the WAL mid-transaction and written again (measured:
+        // 774 → 1,060 persons/s importing 50,000). Pages are allocated only as they are used.
+        let writer_connection =
+            connection.clone().journal_mode(SqliteJournalMode::Wal).pragma("cache_size", WRITER_CACHE_SIZE);
         let reader_connection = connection.pragma("query_only", "ON");
 
         // Local connections do not go stale like network ones, so they are not pinged before each use, and the
@@ -174,7 +193,7 @@ impl SqliteStore {
             .connect_with(reader_connection)
             .await
             .map_err(open_failed)?;
-        let store = Self { path, writer, readers, recorder: options.queries.clone() };
+        let store = Self { path, writer, readers, recorder: options.queries.clone(), audit_queue: Default::default() };
         store.backfill_search_keys().await?;
         tracing::info!(
             path = %store.path.display(),

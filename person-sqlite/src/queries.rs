@@ -92,19 +92,23 @@ person_core::named_queries! {
 
     /// Candidate retrieval: live, unrestricted persons having any of the keys, by number of distinct keys matched,
     /// then id, with the NI number of their equality data. The inner query reads `search_keys_pkey` once per key
-    /// (never the whole table) and joins each hit to its person by primary key. Binds: a JSON array of keys,
-    /// limit.
+    /// (never the whole table) and counts the hits per person **without** visiting `persons`: only live persons
+    /// hold keys (every write of a deleted or merged person drops them), and restricted persons are excluded
+    /// through the small partial index `persons_processing_restricted_idx`, read once per statement. Joining every
+    /// key row to `persons` instead cost ~85 % of the statement at 300,000 persons (docs/benchmarks.md). Only the
+    /// kept candidates are read from `persons` (their state re-checked). Binds: a JSON array of keys, limit.
     CANDIDATES = "person.search_candidates" => "SELECT p.document, c.matched, \
             (SELECT json_extract(d.document, '$.body.nationalInsuranceNumber') FROM documents d \
               WHERE d.person_id = c.person_id AND d.kind = 'equality') AS nino \
          FROM (SELECT k.person_id AS person_id, count(DISTINCT k.key) AS matched \
-                 FROM search_keys k JOIN persons q ON q.id = k.person_id \
+                 FROM search_keys k \
                 WHERE k.key IN (SELECT value FROM json_each(?)) \
-                  AND q.state = 'active' AND q.processing_restricted = 0 \
+                  AND k.person_id NOT IN (SELECT id FROM persons WHERE processing_restricted = 1) \
                 GROUP BY k.person_id \
                 ORDER BY matched DESC, k.person_id \
                 LIMIT ?) c \
          JOIN persons p ON p.id = c.person_id \
+        WHERE p.state = 'active' \
          ORDER BY c.matched DESC, c.person_id";
 
     /// A batch of persons whose keys are not computed yet (rows from before migration 0003), for the backfill.
@@ -204,9 +208,12 @@ person_core::named_queries! {
     /// lowercase ids, which is the UUIDs' byte order): a range read of `persons_report_idx` from the keyset
     /// position, testing `last_modified` in the index so only the selected rows are read from the table. Binds:
     /// after (exclusive; `''` for the first page), modified since (inclusive; `''` for every person), limit,
-    /// offset.
-    REPORT_PERSONS = "report.persons" => "SELECT document FROM persons INDEXED BY persons_report_idx \
-         WHERE id > ? AND last_modified >= ? ORDER BY id LIMIT ? OFFSET ?";
+    /// offset. The page comes back as **one** row, the documents joined into a JSON array in id order: sqlx runs
+    /// SQLite on a worker thread and hands each row to the async side through a channel, and that hand-off per row
+    /// cost more than reading the row (profile in docs/benchmarks.md, CSV export).
+    REPORT_PERSONS = "report.persons" => "SELECT '[' || coalesce(group_concat(document, ',' ORDER BY id), '') || ']' \
+         FROM (SELECT id, document FROM persons INDEXED BY persons_report_idx \
+               WHERE id > ? AND last_modified >= ? ORDER BY id LIMIT ? OFFSET ?)";
 
     /// The reporting counts over the persons modified since an instant, from the columns every person write
     /// keeps (no document is parsed): an index-only read of `persons_report_counts_idx`. A person is reported
@@ -243,6 +250,55 @@ person_core::named_queries! {
 
     /// A relay's lease and position. Binds: relay.
     RELAY_STATE = "relay.state" => "SELECT holder, position, expires_at FROM relay_leases WHERE relay = ?";
+
+    /// Which ids of an import batch are stored (in any state): one read of `persons_pkey` per id. Binds: a JSON
+    /// array of ids.
+    IMPORT_STORED_IDS = "import.stored_ids" =>
+        "SELECT id FROM persons WHERE id IN (SELECT value FROM json_each(?))";
+
+    /// Which `personRef`s of an import batch are stored, with the person holding each: one read of
+    /// `persons_person_ref_key` per number. Binds: a JSON array of `personRef`s.
+    IMPORT_PERSON_REF_OWNERS = "import.person_ref_owners" =>
+        "SELECT person_ref, id FROM persons WHERE person_ref IN (SELECT value FROM json_each(?))";
+
+    /// Which dedup keys of an import batch a stored live person holds, with the holder: one read of the partial
+    /// unique index `persons_dedup_key_key` per key. Binds: a JSON array of dedup keys.
+    IMPORT_DEDUP_HOLDERS = "import.dedup_holders" => "SELECT dedup_key, id FROM persons \
+         WHERE dedup_key IN (SELECT value FROM json_each(?)) AND state = 'active' AND dedup_key IS NOT NULL";
+
+    /// Which cross-references of an import batch a stored live person holds, with the holder: one read of
+    /// `person_references_pkey` per reference. Binds: a JSON array of references (`{"system", "id"}`).
+    IMPORT_REFERENCE_HOLDERS = "import.reference_holders" => "SELECT r.system, r.reference_id, r.person_id AS id \
+         FROM json_each(?) j \
+         JOIN person_references r \
+           ON r.system = json_extract(j.value, '$.system') AND r.reference_id = json_extract(j.value, '$.id')";
+
+    /// Raises the `personRef` sequence to at least the largest number an import batch keeps, then allocates the
+    /// numbers for the batch's persons without one, and returns the last (inside the import's transaction, so a
+    /// failed import gives them back). Binds: the largest kept `personRef` (0: none), how many to allocate.
+    IMPORT_RAISE_PERSON_REF = "import.person_ref_raise" =>
+        "UPDATE counters SET value = max(value, ?) + ? WHERE name = 'person_ref' RETURNING value";
+
+    /// Stores the persons of an import batch, in one statement whatever their number, with the columns a create
+    /// writes (`keys_indexed = 1`). Binds: a JSON array with one array per person: id, person_ref,
+    /// version_number, state, merged_into, document (as a JSON string), created_at, last_modified,
+    /// processing_restricted, dedup_key, tenure_count, reference_count.
+    IMPORT_INSERT_PERSONS = "import.insert_persons" => "INSERT INTO persons \
+         (id, person_ref, version_number, state, merged_into, document, created_at, last_modified, \
+          processing_restricted, dedup_key, tenure_count, reference_count, keys_indexed) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
+                value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, 1 \
+         FROM json_each(?)";
+
+    /// Stores the `person` search keys of the live persons of an import batch, in one statement whatever their
+    /// number. Binds: a JSON array of distinct `[key, person_id]` pairs.
+    IMPORT_INSERT_SEARCH_KEYS = "import.insert_search_keys" =>
+        "INSERT INTO search_keys (key, person_id, source) SELECT value ->> 0, value ->> 1, 'person' FROM json_each(?)";
+
+    /// Stores the cross-references of the live persons of an import batch, in one statement whatever their
+    /// number. Binds: a JSON array of distinct `[system, reference_id, person_id]` triples.
+    IMPORT_INSERT_REFERENCES = "import.insert_references" => "INSERT INTO person_references \
+         (system, reference_id, person_id) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)";
 }
 
 #[cfg(test)]

@@ -16,9 +16,10 @@ use person_core::ports::{ReportCounts, ReportQuery, ReportingRepository, StoreEr
 
 use crate::SqliteStore;
 use crate::error::failed;
-use crate::execution::{counted, single};
+use crate::execution::single;
 use crate::queries;
-use crate::rows::{PersonRow, ReportCountsRow, timestamp};
+use crate::rows::{ReportCountsRow, timestamp};
+use person_core::storage::from_json;
 
 /// Sorts before every stored id and timestamp: binding it leaves a `>`/`>=` bound open.
 const NO_BOUND: &str = "";
@@ -35,18 +36,18 @@ impl ReportingRepository for SqliteStore {
         // SQLite's OFFSET is a signed 64-bit integer: no table holds more rows than it can skip.
         let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
         let page = &queries::REPORT_PERSONS;
-        let statement = sqlx::query_as::<_, PersonRow>(page.sql)
+        let statement = sqlx::query_scalar::<_, String>(page.sql)
             .bind(after)
             .bind(since_bound(query.modified_since))
             .bind(i64::from(query.limit))
             .bind(offset)
-            .fetch_all(&self.readers);
-        counted(&self.recorder, page, statement)
-            .await
-            .map_err(failed(page.name))?
-            .into_iter()
-            .map(PersonRow::into_person)
-            .collect()
+            .fetch_one(&self.readers);
+        // Parsed inside the recorded execution, so the catalogue counts persons, not the one row.
+        let page_of_persons = async {
+            let documents = statement.await.map_err(failed(page.name))?;
+            from_json::<Vec<Person>>(&documents, "report page")
+        };
+        self.recorder.run_counted(page, page_of_persons, |persons| u64::try_from(persons.len()).ok()).await
     }
 
     async fn report_counts(&self, modified_since: Option<DateTime<Utc>>) -> Result<ReportCounts, StoreError> {
