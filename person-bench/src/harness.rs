@@ -21,7 +21,8 @@ use person_core::ports::{
     SystemClock, UpdateError,
 };
 use person_core::ports::{
-    QueryCatalogue, RelayError, RelayLease, RelayRepository, ReportCounts, ReportQuery, ReportingRepository,
+    ImportOutcome, ImportRepository, ImportWrite, QueryCatalogue, RelayError, RelayLease, RelayRepository,
+    ReportCounts, ReportQuery, ReportingRepository,
 };
 use person_core::testkit::synthetic::SyntheticConfig;
 use person_core::{Person, PersonId, PersonService, RequestContext};
@@ -174,6 +175,17 @@ impl ReportingRepository for Timed {
         modified_since: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<ReportCounts, StoreError> {
         self.inner.report_counts(modified_since).await
+    }
+}
+
+#[async_trait]
+impl ImportRepository for Timed {
+    async fn import_persons(
+        &self,
+        batch: Vec<ImportWrite>,
+        audit: AuditEntry,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.inner.import_persons(batch, audit).await
     }
 }
 

@@ -10,7 +10,13 @@
 //! * `person-bench search-latency --store sqlite:///path.db --persons N --seed S [--queries 2000]` runs a mix
 //!   of searches and matches in process against the loaded store and reports p50/p95/p99/max per kind, with
 //!   the share of queries whose person was returned. `docs/benchmarks.md` quotes both.
+//! * `person-bench api --persons N --seed S --store sqlite:///path.db|postgres://… --server target/release/person-api
+//!   [--concurrency C --requests R --max-seconds T] [--write-doc docs/benchmarks.md] [--skip-import]` imports the
+//!   register with `person-api import`, starts `person-api serve` on loopback and runs bounded HTTP workloads (GET by
+//!   id, searches, match, create with duplicate check, PATCH, the CSV export) next to the store's raw point read,
+//!   reporting throughput, p50/p95/p99, the API/raw ratio, start to ready and the server's memory against SPEC §11.
 
+mod api;
 mod evaluate_matching;
 mod harness;
 mod load;
@@ -37,6 +43,8 @@ enum Command {
     Load(load::Args),
     /// Search and match latency (p50, p95, p99, max per query kind) against a loaded SQLite store.
     SearchLatency(search_latency::Args),
+    /// Workloads against a running `person-api` (imported register, loopback HTTP) next to the raw store reads.
+    Api(api::Args),
 }
 
 fn main() -> Result<()> {
@@ -44,6 +52,7 @@ fn main() -> Result<()> {
         Command::EvaluateMatching(args) => evaluate_matching::run(&args),
         Command::Load(args) => runtime()?.block_on(load::run(&args)),
         Command::SearchLatency(args) => runtime()?.block_on(search_latency::run(&args)),
+        Command::Api(args) => runtime()?.block_on(api::run(&args)),
     }
 }
 

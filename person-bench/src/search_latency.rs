@@ -90,17 +90,21 @@ pub(crate) struct Args {
 const KINDS: [&str; 6] = ["name", "name+dob", "typo-name", "postcode", "q", "match"];
 
 /// What an operation does.
-enum Operation {
+pub(crate) enum Operation {
+    /// A search with these criteria.
     Search(SearchQuery),
+    /// A `POST /persons/match` body.
     Match(Vec<u8>),
 }
 
 /// One planned operation.
-struct Planned {
-    kind: &'static str,
-    operation: Operation,
+pub(crate) struct Planned {
+    /// Its kind (one of [`KINDS`]).
+    pub(crate) kind: &'static str,
+    /// What it does.
+    pub(crate) operation: Operation,
     /// The registered person the query is after.
-    expected: Option<PersonId>,
+    pub(crate) expected: Option<PersonId>,
 }
 
 /// One measured operation.
@@ -125,8 +129,8 @@ fn search(build: impl FnOnce(&mut SearchQuery)) -> Operation {
     Operation::Search(query)
 }
 
-/// The deterministic mix of `count` operations on the register.
-fn plan(data: &SyntheticDataSet, seed: u64, count: usize, purpose: u64) -> Vec<Planned> {
+/// The deterministic mix of `count` operations on the register (also replayed over HTTP by `api`).
+pub(crate) fn plan(data: &SyntheticDataSet, seed: u64, count: usize, purpose: u64) -> Vec<Planned> {
     let mut rng = Rng::new(seed, purpose);
     let duplicates: Vec<usize> = (0..data.queries.len())
         .filter(|&i| data.queries[i].kind == QueryKind::Duplicate && data.queries[i].expected.is_some())

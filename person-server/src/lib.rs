@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod export;
+pub mod import;
 pub mod links;
 pub mod relay;
 pub mod store;

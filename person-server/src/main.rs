@@ -1,7 +1,9 @@
 //! `person-api`: the Person API server binary.
 //!
 //! `person-api [--config FILE] [serve]` serves the API (the default); `person-api migrate` applies the store's
-//! schema migrations and exits; `person-api export [--output FILE]` writes every person as NDJSON. Configuration: see `config.rs` and the README.
+//! schema migrations and exits; `person-api export [--output FILE]` writes every person as NDJSON;
+//! `person-api import FILE` loads persons from NDJSON or a Hackney DynamoDB export. Configuration: see `config.rs`
+//! and the README.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,28 @@ enum Command {
         /// Output file (written as `<file>.partial`, renamed when complete); standard output when absent.
         #[arg(long)]
         output: Option<PathBuf>,
+    },
+    /// Load persons from a file (NDJSON of the Person JSON, or a Hackney DynamoDB JSON export), keeping their ids
+    /// and personRefs; invalid, refused and probable duplicate records go to a report file. Resumable.
+    Import {
+        /// The input file (gzip-compressed or not).
+        file: PathBuf,
+        /// The input format.
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: person_server::import::InputFormat,
+        /// The report file (one JSON line per record not simply imported); default `<FILE>.report.ndjson`.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Records per store write.
+        #[arg(long, default_value_t = person_server::import::DEFAULT_BATCH,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+        batch: usize,
+        /// No progress bar (a line every 100,000 records instead).
+        #[arg(long)]
+        no_progress: bool,
+        /// Ignore the checkpoint of an interrupted run and start from the first line.
+        #[arg(long)]
+        restart: bool,
     },
     /// Print a token signed with the configured HS256 secret (for local use and tests).
     Token {
@@ -94,6 +118,32 @@ fn main() -> ExitCode {
                 let exported = person_server::export::export(store.as_ref(), output.as_deref(), 100_000).await;
                 store.close().await;
                 eprintln!("person-api export: {} persons written", exported?);
+                Ok(())
+            }
+            Command::Import { file, format, report, batch, no_progress, restart } => {
+                let store = person_server::store::open_repository(
+                    &config.store,
+                    &config.store_options,
+                    person_core::storage::QueryRecorder::none(),
+                )
+                .await?;
+                let service = person_core::PersonService::new(
+                    person_core::Repositories::from_dyn(store.clone()),
+                    std::sync::Arc::new(person_core::ports::SystemClock),
+                    std::sync::Arc::new(person_core::ports::RandomIds),
+                );
+                let options = person_server::import::ImportOptions {
+                    input: file,
+                    format,
+                    report,
+                    batch,
+                    progress: !no_progress,
+                    restart,
+                };
+                let ctx = person_server::import::import_context();
+                let imported = person_server::import::run(&service, &ctx, &options).await;
+                store.close().await;
+                eprintln!("person-api import: {}", imported?);
                 Ok(())
             }
             Command::Token { .. } => Ok(()),

@@ -1,0 +1,813 @@
+//! `person-api import`: loads persons from a file into the configured store, keeping their ids and `personRef`s.
+//!
+//! Two input formats, one record per line: NDJSON of this API's Person JSON (what `person-api export` writes), and
+//! Hackney's DynamoDB `Persons` table as the AWS "Export to S3" DynamoDB JSON format writes it ([`hackney`]);
+//! gzip-compressed files are read as such. Each record is validated as a create validates it
+//! ([`PersonService::prepare_import`]); a record that is not valid, not JSON, or refused by the store is written to
+//! the report file (ids, outcomes and field errors only, never a name: the report may be shared) and the load goes
+//! on. Probable duplicates are imported and reported, for staff to merge.
+//!
+//! **Speed.** A reader thread cuts the file into batches, worker threads parse and prepare them, and the store
+//! writes one batch (one atomic write) while the next ones are being prepared; batches are written in file order.
+//!
+//! **Resuming.** After each committed batch, `<FILE>.import-state` records where the next batch starts (byte offset
+//! and line), the counts so far and the length of the report, written to a temporary file and renamed. Run again,
+//! the import continues from there (the report is cut back to that length, so nothing is reported twice). A crash
+//! between a commit and its checkpoint loses nothing and writes nothing twice: the store answers "already stored"
+//! for ids it holds. The checkpoint is removed when the load completes; `--restart` ignores it.
+
+pub mod hackney;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use person_core::event::Actor;
+use person_core::service::import::{ImportResult, PreparedImport, codes};
+use person_core::{FieldError, Permissions, PersonId, PersonRef, PersonService, RequestContext, ValidationErrors};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+/// Records per store write unless `--batch` says otherwise.
+pub const DEFAULT_BATCH: usize = 1000;
+
+/// Without a progress bar (standard error is not a terminal, or `--no-progress`), a line every so many records.
+pub const PROGRESS_LINE_EVERY: u64 = 100_000;
+
+/// Bytes of the input hashed to recognise it when resuming (with its size and modification time).
+const FINGERPRINT_BYTES: u64 = 64 * 1024;
+
+/// The subject of the audit entries an import writes.
+pub const IMPORT_ACTOR: &str = "person-api import";
+
+/// The format of the input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputFormat {
+    /// One Person JSON object per line (what `person-api export` writes).
+    Ndjson,
+    /// Hackney's `Persons` table in the DynamoDB JSON of AWS "Export to S3": one `{"Item": {…}}` per line.
+    #[value(name = "hackney-dynamodb")]
+    HackneyDynamodb,
+}
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// The input file (gzip-compressed or not).
+    pub input: PathBuf,
+    /// Its format.
+    pub format: InputFormat,
+    /// The report file; `<input>.report.ndjson` when `None`.
+    pub report: Option<PathBuf>,
+    /// Records per store write (at least 1).
+    pub batch: usize,
+    /// Show a progress bar (when standard error is a terminal).
+    pub progress: bool,
+    /// Ignore a checkpoint left by an interrupted run and start from the first line.
+    pub restart: bool,
+}
+
+/// What an import did, over all its runs when it was resumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportCounts {
+    /// Records read (blank lines are not records).
+    pub read: u64,
+    /// Persons stored (probable duplicates included).
+    pub imported: u64,
+    /// Persons stored although a live person with the same identity was recorded (reported).
+    pub duplicates: u64,
+    /// Records that are not valid persons (reported, not stored).
+    pub invalid: u64,
+    /// Records refused by the store: their `personRef` or a reference belongs to another person (reported).
+    pub refused: u64,
+    /// Records whose id was already stored (reported; what a resumed or repeated import finds).
+    pub already_stored: u64,
+}
+
+impl ImportCounts {
+    fn add(&mut self, result: &ImportResult) {
+        self.read += 1;
+        match result {
+            ImportResult::Imported { duplicate_of, .. } => {
+                self.imported += 1;
+                if duplicate_of.is_some() {
+                    self.duplicates += 1;
+                }
+            }
+            ImportResult::AlreadyStored { .. } => self.already_stored += 1,
+            ImportResult::PersonRefTaken { .. } | ImportResult::ReferenceTaken { .. } => self.refused += 1,
+            ImportResult::Invalid { .. } => self.invalid += 1,
+        }
+    }
+}
+
+/// The end of a completed import.
+#[derive(Debug, Clone)]
+pub struct ImportSummary {
+    /// Counts over every run of this import.
+    pub counts: ImportCounts,
+    /// Records read by this run.
+    pub read_this_run: u64,
+    /// How long this run took.
+    pub elapsed: Duration,
+    /// The line this run started after, when it resumed an interrupted one.
+    pub resumed_after_line: Option<u64>,
+    /// The report file.
+    pub report: PathBuf,
+}
+
+impl ImportSummary {
+    /// Records per second in this run.
+    #[must_use]
+    #[expect(clippy::cast_precision_loss, reason = "a rate for people to read")]
+    pub fn rate(&self) -> f64 {
+        self.read_this_run as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.counts;
+        write!(
+            f,
+            "{} read, {} imported ({} probable duplicates), {} invalid, {} refused, {} already stored; \
+             {} records in {:.1} s ({:.0} persons/s); report: {}",
+            c.read,
+            c.imported,
+            c.duplicates,
+            c.invalid,
+            c.refused,
+            c.already_stored,
+            self.read_this_run,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.report.display()
+        )
+    }
+}
+
+/// Why an import stopped before the end of its input (the checkpoint then allows resuming it).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The input cannot be opened or read.
+    #[error("cannot read {}", .path.display())]
+    Input {
+        /// The input file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The report cannot be written.
+    #[error("cannot write the report {}", .path.display())]
+    Report {
+        /// The report file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The checkpoint cannot be written.
+    #[error("cannot write the checkpoint {}", .path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The store failed; the batch being written was not stored. Running the same command again resumes.
+    #[error("the store failed (run the same command again to resume after the last stored batch)")]
+    Store(#[source] person_core::StoreError),
+    /// A thread preparing records stopped (a bug).
+    #[error("a thread preparing records stopped unexpectedly")]
+    Worker,
+}
+
+/// The context an import acts in: a system actor with every permission, named after the OS user running it.
+#[must_use]
+pub fn import_context() -> RequestContext {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok().filter(|u| !u.is_empty());
+    let name = user.map_or_else(|| IMPORT_ACTOR.to_owned(), |user| format!("{IMPORT_ACTOR} ({user})"));
+    let actor = Actor { subject: IMPORT_ACTOR.to_owned(), name, email: String::new() };
+    let correlation_id = format!("import-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+    let mut ctx = RequestContext::new(actor, Permissions::all(), correlation_id);
+    ctx.purpose = Some("bulk import".to_owned());
+    ctx
+}
+
+/// `<file><suffix>`, next to `file`.
+fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
+    let mut name = file.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(suffix);
+    file.with_file_name(name)
+}
+
+/// The report file of an import of `input` when none is named: `<input>.report.ndjson`.
+#[must_use]
+pub fn default_report_path(input: &Path) -> PathBuf {
+    with_suffix(input, ".report.ndjson")
+}
+
+/// The checkpoint file of an import of `input`: `<input>.import-state`.
+#[must_use]
+pub fn checkpoint_path(input: &Path) -> PathBuf {
+    with_suffix(input, ".import-state")
+}
+
+/// Where an interrupted import stopped, and what input it was reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Checkpoint {
+    /// The input, canonical path.
+    input: String,
+    /// Its format.
+    format: InputFormat,
+    /// Its size in bytes.
+    size: u64,
+    /// Its modification time (nanoseconds since the Unix epoch, as text: JSON numbers lose precision).
+    modified: String,
+    /// SHA-256 of its first 64 KiB, hex.
+    head_sha256: String,
+    /// The report file.
+    report: String,
+    /// Bytes of the (decompressed) input consumed by committed batches: where to continue.
+    offset: u64,
+    /// Lines consumed by committed batches.
+    line: u64,
+    /// Length of the report after the last committed batch.
+    report_bytes: u64,
+    /// Counts so far.
+    counts: ImportCounts,
+}
+
+impl Checkpoint {
+    /// True when `self` was written by an import of the same input into the same report.
+    fn same_import(&self, other: &Self) -> bool {
+        (&self.input, self.format, self.size, &self.modified, &self.head_sha256, &self.report)
+            == (&other.input, other.format, other.size, &other.modified, &other.head_sha256, &other.report)
+    }
+}
+
+/// A fresh checkpoint (nothing consumed) describing `input`.
+fn describe_input(options: &ImportOptions, report: &Path) -> Result<Checkpoint, ImportError> {
+    let input_error = |source| ImportError::Input { path: options.input.clone(), source };
+    let canonical = std::fs::canonicalize(&options.input).map_err(input_error)?;
+    let metadata = std::fs::metadata(&canonical).map_err(input_error)?;
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+        .map_or_else(String::new, |d| d.as_nanos().to_string());
+    let mut head = Vec::new();
+    File::open(&canonical).and_then(|f| f.take(FINGERPRINT_BYTES).read_to_end(&mut head)).map_err(input_error)?;
+    let report = std::path::absolute(report).unwrap_or_else(|_| report.to_path_buf());
+    Ok(Checkpoint {
+        input: canonical.display().to_string(),
+        format: options.format,
+        size: metadata.len(),
+        modified,
+        head_sha256: hex(&Sha256::digest(&head)),
+        report: report.display().to_string(),
+        offset: 0,
+        line: 0,
+        report_bytes: 0,
+        counts: ImportCounts::default(),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Writes `checkpoint` atomically: a temporary file, then a rename over the old one.
+fn save_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), ImportError> {
+    let error = |source| ImportError::Checkpoint { path: path.to_path_buf(), source };
+    let temporary = with_suffix(path, ".tmp");
+    let bytes = serde_json::to_vec_pretty(checkpoint).map_err(|e| error(io::Error::other(e)))?;
+    std::fs::write(&temporary, bytes).map_err(error)?;
+    std::fs::rename(&temporary, path).map_err(error)
+}
+
+/// The checkpoint of an earlier run of the same import, if one is usable.
+fn load_checkpoint(path: &Path, fresh: &Checkpoint) -> Option<Checkpoint> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice::<Checkpoint>(&bytes) {
+        Ok(saved) if saved.same_import(fresh) => Some(saved),
+        Ok(_) => {
+            eprintln!(
+                "person-api import: {} belongs to another input, report or version of the file; starting from the \
+                 first line (records already stored are reported as such, none is written twice)",
+                path.display()
+            );
+            None
+        }
+        Err(_) => {
+            eprintln!("person-api import: {} is not a checkpoint; starting from the first line", path.display());
+            None
+        }
+    }
+}
+
+/// Lines read from the input, not yet prepared.
+struct RawBatch {
+    /// Line number (from 1) and bytes of each non-blank line.
+    lines: Vec<(u64, Vec<u8>)>,
+    /// Input bytes consumed after this batch.
+    end_offset: u64,
+    /// Lines consumed after this batch.
+    end_line: u64,
+}
+
+/// A batch ready for the store.
+struct PreparedBatch {
+    entries: Vec<(u64, PreparedImport)>,
+    end_offset: u64,
+    end_line: u64,
+}
+
+/// Opens the input at `offset` bytes of its (decompressed) content; true when it is gzip-compressed.
+fn open_input(path: &Path, offset: u64) -> io::Result<(Box<dyn BufRead + Send>, bool)> {
+    let mut file = File::open(path)?;
+    let mut magic = [0_u8; 2];
+    let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    file.seek(SeekFrom::Start(0))?;
+    if gzip {
+        let decoder = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
+        let mut reader = BufReader::with_capacity(1 << 20, decoder);
+        // A compressed stream cannot seek: skip what was consumed.
+        let skipped = io::copy(&mut (&mut reader).take(offset), &mut io::sink())?;
+        if skipped != offset {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the input is shorter than the checkpoint says"));
+        }
+        Ok((Box::new(reader), true))
+    } else {
+        file.seek(SeekFrom::Start(offset))?;
+        Ok((Box::new(BufReader::with_capacity(1 << 20, file)), false))
+    }
+}
+
+/// Cuts the input into batches of `size` records and hands them to the workers in turn (batch `n` to worker
+/// `n % workers`), so that the writer can take them back in order.
+fn read_batches(
+    mut input: Box<dyn BufRead + Send>,
+    path: &Path,
+    mut offset: u64,
+    mut line: u64,
+    size: usize,
+    workers: &[std_mpsc::SyncSender<Result<RawBatch, ImportError>>],
+) {
+    let mut turn = 0;
+    let mut lines = Vec::with_capacity(size);
+    loop {
+        let mut bytes = Vec::new();
+        let read = match input.read_until(b'\n', &mut bytes) {
+            Ok(read) => read,
+            Err(source) => {
+                let failed = Err(ImportError::Input { path: path.to_path_buf(), source });
+                let _ = workers[turn % workers.len()].send(failed);
+                return;
+            }
+        };
+        if read > 0 {
+            offset += read as u64;
+            line += 1;
+            if !bytes.trim_ascii().is_empty() {
+                lines.push((line, bytes));
+            }
+        }
+        let full = lines.len() >= size;
+        if (full || read == 0) && !lines.is_empty() {
+            let batch = RawBatch {
+                lines: std::mem::replace(&mut lines, Vec::with_capacity(size)),
+                end_offset: offset,
+                end_line: line,
+            };
+            if workers[turn % workers.len()].send(Ok(batch)).is_err() {
+                return;
+            }
+            turn += 1;
+        }
+        if read == 0 {
+            return;
+        }
+    }
+}
+
+/// Parses and prepares one line.
+fn prepare_line(service: &PersonService, format: InputFormat, bytes: &[u8]) -> PreparedImport {
+    let object = match person_core::validate::parse_object(bytes) {
+        Ok(object) => object,
+        Err(e) => {
+            let detail = match e {
+                person_core::validate::BodyError::Malformed(detail) => detail,
+                other => other.to_string(),
+            };
+            let mut errors = ValidationErrors::default();
+            errors.push("", codes::MALFORMED, format!("not a JSON object: {detail}"));
+            return PreparedImport::invalid(None, errors);
+        }
+    };
+    match format {
+        InputFormat::Ndjson => service.prepare_import(object),
+        InputFormat::HackneyDynamodb => {
+            let id = hackney::id_of(&object);
+            match hackney::to_person_json(object) {
+                Ok(record) => service.prepare_import(record),
+                Err(errors) => PreparedImport::invalid(id, errors),
+            }
+        }
+    }
+}
+
+/// A worker: prepares the batches it is given, in order.
+fn prepare_batches(
+    service: &PersonService,
+    format: InputFormat,
+    input: &std_mpsc::Receiver<Result<RawBatch, ImportError>>,
+    output: &mpsc::Sender<Result<PreparedBatch, ImportError>>,
+) {
+    for raw in input {
+        let prepared = raw.map(|raw| PreparedBatch {
+            entries: raw.lines.into_iter().map(|(line, bytes)| (line, prepare_line(service, format, &bytes))).collect(),
+            end_offset: raw.end_offset,
+            end_line: raw.end_line,
+        });
+        if output.blocking_send(prepared).is_err() {
+            return;
+        }
+    }
+}
+
+/// One line of the report.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportLine<'a> {
+    line: u64,
+    id: Option<PersonId>,
+    outcome: &'static str,
+    errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<PersonId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    person_ref: Option<PersonRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<PersonId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
+}
+
+/// The report line for `result`, `None` for a person simply imported.
+fn report_line(line: u64, result: &ImportResult) -> Option<ReportLine<'_>> {
+    let base = |outcome| ReportLine {
+        line,
+        id: result.id(),
+        outcome,
+        errors: &[],
+        duplicate_of: None,
+        person_ref: None,
+        owner: None,
+        reference: None,
+    };
+    match result {
+        ImportResult::Imported { duplicate_of: None, .. } => None,
+        ImportResult::Imported { duplicate_of: Some(of), person_ref, .. } => {
+            Some(ReportLine { duplicate_of: Some(*of), person_ref: Some(*person_ref), ..base("duplicate") })
+        }
+        ImportResult::AlreadyStored { .. } => Some(base("already-stored")),
+        ImportResult::PersonRefTaken { person_ref, owner, .. } => {
+            Some(ReportLine { person_ref: Some(*person_ref), owner: Some(*owner), ..base("person-ref-taken") })
+        }
+        ImportResult::ReferenceTaken { reference, owner, .. } => {
+            Some(ReportLine { reference: Some(reference.to_string()), owner: Some(*owner), ..base("reference-taken") })
+        }
+        ImportResult::Invalid { errors, .. } => Some(ReportLine { errors: errors.errors(), ..base("invalid") }),
+    }
+}
+
+/// The report, positioned where the next line goes.
+struct Report {
+    path: PathBuf,
+    out: io::BufWriter<File>,
+    bytes: u64,
+}
+
+impl Report {
+    /// Creates the report, or (resuming) cuts it back to `keep` bytes: lines written after the last checkpoint
+    /// are about records that will be read again.
+    fn open(path: &Path, keep: Option<u64>) -> Result<Self, ImportError> {
+        let error = |source| ImportError::Report { path: path.to_path_buf(), source };
+        let file = match keep {
+            None => File::create(path).map_err(error)?,
+            Some(keep) => {
+                let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(error)?;
+                let length = file.metadata().map_err(error)?.len();
+                if length > keep {
+                    file.set_len(keep).map_err(error)?;
+                }
+                file.seek(SeekFrom::End(0)).map_err(error)?;
+                file
+            }
+        };
+        let bytes = file.metadata().map_err(error)?.len();
+        Ok(Self { path: path.to_path_buf(), out: io::BufWriter::with_capacity(1 << 16, file), bytes })
+    }
+
+    fn write(&mut self, line: &ReportLine<'_>) -> Result<(), ImportError> {
+        let mut text = serde_json::to_vec(line).map_err(|e| self.error(io::Error::other(e)))?;
+        text.push(b'\n');
+        self.out.write_all(&text).map_err(|e| self.error(e))?;
+        self.bytes += text.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ImportError> {
+        self.out.flush().map_err(|e| self.error(e))
+    }
+
+    fn error(&self, source: io::Error) -> ImportError {
+        ImportError::Report { path: self.path.clone(), source }
+    }
+}
+
+/// Progress on standard error: a bar on a terminal, otherwise a line every [`PROGRESS_LINE_EVERY`] records.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    next_line_at: u64,
+}
+
+impl Progress {
+    fn new(show_bar: bool, total_bytes: Option<u64>, position: u64, read: u64) -> Self {
+        let bar = (show_bar && io::stderr().is_terminal()).then(|| {
+            let bar = match total_bytes {
+                Some(total) => indicatif::ProgressBar::new(total),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            let template = if total_bytes.is_some() {
+                "{spinner} [{elapsed_precise}] [{wide_bar}] {percent}% (eta {eta}) {msg}"
+            } else {
+                "{spinner} [{elapsed_precise}] {binary_bytes} {msg}"
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.set_position(position);
+            bar
+        });
+        Self { bar, next_line_at: (read / PROGRESS_LINE_EVERY + 1) * PROGRESS_LINE_EVERY }
+    }
+
+    fn update(&mut self, position: u64, counts: &ImportCounts, rate: f64) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(position);
+                bar.set_message(format!("{} read, {} imported, {rate:.0}/s", counts.read, counts.imported));
+            }
+            None => {
+                while counts.read >= self.next_line_at {
+                    eprintln!(
+                        "person-api import: {} records read, {} imported ({rate:.0} persons/s)",
+                        counts.read, counts.imported
+                    );
+                    self.next_line_at += PROGRESS_LINE_EVERY;
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Imports `options.input` through `service`, acting as `ctx`; resumes an interrupted run of the same import
+/// unless `options.restart`.
+///
+/// # Errors
+/// [`ImportError`] when the input, the report, the checkpoint or the store fails. Invalid and refused records are
+/// not errors: they are reported and counted.
+pub async fn run(
+    service: &PersonService,
+    ctx: &RequestContext,
+    options: &ImportOptions,
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
+    let report_path = options.report.clone().unwrap_or_else(|| default_report_path(&options.input));
+    let state_path = checkpoint_path(&options.input);
+    let fresh = describe_input(options, &report_path)?;
+    let resumed = if options.restart { None } else { load_checkpoint(&state_path, &fresh) };
+    let mut checkpoint = resumed.clone().unwrap_or(fresh);
+    if let Some(saved) = &resumed {
+        eprintln!("person-api import: resuming after line {} ({} records read before)", saved.line, saved.counts.read);
+    }
+    let mut report = Report::open(&report_path, resumed.as_ref().map(|c| c.report_bytes))?;
+    checkpoint.report_bytes = report.bytes;
+
+    let (input, gzip) = open_input(&options.input, checkpoint.offset)
+        .map_err(|source| ImportError::Input { path: options.input.clone(), source })?;
+    // The bar follows bytes of the content, whose total a compressed file does not tell.
+    let mut progress =
+        Progress::new(options.progress, (!gzip).then_some(checkpoint.size), checkpoint.offset, checkpoint.counts.read);
+
+    let batch = options.batch.max(1);
+    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 4);
+    let mut to_workers = Vec::with_capacity(workers);
+    let mut from_workers = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers + 1);
+    for _ in 0..workers {
+        let (raw_tx, raw_rx) = std_mpsc::sync_channel::<Result<RawBatch, ImportError>>(1);
+        let (prepared_tx, prepared_rx) = mpsc::channel::<Result<PreparedBatch, ImportError>>(1);
+        let service = service.clone();
+        let format = options.format;
+        threads.push(std::thread::spawn(move || prepare_batches(&service, format, &raw_rx, &prepared_tx)));
+        to_workers.push(raw_tx);
+        from_workers.push(prepared_rx);
+    }
+    {
+        let path = options.input.clone();
+        let (offset, line) = (checkpoint.offset, checkpoint.line);
+        threads.push(std::thread::spawn(move || read_batches(input, &path, offset, line, batch, &to_workers)));
+    }
+
+    let start_read = checkpoint.counts.read;
+    let written = async {
+        let mut turn = 0;
+        while let Some(prepared) = from_workers[turn % workers].recv().await {
+            turn += 1;
+            let prepared = prepared?;
+            let (lines, records): (Vec<u64>, Vec<PreparedImport>) = prepared.entries.into_iter().unzip();
+            let results = service.import_prepared(ctx, records).await.map_err(ImportError::Store)?;
+            for (line, result) in lines.into_iter().zip(&results) {
+                checkpoint.counts.add(result);
+                if let Some(entry) = report_line(line, result) {
+                    report.write(&entry)?;
+                }
+            }
+            // The report holds the batch before the checkpoint says it was committed (a resumed run cuts the
+            // report back to the checkpoint's length, so no line is ever written twice).
+            report.flush()?;
+            checkpoint.offset = prepared.end_offset;
+            checkpoint.line = prepared.end_line;
+            checkpoint.report_bytes = report.bytes;
+            save_checkpoint(&state_path, &checkpoint)?;
+            #[expect(clippy::cast_precision_loss, reason = "a rate for people to read")]
+            let rate = (checkpoint.counts.read - start_read) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            progress.update(checkpoint.offset, &checkpoint.counts, rate);
+        }
+        Ok::<(), ImportError>(())
+    }
+    .await;
+    progress.finish();
+    // On failure the threads stop by themselves: their channels are closed once `from_workers` is dropped.
+    written?;
+    drop(from_workers);
+    for thread in threads {
+        thread.join().map_err(|_| ImportError::Worker)?;
+    }
+    report.out.get_ref().sync_all().map_err(|e| report.error(e))?;
+    match std::fs::remove_file(&state_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(ImportError::Checkpoint { path: state_path, source }),
+    }
+    Ok(ImportSummary {
+        counts: checkpoint.counts,
+        read_this_run: checkpoint.counts.read - start_read,
+        elapsed: started.elapsed(),
+        resumed_after_line: resumed.map(|c| c.line),
+        report: report_path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use person_core::InMemoryStore;
+    use person_core::ports::{RandomIds, Repositories, SystemClock};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn service() -> PersonService {
+        let store = Arc::new(InMemoryStore::new());
+        PersonService::new(Repositories::from_store(store), Arc::new(SystemClock), Arc::new(RandomIds))
+    }
+
+    fn person_line(id: uuid::Uuid, first: &str) -> String {
+        json!({"id": id, "title": "Ms", "firstName": first, "surname": "Lovelace", "dateOfBirth": "1990-05-17",
+               "personTypes": ["Tenant"], "reason": "Migrated"})
+        .to_string()
+    }
+
+    fn options(input: &Path) -> ImportOptions {
+        ImportOptions {
+            input: input.to_path_buf(),
+            format: InputFormat::Ndjson,
+            report: None,
+            batch: 2,
+            progress: false,
+            restart: false,
+        }
+    }
+
+    fn report(input: &Path) -> Vec<Value> {
+        std::fs::read_to_string(default_report_path(input))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_line_is_counted_and_what_was_not_simply_imported_is_reported_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("persons.ndjson");
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let text = [
+            person_line(a, "Ada"),
+            String::new(),
+            "{not json".to_owned(),
+            person_line(b, "Ada"),
+            person_line(a, "Ada"),
+            "[1]".to_owned(),
+        ]
+        .join("\n");
+        std::fs::write(&input, text).unwrap();
+        let summary = run(&service(), &import_context(), &options(&input)).await.unwrap();
+        let expected = ImportCounts { read: 5, imported: 2, duplicates: 1, invalid: 2, refused: 0, already_stored: 1 };
+        assert_eq!(summary.counts, expected);
+        let lines = report(&input);
+        let outcomes: Vec<(u64, &str)> =
+            lines.iter().map(|l| (l["line"].as_u64().unwrap(), l["outcome"].as_str().unwrap())).collect();
+        assert_eq!(outcomes, vec![(3, "invalid"), (4, "duplicate"), (5, "already-stored"), (6, "invalid")]);
+        assert_eq!(lines[1]["duplicateOf"], json!(a));
+        assert_eq!(lines[0]["errors"][0]["code"], "malformed_json");
+        assert!(!checkpoint_path(&input).exists(), "the checkpoint is removed when the load completes");
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_of_the_same_input_is_resumed_and_the_report_cut_back_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("persons.ndjson");
+        let ids: Vec<uuid::Uuid> = (0..4).map(|_| uuid::Uuid::new_v4()).collect();
+        let names = ["Ada", "Grace", "Hedy", "Alan"];
+        let lines: Vec<String> = ids.iter().zip(names).map(|(id, n)| person_line(*id, n)).collect();
+        std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+        let report_path = default_report_path(&input);
+        let mut saved = describe_input(&options(&input), &report_path).unwrap();
+        // As if a run had committed the first two lines, then written a report line it never checkpointed.
+        saved.offset = (lines[0].len() + lines[1].len() + 2) as u64;
+        saved.line = 2;
+        saved.counts = ImportCounts { read: 2, imported: 2, ..ImportCounts::default() };
+        saved.report_bytes = 0;
+        save_checkpoint(&checkpoint_path(&input), &saved).unwrap();
+        std::fs::write(&report_path, "{\"line\": 99}\n").unwrap();
+        let summary = run(&service(), &import_context(), &options(&input)).await.unwrap();
+        assert_eq!(summary.resumed_after_line, Some(2));
+        assert_eq!(summary.read_this_run, 2);
+        assert_eq!(summary.counts.imported, 4);
+        assert_eq!(std::fs::read_to_string(&report_path).unwrap(), "", "lines after the checkpoint are cut");
+
+        // A checkpoint of another version of the file is ignored.
+        saved.size += 1;
+        save_checkpoint(&checkpoint_path(&input), &saved).unwrap();
+        let summary = run(&service(), &import_context(), &options(&input)).await.unwrap();
+        assert_eq!((summary.resumed_after_line, summary.counts.read), (None, 4));
+    }
+
+    #[tokio::test]
+    async fn a_gzip_compressed_hackney_export_is_read_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("export.json.gz");
+        let id = uuid::Uuid::new_v4();
+        let item = json!({"Item": {"id": {"S": id}, "title": {"S": "Mr"}, "firstName": {"S": "Alan"},
+            "surname": {"S": "Turing"}, "dateOfBirth": {"S": "1912-06-23T00:00:00.0000000Z"},
+            "personTypes": {"L": [{"S": "Tenant"}]}, "personRef": {"N": "77"}}});
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder
+            .write_all(
+                format!("{item}\n{{\"Item\": {{\"id\": {{\"S\": \"x\"}}, \"colour\": {{\"S\": \"red\"}}}}}}\n")
+                    .as_bytes(),
+            )
+            .unwrap();
+        std::fs::write(&input, encoder.finish().unwrap()).unwrap();
+        let mut opts = options(&input);
+        opts.format = InputFormat::HackneyDynamodb;
+        let summary = run(&service(), &import_context(), &opts).await.unwrap();
+        assert_eq!((summary.counts.imported, summary.counts.invalid), (1, 1));
+        let lines = report(&input);
+        assert_eq!(lines[0]["errors"][0]["field"], "/colour");
+    }
+}
