@@ -11,6 +11,7 @@ pub mod audit;
 pub mod documents;
 pub mod equality;
 pub mod event;
+pub mod import_plan;
 pub mod matching;
 pub mod memory;
 pub mod patch;

@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::audit::AuditEntry;
 use crate::documents::{DocumentBody, DocumentKind, DocumentWrite, StoredDocument};
 use crate::event::{FeedEntry, HistoryEntry};
+use crate::import_plan::{ImportHolders, ImportPlan};
 use crate::matching::{KeySource, SearchKey};
 use crate::person::{Person, PersonId, PersonRef};
 use crate::ports::{
@@ -479,42 +480,38 @@ impl ImportRepository for InMemoryStore {
         mut audit: AuditEntry,
     ) -> Result<Vec<ImportOutcome>, StoreError> {
         let mut state = self.lock()?;
-        let kept = batch.iter().filter(|w| !w.assign_ref).map(|w| w.person.person_ref.0).max().unwrap_or(0);
-        state.last_person_ref = state.last_person_ref.max(kept);
-        let mut outcomes = Vec::with_capacity(batch.len());
-        audit.person_ids.clear();
-        for write in batch {
-            let ImportWrite { mut person, assign_ref, search_keys, dedup_key } = write;
-            if state.persons.contains_key(&person.id) {
-                outcomes.push(ImportOutcome::AlreadyStored);
-                continue;
-            }
-            if !assign_ref
-                && let Some(owner) = state.persons.values().find(|p| p.person_ref == person.person_ref).map(|p| p.id)
-            {
-                outcomes.push(ImportOutcome::PersonRefTaken { owner });
-                continue;
-            }
-            if let Some((reference, owner)) = state.reference_holder(&person, &[]) {
-                outcomes.push(ImportOutcome::ReferenceTaken { reference, owner });
-                continue;
-            }
-            if assign_ref {
-                state.last_person_ref += 1;
-                person.person_ref = PersonRef(state.last_person_ref);
-            }
-            let live_key = dedup_key.filter(|_| person.status.is_active());
-            let duplicate_of = state.dedup_holder(live_key.as_deref(), &[]);
-            let dedup = if duplicate_of.is_some() { None } else { live_key };
-            state.index_person(&person, &search_keys, dedup);
-            audit.person_ids.push(person.id);
-            outcomes.push(ImportOutcome::Imported { person_ref: person.person_ref, duplicate_of });
-            state.persons.insert(person.id, person);
+        let held = ImportHolders {
+            ids: ImportHolders::ids_to_read(&batch).into_iter().filter(|id| state.persons.contains_key(id)).collect(),
+            person_refs: {
+                let kept: HashSet<i64> = ImportHolders::kept_person_refs(&batch).into_iter().collect();
+                state
+                    .persons
+                    .values()
+                    .filter(|p| kept.contains(&p.person_ref.0))
+                    .map(|p| (p.person_ref.0, p.id))
+                    .collect()
+            },
+            references: ImportHolders::live_references(&batch)
+                .into_iter()
+                .filter_map(|r| state.references.get(r).map(|owner| (r.clone(), *owner)))
+                .collect(),
+            dedup_keys: ImportHolders::live_dedup_keys(&batch)
+                .into_iter()
+                .filter_map(|k| state.dedup.get(k).map(|owner| (k.to_owned(), *owner)))
+                .collect(),
+        };
+        let mut plan = ImportPlan::decide(batch, held);
+        state.last_person_ref = state.last_person_ref.max(plan.largest_kept) + plan.to_assign;
+        plan.assign_person_refs(state.last_person_ref);
+        audit.person_ids = plan.accepted.iter().map(|a| a.person.id).collect();
+        for accepted in plan.accepted {
+            state.index_person(&accepted.person, &accepted.search_keys, accepted.dedup_key);
+            state.persons.insert(accepted.person.id, accepted.person);
         }
         if !audit.person_ids.is_empty() {
             state.audit.push(audit);
         }
-        Ok(outcomes)
+        Ok(plan.outcomes)
     }
 }
 

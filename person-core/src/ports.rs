@@ -727,6 +727,12 @@ pub enum ImportOutcome {
     /// A person with this id is already stored (in any state), or appears earlier in the batch: nothing written.
     /// This is what makes a resumed import write nothing twice.
     AlreadyStored,
+    /// A merged person whose survivor (`mergedInto`) is neither stored nor stored earlier in the batch: nothing
+    /// written (a merged person always points at a stored person). Import it again once its survivor is in.
+    SurvivorMissing {
+        /// The person it was merged into.
+        survivor: PersonId,
+    },
     /// Another person (stored, or earlier in the batch) has this `personRef`: nothing written for this one.
     PersonRefTaken {
         /// The person holding it.
@@ -752,9 +758,11 @@ pub enum ImportOutcome {
 pub trait ImportRepository: Send + Sync {
     /// Stores the persons of `batch` that can be stored, in **one atomic write**, and says per person what
     /// happened ([`ImportOutcome`], one per write, same order). Records are taken in order, each checked against
-    /// the store and the records before it in the batch: an id already present → `AlreadyStored`; a `personRef`
-    /// held by another person → `PersonRefTaken`; a reference held by another live person → `ReferenceTaken`; a
-    /// dedup key held by another live person → stored without it (`Imported { duplicate_of: Some(..) }`).
+    /// the store and the records before it in the batch ([`crate::import_plan`], the rules every store applies): an
+    /// id already present → `AlreadyStored`; a merged person whose survivor is not stored → `SurvivorMissing`; a
+    /// `personRef` held by another person → `PersonRefTaken`; a reference held by another live person →
+    /// `ReferenceTaken`; a dedup key held by another live person → stored without it
+    /// (`Imported { duplicate_of: Some(..) }`).
     ///
     /// The store raises its `personRef` sequence to at least the largest kept `personRef` of the batch, then
     /// assigns the next ones to the writes with `assign_ref`, so later creates never reuse an imported number.

@@ -12,14 +12,19 @@
 //!
 //! # Batch order
 //!
-//! What the store already holds of the batch (its persons, the claims of its kept `personRef`s, its references and
-//! dedup keys) is read first (consistent `BatchGetItem`s), and the batch is then decided in order exactly as the
-//! in-memory reference does, each record checked against the store and the records before it. The persons to
+//! What the store already holds of the batch (its persons and its merged persons' survivors, the claims of its kept
+//! `personRef`s, its references and dedup keys) is read first (consistent `BatchGetItem`s), and the batch is then
+//! decided in order by the rules every store applies ([`person_core::import_plan`]), each record checked against
+//! the store and the records before it. The persons to
 //! store then hold no id, `personRef`, reference or dedup key in common, so their transactions are independent and
 //! a few are sent at once. Each transaction's conditions check again what was read: a concurrent writer that took
 //! a reference (say) in between makes that person's outcome `ReferenceTaken` from the cancellation, never a second
 //! holder. (A record refused because of an earlier record of the batch that such a writer then stopped is reported
 //! against that record; running the batch again decides it anew.)
+//!
+//! A merged person whose survivor is accepted in the same batch is written in a later wave than its survivor (the
+//! batch's persons are written in waves, one after the other), so it never points at a person not yet stored; if
+//! a concurrent writer made the store refuse the survivor after all, the merged person is `SurvivorMissing`.
 //!
 //! # `personRef`
 //!
@@ -35,15 +40,17 @@
 //! state and lets an import name the holder of a kept number (`PersonRefTaken`) with one read. Persons created
 //! before claim items existed have none: a kept number equal to one of theirs is not detected.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use person_core::audit::AuditEntry;
-use person_core::matching::{KeySource, SearchKey};
+use person_core::import_plan::{AcceptedImport, ImportHolders, ImportPlan};
+use person_core::matching::KeySource;
 use person_core::ports::{ImportOutcome, ImportRepository, ImportWrite, StoreError};
-use person_core::{Person, PersonId, PersonRef};
+use person_core::reference::CrossReference;
+use person_core::{PersonId, PersonRef, PersonStatus};
 
 use crate::DynamoDbStore;
 use crate::error::{DynamoStoreError, failed, malformed};
@@ -70,105 +77,49 @@ const AUDIT_TRANSACTION_BYTES: usize = 3_500_000;
 /// The attributes the first read projects.
 const READ_NAMES: &[(&str, &str)] = &[("#pk", PK), ("#sk", SK), ("#holder", person_attr::PERSON_ID)];
 
-/// What the store held of a batch when it was read, and (as the batch is decided) what its earlier records take.
-#[derive(Default)]
-struct Taken {
-    /// Partition keys of the persons stored (`PERSON#<id>`).
-    persons: HashSet<String>,
-    /// Holder of each claim, reference and dedup item, by partition key (their prefixes never collide).
-    holders: HashMap<String, PersonId>,
+/// What a record of the batch is looked up by: which partition key answers which question.
+enum Asked {
+    Person(PersonId),
+    PersonRef(i64),
+    Reference(CrossReference),
+    Dedup(String),
 }
 
-/// A record of the batch the store is to write.
-struct Planned {
-    person: Person,
-    assign_ref: bool,
-    /// Its `person` search keys (none unless live).
-    keys: Vec<SearchKey>,
-    /// The dedup key it takes (none unless live and free).
-    dedup_key: Option<String>,
-    /// The live person holding its dedup key, when it is stored without it.
-    duplicate_of: Option<PersonId>,
-}
-
-/// What the batch's order decides for one record.
-enum Plan {
-    Refused(ImportOutcome),
-    Store(Box<Planned>),
-}
-
-/// The keys of every item the batch's decisions depend on, each once (`BatchGetItem` refuses repeats).
-fn keys_to_read(batch: &[ImportWrite]) -> Vec<Item> {
-    let mut keys: BTreeSet<(String, &'static str)> = BTreeSet::new();
-    for write in batch {
-        let person = &write.person;
-        keys.insert((person_pk(person.id), PERSON_SK));
-        if !write.assign_ref {
-            keys.insert((person_ref_pk(person.person_ref), PERSON_REF_SK));
-        }
-        if person.status.is_active() {
-            keys.extend(person.references.iter().map(|reference| (reference_pk(reference), REFERENCE_SK)));
-            if let Some(dedup) = &write.dedup_key {
-                keys.insert((dedup_pk(dedup), DEDUP_SK));
-            }
-        }
+/// The items the batch's decisions depend on, by partition key (`BatchGetItem` refuses repeats; the prefixes of
+/// the four kinds never collide).
+fn keys_to_read(batch: &[ImportWrite]) -> HashMap<String, (&'static str, Asked)> {
+    let mut asked = HashMap::new();
+    for id in ImportHolders::ids_to_read(batch) {
+        asked.insert(person_pk(id), (PERSON_SK, Asked::Person(id)));
     }
-    keys.into_iter().map(|(pk, sk)| key(pk, sk)).collect()
+    for number in ImportHolders::kept_person_refs(batch) {
+        asked.insert(person_ref_pk(PersonRef(number)), (PERSON_REF_SK, Asked::PersonRef(number)));
+    }
+    for reference in ImportHolders::live_references(batch) {
+        asked.insert(reference_pk(reference), (REFERENCE_SK, Asked::Reference(reference.clone())));
+    }
+    for dedup in ImportHolders::live_dedup_keys(batch) {
+        asked.insert(dedup_pk(dedup), (DEDUP_SK, Asked::Dedup(dedup.to_owned())));
+    }
+    asked
 }
 
-/// Decides the batch in order, as the in-memory reference does: an id stored (or stored earlier in the batch) →
-/// `AlreadyStored`; a kept `personRef` another person has → `PersonRefTaken`; a reference another live person
-/// holds → `ReferenceTaken`; otherwise stored, without its dedup key when another live person holds it.
-fn plan(batch: Vec<ImportWrite>, mut taken: Taken) -> Vec<Plan> {
-    let mut plans = Vec::with_capacity(batch.len());
-    for write in batch {
-        let ImportWrite { person, assign_ref, search_keys, dedup_key } = write;
-        let pk = person_pk(person.id);
-        if taken.persons.contains(&pk) {
-            plans.push(Plan::Refused(ImportOutcome::AlreadyStored));
-            continue;
-        }
-        let ref_pk = person_ref_pk(person.person_ref);
-        if !assign_ref && let Some(owner) = taken.holders.get(&ref_pk) {
-            plans.push(Plan::Refused(ImportOutcome::PersonRefTaken { owner: *owner }));
-            continue;
-        }
-        let live = person.status.is_active();
-        let held_reference = live
-            .then(|| {
-                person.references.iter().find_map(|reference| {
-                    taken.holders.get(&reference_pk(reference)).map(|owner| (reference.clone(), *owner))
-                })
-            })
-            .flatten();
-        if let Some((reference, owner)) = held_reference {
-            plans.push(Plan::Refused(ImportOutcome::ReferenceTaken { reference, owner }));
-            continue;
-        }
-        taken.persons.insert(pk);
-        if !assign_ref {
-            taken.holders.insert(ref_pk, person.id);
-        }
-        let mut duplicate_of = None;
-        let mut dedup = None;
-        if live {
-            for reference in &person.references {
-                taken.holders.insert(reference_pk(reference), person.id);
-            }
-            if let Some(key) = dedup_key {
-                match taken.holders.get(&dedup_pk(&key)) {
-                    Some(holder) => duplicate_of = Some(*holder),
-                    None => {
-                        taken.holders.insert(dedup_pk(&key), person.id);
-                        dedup = Some(key);
-                    }
-                }
-            }
-        }
-        let keys = if live { distinct(&search_keys) } else { Vec::new() };
-        plans.push(Plan::Store(Box::new(Planned { person, assign_ref, keys, dedup_key: dedup, duplicate_of })));
+/// The wave each accepted record is written in: 0, unless it is a merged person whose survivor is accepted in the
+/// same batch, then one after its survivor's wave. Waves are written one after the other, so a survivor is always
+/// stored before the persons merged into it.
+fn waves(plan: &ImportPlan) -> Vec<usize> {
+    let position_of: HashMap<PersonId, usize> =
+        plan.accepted.iter().enumerate().map(|(index, a)| (a.person.id, index)).collect();
+    let mut wave: Vec<usize> = Vec::with_capacity(plan.accepted.len());
+    for accepted in &plan.accepted {
+        // The plan accepts a merged person only after its survivor, so the survivor's wave is known.
+        let after = match accepted.person.status {
+            PersonStatus::Merged { into } => position_of.get(&into).and_then(|&i| wave.get(i)).map(|w| w + 1),
+            PersonStatus::Active | PersonStatus::Deleted => None,
+        };
+        wave.push(after.unwrap_or(0));
     }
-    plans
+    wave
 }
 
 /// The approximate size DynamoDB counts for an item (names and values), for sizing transactions.
@@ -185,25 +136,37 @@ fn approximate_size(item: &Item) -> usize {
 }
 
 impl DynamoDbStore {
-    /// What the store holds of the batch: its persons, and the holders of its kept `personRef`s, references and
-    /// dedup keys (consistent reads, 100 keys a call, a few calls at once).
-    async fn read_taken(&self, batch: &[ImportWrite]) -> Result<Taken, StoreError> {
-        let chunks: Vec<Vec<Item>> = keys_to_read(batch).chunks(BATCH_GET_LIMIT).map(<[Item]>::to_vec).collect();
+    /// What the store holds of the batch: its persons (and its merged persons' survivors), and the holders of its
+    /// kept `personRef`s, references and dedup keys (consistent reads, 100 keys a call, a few calls at once).
+    async fn read_holders(&self, batch: &[ImportWrite]) -> Result<ImportHolders, StoreError> {
+        let mut asked = keys_to_read(batch);
+        let keys: Vec<Item> = asked.iter().map(|(pk, (sk, _))| key(pk.clone(), *sk)).collect();
+        let chunks: Vec<Vec<Item>> = keys.chunks(BATCH_GET_LIMIT).map(<[Item]>::to_vec).collect();
         let found: Vec<HashMap<(String, String), Item>> = stream::iter(chunks)
             .map(|chunk| self.batch_get(&queries::IMPORT_READ, chunk, Some(("#pk, #sk, #holder", READ_NAMES))))
             .buffer_unordered(READS_IN_FLIGHT)
             .try_collect()
             .await?;
-        let mut taken = Taken::default();
-        for ((pk, sk), item) in found.into_iter().flatten() {
-            if sk == PERSON_SK {
-                taken.persons.insert(pk);
-            } else {
-                let holder = items::holder_of(&item, "claim, reference or dedup item")?;
-                taken.holders.insert(pk, holder);
+        let mut held = ImportHolders::default();
+        for ((pk, _), item) in found.into_iter().flatten() {
+            let Some((_, question)) = asked.remove(&pk) else { continue };
+            let holder = || items::holder_of(&item, "claim, reference or dedup item");
+            match question {
+                Asked::Person(id) => {
+                    held.ids.insert(id);
+                }
+                Asked::PersonRef(number) => {
+                    held.person_refs.insert(number, holder()?);
+                }
+                Asked::Reference(reference) => {
+                    held.references.insert(reference, holder()?);
+                }
+                Asked::Dedup(dedup) => {
+                    held.dedup_keys.insert(dedup, holder()?);
+                }
             }
         }
-        Ok(taken)
+        Ok(held)
     }
 
     /// Raises the `personRef` sequence to `largest_kept` (never lowering it), then allocates `to_assign` numbers
@@ -258,8 +221,9 @@ impl DynamoDbStore {
 
     /// Stores one decided record in its own transaction, conditioned on what was read: the outcome, from the
     /// cancellation when a concurrent writer took something since (a dedup key taken meanwhile: stored without it).
-    async fn store_planned(&self, planned: Planned) -> Result<ImportOutcome, StoreError> {
-        let Planned { person, keys, mut dedup_key, mut duplicate_of, .. } = planned;
+    async fn store_planned(&self, planned: AcceptedImport) -> Result<ImportOutcome, StoreError> {
+        let AcceptedImport { person, search_keys, mut dedup_key, mut duplicate_of, .. } = planned;
+        let keys = distinct(&search_keys);
         let id = person.id;
         let references = ReferenceChanges::between(None, None, &person);
         let mut backoff = Backoff::new(&queries::IMPORT_PERSON, &self.options);
@@ -357,32 +321,49 @@ impl ImportRepository for DynamoDbStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let taken = self.read_taken(&batch).await?;
-        let largest_kept = batch.iter().filter(|w| !w.assign_ref).map(|w| w.person.person_ref.0).max();
+        let held = self.read_holders(&batch).await?;
         let ids: Vec<PersonId> = batch.iter().map(|w| w.person.id).collect();
-        let mut plans = plan(batch, taken);
+        let mut plan = ImportPlan::decide(batch, held);
+        let largest_kept = Some(plan.largest_kept).filter(|largest| *largest > 0);
+        let to_assign = usize::try_from(plan.to_assign).map_err(|_| overflow())?;
+        let first = self.reserve_person_refs(largest_kept, to_assign).await?;
+        plan.assign_person_refs(first.saturating_add(plan.to_assign).saturating_sub(1));
 
-        let to_assign = plans.iter().filter(|p| matches!(p, Plan::Store(planned) if planned.assign_ref)).count();
-        let mut next = self.reserve_person_refs(largest_kept, to_assign).await?;
-        for plan in &mut plans {
-            if let Plan::Store(planned) = plan
-                && planned.assign_ref
-            {
-                planned.person.person_ref = PersonRef(next);
-                next = next.checked_add(1).ok_or_else(overflow)?;
-            }
-        }
-
-        let outcomes: Vec<ImportOutcome> = stream::iter(plans)
-            .map(|plan| async move {
-                match plan {
-                    Plan::Refused(outcome) => Ok(outcome),
-                    Plan::Store(planned) => self.store_planned(*planned).await,
+        let waves = waves(&plan);
+        let mut outcomes = plan.outcomes;
+        let mut pending: Vec<(usize, usize, AcceptedImport)> =
+            plan.accepted.into_iter().zip(waves).map(|(accepted, wave)| (wave, accepted.position, accepted)).collect();
+        // Accepted persons of earlier waves that a concurrent writer made the store refuse after all.
+        let mut refused: HashSet<PersonId> = HashSet::new();
+        let mut wave = 0;
+        while !pending.is_empty() {
+            let (now, later): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(w, ..)| *w == wave);
+            pending = later;
+            let refused_before = &refused;
+            let written: Vec<(usize, PersonId, ImportOutcome)> = stream::iter(now)
+                .map(|(_, position, accepted)| async move {
+                    let id = accepted.person.id;
+                    // A survivor written in an earlier wave may have been refused by a concurrent writer since.
+                    if let PersonStatus::Merged { into } = accepted.person.status
+                        && refused_before.contains(&into)
+                    {
+                        return Ok((position, id, ImportOutcome::SurvivorMissing { survivor: into }));
+                    }
+                    self.store_planned(accepted).await.map(|outcome| (position, id, outcome))
+                })
+                .buffered(WRITES_IN_FLIGHT)
+                .try_collect()
+                .await?;
+            for (position, id, outcome) in written {
+                if !matches!(outcome, ImportOutcome::Imported { .. }) {
+                    refused.insert(id);
                 }
-            })
-            .buffered(WRITES_IN_FLIGHT)
-            .try_collect()
-            .await?;
+                if let Some(slot) = outcomes.get_mut(position) {
+                    *slot = outcome;
+                }
+            }
+            wave += 1;
+        }
 
         audit.person_ids = ids
             .into_iter()

@@ -10,11 +10,19 @@
 //! **Speed.** A reader thread cuts the file into batches, worker threads parse and prepare them, and the store
 //! writes one batch (one atomic write) while the next ones are being prepared; batches are written in file order.
 //!
+//! **Order.** Records without a `personRef` are set aside (in `<FILE>.import-deferred`) and imported after every
+//! record that keeps its own, so the numbers the store assigns never take a number a later record keeps. A merged
+//! person whose survivor is not stored yet (it comes later in the file, or was set aside) is set aside the same
+//! way and imported after the rest; those still without a stored survivor once nothing more can be imported are
+//! reported as `survivor-missing`.
+//!
 //! **Resuming.** After each committed batch, `<FILE>.import-state` records where the next batch starts (byte offset
 //! and line), the counts so far and the length of the report, written to a temporary file and renamed. Run again,
 //! the import continues from there (the report is cut back to that length, so nothing is reported twice). A crash
 //! between a commit and its checkpoint loses nothing and writes nothing twice: the store answers "already stored"
-//! for ids it holds. The checkpoint is removed when the load completes; `--restart` ignores it.
+//! for ids it holds. The checkpoint and the set-aside files are removed when the load completes; `--restart`
+//! ignores them. (Resumed during its last round, merged persons imported by the interrupted run are counted as
+//! already stored.)
 
 pub mod hackney;
 
@@ -87,6 +95,9 @@ pub struct ImportCounts {
     pub refused: u64,
     /// Records whose id was already stored (reported; what a resumed or repeated import finds).
     pub already_stored: u64,
+    /// Merged persons whose survivor is neither stored nor in the input (reported, not stored).
+    #[serde(default)]
+    pub survivor_missing: u64,
 }
 
 impl ImportCounts {
@@ -100,6 +111,7 @@ impl ImportCounts {
                 }
             }
             ImportResult::AlreadyStored { .. } => self.already_stored += 1,
+            ImportResult::SurvivorMissing { .. } => self.survivor_missing += 1,
             ImportResult::PersonRefTaken { .. } | ImportResult::ReferenceTaken { .. } => self.refused += 1,
             ImportResult::Invalid { .. } => self.invalid += 1,
         }
@@ -135,14 +147,15 @@ impl std::fmt::Display for ImportSummary {
         let c = &self.counts;
         write!(
             f,
-            "{} read, {} imported ({} probable duplicates), {} invalid, {} refused, {} already stored; \
-             {} records in {:.1} s ({:.0} persons/s); report: {}",
+            "{} read, {} imported ({} probable duplicates), {} invalid, {} refused, {} already stored, {} merged \
+             into a person missing; {} records in {:.1} s ({:.0} persons/s); report: {}",
             c.read,
             c.imported,
             c.duplicates,
             c.invalid,
             c.refused,
             c.already_stored,
+            c.survivor_missing,
             self.read_this_run,
             self.elapsed.as_secs_f64(),
             self.rate(),
@@ -167,6 +180,15 @@ pub enum ImportError {
     #[error("cannot write the report {}", .path.display())]
     Report {
         /// The report file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A file of set-aside records cannot be written or read.
+    #[error("cannot write or read the set-aside records {}", .path.display())]
+    SetAside {
+        /// The file.
         path: PathBuf,
         /// Why.
         #[source]
@@ -220,6 +242,24 @@ pub fn checkpoint_path(input: &Path) -> PathBuf {
     with_suffix(input, ".import-state")
 }
 
+/// The records of an import of `input` set aside until the rest is in: `<input>.import-deferred` (records without
+/// a `personRef`, merged persons whose survivor was not stored yet), then `<input>.import-retry` (merged persons
+/// still without one after that). They hold whole records, as the input does: keep them where the input is kept.
+fn set_aside_paths(input: &Path) -> (PathBuf, PathBuf) {
+    (with_suffix(input, ".import-deferred"), with_suffix(input, ".import-retry"))
+}
+
+/// Which input an import is reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum Phase {
+    /// The input file.
+    #[default]
+    Input,
+    /// The records set aside while reading it.
+    SetAside,
+}
+
 /// Where an interrupted import stopped, and what input it was reading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -236,12 +276,21 @@ struct Checkpoint {
     head_sha256: String,
     /// The report file.
     report: String,
+    /// Which input `offset` and `line` are in.
+    #[serde(default)]
+    phase: Phase,
     /// Bytes of the (decompressed) input consumed by committed batches: where to continue.
     offset: u64,
     /// Lines consumed by committed batches.
     line: u64,
     /// Length of the report after the last committed batch.
     report_bytes: u64,
+    /// Length of `<input>.import-deferred` after the last committed batch.
+    #[serde(default)]
+    deferred_bytes: u64,
+    /// Length of `<input>.import-retry` after the last committed batch.
+    #[serde(default)]
+    retry_bytes: u64,
     /// Counts so far.
     counts: ImportCounts,
 }
@@ -274,9 +323,12 @@ fn describe_input(options: &ImportOptions, report: &Path) -> Result<Checkpoint, 
         modified,
         head_sha256: hex(&Sha256::digest(&head)),
         report: report.display().to_string(),
+        phase: Phase::Input,
         offset: 0,
         line: 0,
         report_bytes: 0,
+        deferred_bytes: 0,
+        retry_bytes: 0,
         counts: ImportCounts::default(),
     })
 }
@@ -328,9 +380,9 @@ struct RawBatch {
     end_line: u64,
 }
 
-/// A batch ready for the store.
+/// A batch ready for the store: each record's line number, its bytes (to set it aside) and itself prepared.
 struct PreparedBatch {
-    entries: Vec<(u64, PreparedImport)>,
+    entries: Vec<(u64, Vec<u8>, PreparedImport)>,
     end_offset: u64,
     end_line: u64,
 }
@@ -356,14 +408,32 @@ fn open_input(path: &Path, offset: u64) -> io::Result<(Box<dyn BufRead + Send>, 
     }
 }
 
+/// A record line as set aside: its line number in the input, a tab, the record's bytes, a new line.
+fn set_aside_line(line: u64, record: &[u8]) -> Vec<u8> {
+    let record = record.trim_ascii_end();
+    let mut text = Vec::with_capacity(record.len() + 24);
+    text.extend_from_slice(line.to_string().as_bytes());
+    text.push(b'\t');
+    text.extend_from_slice(record);
+    text.push(b'\n');
+    text
+}
+
+/// The line number and the record of a set-aside line (`None`: not one, the file was damaged).
+fn parse_set_aside_line(bytes: &[u8]) -> Option<(u64, Vec<u8>)> {
+    let tab = bytes.iter().position(|b| *b == b'\t')?;
+    let line = std::str::from_utf8(bytes.get(..tab)?).ok()?.parse().ok()?;
+    Some((line, bytes.get(tab + 1..)?.to_vec()))
+}
+
 /// Cuts the input into batches of `size` records and hands them to the workers in turn (batch `n` to worker
-/// `n % workers`), so that the writer can take them back in order.
+/// `n % workers`), so that the writer can take them back in order. A set-aside file's lines carry the line number
+/// of their record in the input (`set_aside`).
 fn read_batches(
     mut input: Box<dyn BufRead + Send>,
     path: &Path,
-    mut offset: u64,
-    mut line: u64,
-    size: usize,
+    (mut offset, mut line): (u64, u64),
+    (size, set_aside): (usize, bool),
     workers: &[std_mpsc::SyncSender<Result<RawBatch, ImportError>>],
 ) {
     let mut turn = 0;
@@ -381,8 +451,17 @@ fn read_batches(
         if read > 0 {
             offset += read as u64;
             line += 1;
-            if !bytes.trim_ascii().is_empty() {
+            if bytes.trim_ascii().is_empty() {
+                // A blank line is not a record.
+            } else if !set_aside {
                 lines.push((line, bytes));
+            } else if let Some(record) = parse_set_aside_line(&bytes) {
+                lines.push(record);
+            } else {
+                let damaged = io::Error::new(io::ErrorKind::InvalidData, format!("line {line} is damaged"));
+                let _ = workers[turn % workers.len()]
+                    .send(Err(ImportError::SetAside { path: path.to_path_buf(), source: damaged }));
+                return;
             }
         }
         let full = lines.len() >= size;
@@ -438,7 +517,14 @@ fn prepare_batches(
 ) {
     for raw in input {
         let prepared = raw.map(|raw| PreparedBatch {
-            entries: raw.lines.into_iter().map(|(line, bytes)| (line, prepare_line(service, format, &bytes))).collect(),
+            entries: raw
+                .lines
+                .into_iter()
+                .map(|(line, bytes)| {
+                    let prepared = prepare_line(service, format, &bytes);
+                    (line, bytes, prepared)
+                })
+                .collect(),
             end_offset: raw.end_offset,
             end_line: raw.end_line,
         });
@@ -464,6 +550,8 @@ struct ReportLine<'a> {
     owner: Option<PersonId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merged_into: Option<PersonId>,
 }
 
 /// The report line for `result`, `None` for a person simply imported.
@@ -477,6 +565,7 @@ fn report_line(line: u64, result: &ImportResult) -> Option<ReportLine<'_>> {
         person_ref: None,
         owner: None,
         reference: None,
+        merged_into: None,
     };
     match result {
         ImportResult::Imported { duplicate_of: None, .. } => None,
@@ -484,6 +573,9 @@ fn report_line(line: u64, result: &ImportResult) -> Option<ReportLine<'_>> {
             Some(ReportLine { duplicate_of: Some(*of), person_ref: Some(*person_ref), ..base("duplicate") })
         }
         ImportResult::AlreadyStored { .. } => Some(base("already-stored")),
+        ImportResult::SurvivorMissing { survivor, .. } => {
+            Some(ReportLine { merged_into: Some(*survivor), ..base("survivor-missing") })
+        }
         ImportResult::PersonRefTaken { person_ref, owner, .. } => {
             Some(ReportLine { person_ref: Some(*person_ref), owner: Some(*owner), ..base("person-ref-taken") })
         }
@@ -494,38 +586,55 @@ fn report_line(line: u64, result: &ImportResult) -> Option<ReportLine<'_>> {
     }
 }
 
-/// The report, positioned where the next line goes.
-struct Report {
+/// A file written by appending (the report, the set-aside records), positioned where the next line goes.
+struct Appender {
     path: PathBuf,
     out: io::BufWriter<File>,
     bytes: u64,
+    /// The error naming this file.
+    error: fn(PathBuf, io::Error) -> ImportError,
 }
 
-impl Report {
-    /// Creates the report, or (resuming) cuts it back to `keep` bytes: lines written after the last checkpoint
-    /// are about records that will be read again.
-    fn open(path: &Path, keep: Option<u64>) -> Result<Self, ImportError> {
-        let error = |source| ImportError::Report { path: path.to_path_buf(), source };
+impl Appender {
+    /// The report file.
+    fn report(path: &Path, keep: Option<u64>) -> Result<Self, ImportError> {
+        Self::open(path, keep, |path, source| ImportError::Report { path, source })
+    }
+
+    /// A file of set-aside records.
+    fn set_aside(path: &Path, keep: Option<u64>) -> Result<Self, ImportError> {
+        Self::open(path, keep, |path, source| ImportError::SetAside { path, source })
+    }
+
+    /// Creates the file, or (resuming) cuts it back to `keep` bytes: lines written after the last checkpoint are
+    /// about records that will be read again.
+    fn open(path: &Path, keep: Option<u64>, error: fn(PathBuf, io::Error) -> ImportError) -> Result<Self, ImportError> {
+        let failed = |source| error(path.to_path_buf(), source);
         let file = match keep {
-            None => File::create(path).map_err(error)?,
+            None => File::create(path).map_err(failed)?,
             Some(keep) => {
-                let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(error)?;
-                let length = file.metadata().map_err(error)?.len();
+                let mut file =
+                    OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(failed)?;
+                let length = file.metadata().map_err(failed)?.len();
                 if length > keep {
-                    file.set_len(keep).map_err(error)?;
+                    file.set_len(keep).map_err(failed)?;
                 }
-                file.seek(SeekFrom::End(0)).map_err(error)?;
+                file.seek(SeekFrom::End(0)).map_err(failed)?;
                 file
             }
         };
-        let bytes = file.metadata().map_err(error)?.len();
-        Ok(Self { path: path.to_path_buf(), out: io::BufWriter::with_capacity(1 << 16, file), bytes })
+        let bytes = file.metadata().map_err(failed)?.len();
+        Ok(Self { path: path.to_path_buf(), out: io::BufWriter::with_capacity(1 << 16, file), bytes, error })
     }
 
-    fn write(&mut self, line: &ReportLine<'_>) -> Result<(), ImportError> {
+    fn write_json(&mut self, line: &ReportLine<'_>) -> Result<(), ImportError> {
         let mut text = serde_json::to_vec(line).map_err(|e| self.error(io::Error::other(e)))?;
         text.push(b'\n');
-        self.out.write_all(&text).map_err(|e| self.error(e))?;
+        self.write_bytes(&text)
+    }
+
+    fn write_bytes(&mut self, text: &[u8]) -> Result<(), ImportError> {
+        self.out.write_all(text).map_err(|e| self.error(e))?;
         self.bytes += text.len() as u64;
         Ok(())
     }
@@ -535,7 +644,7 @@ impl Report {
     }
 
     fn error(&self, source: io::Error) -> ImportError {
-        ImportError::Report { path: self.path.clone(), source }
+        (self.error)(self.path.clone(), source)
     }
 }
 
@@ -591,6 +700,168 @@ impl Progress {
     }
 }
 
+/// Reader and worker threads preparing one input's batches; the batches come back in input order.
+struct Pipeline {
+    from_workers: Vec<mpsc::Receiver<Result<PreparedBatch, ImportError>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts reading `input` (at `position`: its byte offset and line) in batches of `batch` records.
+    fn start(
+        service: &PersonService,
+        format: InputFormat,
+        (input, path): (Box<dyn BufRead + Send>, &Path),
+        position: (u64, u64),
+        (batch, set_aside): (usize, bool),
+    ) -> Self {
+        let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 4);
+        let mut to_workers = Vec::with_capacity(workers);
+        let mut from_workers = Vec::with_capacity(workers);
+        let mut threads = Vec::with_capacity(workers + 1);
+        for _ in 0..workers {
+            let (raw_tx, raw_rx) = std_mpsc::sync_channel::<Result<RawBatch, ImportError>>(1);
+            let (prepared_tx, prepared_rx) = mpsc::channel::<Result<PreparedBatch, ImportError>>(1);
+            let service = service.clone();
+            threads.push(std::thread::spawn(move || prepare_batches(&service, format, &raw_rx, &prepared_tx)));
+            to_workers.push(raw_tx);
+            from_workers.push(prepared_rx);
+        }
+        let path = path.to_path_buf();
+        threads.push(std::thread::spawn(move || {
+            read_batches(input, &path, position, (batch.max(1), set_aside), &to_workers);
+        }));
+        Self { from_workers, threads }
+    }
+
+    /// Waits for the threads once every batch was taken.
+    fn join(self) -> Result<(), ImportError> {
+        drop(self.from_workers);
+        for thread in self.threads {
+            thread.join().map_err(|_| ImportError::Worker)?;
+        }
+        Ok(())
+    }
+}
+
+/// The state of an import run: its checkpoint and the files it appends to.
+struct Run<'a> {
+    service: &'a PersonService,
+    ctx: &'a RequestContext,
+    options: &'a ImportOptions,
+    state_path: PathBuf,
+    checkpoint: Checkpoint,
+    report: Appender,
+    deferred: Appender,
+    retry: Appender,
+    started: Instant,
+    start_read: u64,
+}
+
+impl Run<'_> {
+    /// Counts and reports one record's outcome.
+    fn record(&mut self, line: u64, result: &ImportResult) -> Result<(), ImportError> {
+        self.checkpoint.counts.add(result);
+        match report_line(line, result) {
+            Some(entry) => self.report.write_json(&entry),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes the files, then records that everything before `position` is done.
+    fn commit(&mut self, (offset, line): (u64, u64)) -> Result<(), ImportError> {
+        // The files hold the batch before the checkpoint says it was committed (a resumed run cuts them back to the
+        // checkpoint's lengths, so no line is ever written twice).
+        for file in [&mut self.report, &mut self.deferred, &mut self.retry] {
+            file.flush()?;
+        }
+        self.checkpoint.offset = offset;
+        self.checkpoint.line = line;
+        self.checkpoint.report_bytes = self.report.bytes;
+        self.checkpoint.deferred_bytes = self.deferred.bytes;
+        self.checkpoint.retry_bytes = self.retry.bytes;
+        save_checkpoint(&self.state_path, &self.checkpoint)
+    }
+
+    #[expect(clippy::cast_precision_loss, reason = "a rate for people to read")]
+    fn rate(&self) -> f64 {
+        (self.checkpoint.counts.read - self.start_read) as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    /// Imports every batch of `pipeline`. Reading the input, records without a `personRef` are set aside; merged
+    /// persons whose survivor is missing are set aside to the next file (`deferred`, then `retry`).
+    async fn pass(&mut self, mut pipeline: Pipeline, progress: &mut Progress) -> Result<(), ImportError> {
+        let reading_input = self.checkpoint.phase == Phase::Input;
+        let mut turn = 0;
+        let workers = pipeline.from_workers.len();
+        while let Some(prepared) = pipeline.from_workers[turn % workers].recv().await {
+            turn += 1;
+            let prepared = prepared?;
+            let mut lines = Vec::with_capacity(prepared.entries.len());
+            let mut records = Vec::with_capacity(prepared.entries.len());
+            for (line, bytes, record) in prepared.entries {
+                if reading_input && record.assigns_person_ref() {
+                    self.deferred.write_bytes(&set_aside_line(line, &bytes))?;
+                } else {
+                    lines.push((line, bytes));
+                    records.push(record);
+                }
+            }
+            let results = self.service.import_prepared(self.ctx, records).await.map_err(ImportError::Store)?;
+            for ((line, bytes), result) in lines.into_iter().zip(&results) {
+                match result {
+                    ImportResult::SurvivorMissing { .. } => {
+                        let next = if reading_input { &mut self.deferred } else { &mut self.retry };
+                        next.write_bytes(&set_aside_line(line, &bytes))?;
+                    }
+                    _ => self.record(line, result)?,
+                }
+            }
+            self.commit((prepared.end_offset, prepared.end_line))?;
+            progress.update(self.checkpoint.offset, &self.checkpoint.counts, self.rate());
+        }
+        pipeline.join()
+    }
+
+    /// Imports the merged persons set aside twice, in rounds, until a round stores none of them: what is left is
+    /// reported as `survivor-missing`. Not checkpointed (they are few): a resumed run starts the rounds again.
+    async fn rounds(&mut self, path: &Path) -> Result<(), ImportError> {
+        let error = |source| ImportError::SetAside { path: path.to_path_buf(), source };
+        let text = std::fs::read(path).map_err(error)?;
+        let mut pending: Vec<(u64, Vec<u8>)> = Vec::new();
+        for bytes in text.split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
+            let damaged = || error(io::Error::new(io::ErrorKind::InvalidData, "a line is damaged"));
+            pending.push(parse_set_aside_line(bytes).ok_or_else(damaged)?);
+        }
+        let batch = self.options.batch.max(1);
+        while !pending.is_empty() {
+            let mut missing = Vec::new();
+            let mut stored_any = false;
+            for chunk in pending.chunks(batch) {
+                let records =
+                    chunk.iter().map(|(_, bytes)| prepare_line(self.service, self.options.format, bytes)).collect();
+                let results = self.service.import_prepared(self.ctx, records).await.map_err(ImportError::Store)?;
+                for ((line, bytes), result) in chunk.iter().zip(results) {
+                    if matches!(result, ImportResult::SurvivorMissing { .. }) {
+                        missing.push((*line, bytes.clone(), result));
+                    } else {
+                        stored_any |= matches!(result, ImportResult::Imported { .. });
+                        self.record(*line, &result)?;
+                    }
+                }
+            }
+            if !stored_any {
+                for (line, _, result) in &missing {
+                    self.record(*line, result)?;
+                }
+                break;
+            }
+            pending = missing.into_iter().map(|(line, bytes, _)| (line, bytes)).collect();
+        }
+        self.report.flush()
+    }
+}
+
 /// Imports `options.input` through `service`, acting as `ctx`; resumes an interrupted run of the same import
 /// unless `options.restart`.
 ///
@@ -605,85 +876,74 @@ pub async fn run(
     let started = Instant::now();
     let report_path = options.report.clone().unwrap_or_else(|| default_report_path(&options.input));
     let state_path = checkpoint_path(&options.input);
+    let (deferred_path, retry_path) = set_aside_paths(&options.input);
     let fresh = describe_input(options, &report_path)?;
     let resumed = if options.restart { None } else { load_checkpoint(&state_path, &fresh) };
-    let mut checkpoint = resumed.clone().unwrap_or(fresh);
+    let checkpoint = resumed.clone().unwrap_or(fresh);
     if let Some(saved) = &resumed {
         eprintln!("person-api import: resuming after line {} ({} records read before)", saved.line, saved.counts.read);
     }
-    let mut report = Report::open(&report_path, resumed.as_ref().map(|c| c.report_bytes))?;
-    checkpoint.report_bytes = report.bytes;
-
-    let (input, gzip) = open_input(&options.input, checkpoint.offset)
-        .map_err(|source| ImportError::Input { path: options.input.clone(), source })?;
-    // The bar follows bytes of the content, whose total a compressed file does not tell.
-    let mut progress =
-        Progress::new(options.progress, (!gzip).then_some(checkpoint.size), checkpoint.offset, checkpoint.counts.read);
-
-    let batch = options.batch.max(1);
-    let workers = std::thread::available_parallelism().map_or(2, usize::from).clamp(1, 4);
-    let mut to_workers = Vec::with_capacity(workers);
-    let mut from_workers = Vec::with_capacity(workers);
-    let mut threads = Vec::with_capacity(workers + 1);
-    for _ in 0..workers {
-        let (raw_tx, raw_rx) = std_mpsc::sync_channel::<Result<RawBatch, ImportError>>(1);
-        let (prepared_tx, prepared_rx) = mpsc::channel::<Result<PreparedBatch, ImportError>>(1);
-        let service = service.clone();
-        let format = options.format;
-        threads.push(std::thread::spawn(move || prepare_batches(&service, format, &raw_rx, &prepared_tx)));
-        to_workers.push(raw_tx);
-        from_workers.push(prepared_rx);
-    }
-    {
-        let path = options.input.clone();
-        let (offset, line) = (checkpoint.offset, checkpoint.line);
-        threads.push(std::thread::spawn(move || read_batches(input, &path, offset, line, batch, &to_workers)));
-    }
-
     let start_read = checkpoint.counts.read;
-    let written = async {
-        let mut turn = 0;
-        while let Some(prepared) = from_workers[turn % workers].recv().await {
-            turn += 1;
-            let prepared = prepared?;
-            let (lines, records): (Vec<u64>, Vec<PreparedImport>) = prepared.entries.into_iter().unzip();
-            let results = service.import_prepared(ctx, records).await.map_err(ImportError::Store)?;
-            for (line, result) in lines.into_iter().zip(&results) {
-                checkpoint.counts.add(result);
-                if let Some(entry) = report_line(line, result) {
-                    report.write(&entry)?;
-                }
-            }
-            // The report holds the batch before the checkpoint says it was committed (a resumed run cuts the
-            // report back to the checkpoint's length, so no line is ever written twice).
-            report.flush()?;
-            checkpoint.offset = prepared.end_offset;
-            checkpoint.line = prepared.end_line;
-            checkpoint.report_bytes = report.bytes;
-            save_checkpoint(&state_path, &checkpoint)?;
-            #[expect(clippy::cast_precision_loss, reason = "a rate for people to read")]
-            let rate = (checkpoint.counts.read - start_read) as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            progress.update(checkpoint.offset, &checkpoint.counts, rate);
+    let mut run = Run {
+        service,
+        ctx,
+        options,
+        report: Appender::report(&report_path, resumed.as_ref().map(|c| c.report_bytes))?,
+        deferred: Appender::set_aside(&deferred_path, resumed.as_ref().map(|c| c.deferred_bytes))?,
+        retry: Appender::set_aside(&retry_path, resumed.as_ref().map(|c| c.retry_bytes))?,
+        state_path,
+        checkpoint,
+        started,
+        start_read,
+    };
+
+    let outcome = async {
+        if run.checkpoint.phase == Phase::Input {
+            let (input, gzip) = open_input(&options.input, run.checkpoint.offset)
+                .map_err(|source| ImportError::Input { path: options.input.clone(), source })?;
+            // The bar follows bytes of the content, whose total a compressed file does not tell.
+            let total = (!gzip).then_some(run.checkpoint.size);
+            let c = &run.checkpoint;
+            let mut progress = Progress::new(options.progress, total, c.offset, c.counts.read);
+            let position = (c.offset, c.line);
+            let pipeline =
+                Pipeline::start(service, options.format, (input, &options.input), position, (options.batch, false));
+            let passed = run.pass(pipeline, &mut progress).await;
+            progress.finish();
+            passed?;
+            run.checkpoint.phase = Phase::SetAside;
+            run.commit((0, 0))?;
         }
-        Ok::<(), ImportError>(())
+        run.deferred.flush()?;
+        let set_aside_error = |source| ImportError::SetAside { path: deferred_path.clone(), source };
+        let mut file = File::open(&deferred_path).map_err(set_aside_error)?;
+        file.seek(SeekFrom::Start(run.checkpoint.offset)).map_err(set_aside_error)?;
+        let c = &run.checkpoint;
+        let mut progress = Progress::new(options.progress, Some(run.deferred.bytes), c.offset, c.counts.read);
+        let input: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(1 << 20, file));
+        let position = (c.offset, c.line);
+        let pipeline =
+            Pipeline::start(service, options.format, (input, &deferred_path), position, (options.batch, true));
+        let passed = run.pass(pipeline, &mut progress).await;
+        progress.finish();
+        passed?;
+        run.retry.flush()?;
+        run.rounds(&retry_path).await
     }
     .await;
-    progress.finish();
-    // On failure the threads stop by themselves: their channels are closed once `from_workers` is dropped.
-    written?;
-    drop(from_workers);
-    for thread in threads {
-        thread.join().map_err(|_| ImportError::Worker)?;
-    }
-    report.out.get_ref().sync_all().map_err(|e| report.error(e))?;
-    match std::fs::remove_file(&state_path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(source) => return Err(ImportError::Checkpoint { path: state_path, source }),
+    // On failure the threads stop by themselves: their channels are closed when the pipeline is dropped.
+    outcome?;
+    run.report.out.get_ref().sync_all().map_err(|e| run.report.error(e))?;
+    for path in [&run.state_path, &deferred_path, &retry_path] {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ImportError::Checkpoint { path: path.clone(), source }),
+        }
     }
     Ok(ImportSummary {
-        counts: checkpoint.counts,
-        read_this_run: checkpoint.counts.read - start_read,
+        counts: run.checkpoint.counts,
+        read_this_run: run.checkpoint.counts.read - start_read,
         elapsed: started.elapsed(),
         resumed_after_line: resumed.map(|c| c.line),
         report: report_path,
@@ -695,7 +955,7 @@ mod tests {
     use std::sync::Arc;
 
     use person_core::InMemoryStore;
-    use person_core::ports::{RandomIds, Repositories, SystemClock};
+    use person_core::ports::{PersonRepository as _, RandomIds, Repositories, SystemClock};
     use serde_json::{Value, json};
 
     use super::*;
@@ -746,15 +1006,68 @@ mod tests {
         .join("\n");
         std::fs::write(&input, text).unwrap();
         let summary = run(&service(), &import_context(), &options(&input)).await.unwrap();
-        let expected = ImportCounts { read: 5, imported: 2, duplicates: 1, invalid: 2, refused: 0, already_stored: 1 };
+        let expected = ImportCounts {
+            read: 5,
+            imported: 2,
+            duplicates: 1,
+            invalid: 2,
+            already_stored: 1,
+            ..ImportCounts::default()
+        };
         assert_eq!(summary.counts, expected);
         let lines = report(&input);
+        // Records without a personRef are imported after the rest: the invalid ones are reported first.
         let outcomes: Vec<(u64, &str)> =
             lines.iter().map(|l| (l["line"].as_u64().unwrap(), l["outcome"].as_str().unwrap())).collect();
-        assert_eq!(outcomes, vec![(3, "invalid"), (4, "duplicate"), (5, "already-stored"), (6, "invalid")]);
-        assert_eq!(lines[1]["duplicateOf"], json!(a));
+        assert_eq!(outcomes, vec![(3, "invalid"), (6, "invalid"), (4, "duplicate"), (5, "already-stored")]);
+        assert_eq!(lines[2]["duplicateOf"], json!(a));
         assert_eq!(lines[0]["errors"][0]["code"], "malformed_json");
         assert!(!checkpoint_path(&input).exists(), "the checkpoint is removed when the load completes");
+    }
+
+    fn with(line: String, extra: &Value) -> String {
+        let mut record: serde_json::Map<String, Value> = serde_json::from_str(&line).unwrap();
+        record.extend(extra.as_object().unwrap().clone());
+        Value::Object(record).to_string()
+    }
+
+    #[tokio::test]
+    async fn merged_persons_wait_for_their_survivor_and_assigned_numbers_never_take_a_kept_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("persons.ndjson");
+        let [m1, n, s, k, m2, x, m3] = std::array::from_fn(|_| uuid::Uuid::new_v4());
+        let merged = |into: uuid::Uuid, person_ref: i64| json!({"personRef": person_ref, "status": {"state": "merged", "mergedInto": into}});
+        let lines = [
+            with(person_line(m1, "Ada"), &merged(s, 10)),
+            person_line(n, "Grace"),
+            with(person_line(s, "Hedy"), &json!({"personRef": 5})),
+            with(person_line(k, "Alan"), &json!({"personRef": 1})),
+            with(person_line(m2, "Edsger"), &merged(x, 20)),
+            with(person_line(m3, "Barbara"), &merged(n, 30)),
+        ];
+        std::fs::write(&input, lines.join("\n")).unwrap();
+        let store = Arc::new(InMemoryStore::new());
+        let service =
+            PersonService::new(Repositories::from_store(store.clone()), Arc::new(SystemClock), Arc::new(RandomIds));
+        let summary = run(&service, &import_context(), &options(&input)).await.unwrap();
+        let expected = ImportCounts { read: 6, imported: 5, survivor_missing: 1, ..ImportCounts::default() };
+        assert_eq!(summary.counts, expected);
+        let report = report(&input);
+        assert_eq!(report.len(), 1, "{report:?}");
+        assert_eq!((report[0]["line"].as_u64(), report[0]["outcome"].as_str()), (Some(5), Some("survivor-missing")));
+        assert_eq!(report[0]["mergedInto"], json!(x));
+
+        let person = |id: uuid::Uuid| {
+            let store = store.clone();
+            async move { store.get(PersonId::new(id).unwrap()).await.unwrap().unwrap() }
+        };
+        assert_eq!(person(n).await.person_ref, PersonRef(31), "assigned after every kept number");
+        assert_eq!(person(m1).await.status, person_core::PersonStatus::Merged { into: PersonId::new(s).unwrap() });
+        assert_eq!(person(m3).await.person_ref, PersonRef(30));
+        let (deferred, retry) = set_aside_paths(&input);
+        for file in [deferred, retry] {
+            assert!(!file.exists(), "{} is removed when the load completes", file.display());
+        }
     }
 
     #[tokio::test]

@@ -1,26 +1,27 @@
 //! [`ImportRepository`] for [`SqliteStore`]: bulk loading persons from another system, one `BEGIN IMMEDIATE`
 //! transaction per batch.
 //!
-//! A batch runs a fixed set of statements whatever its size (never one per person): the whole batch's ids,
-//! `personRef`s, dedup keys and references are each bound as one JSON array, expanded by `json_each`, and looked
-//! up in one indexed statement each; the records are then decided in Rust, in batch order, against what is stored
-//! and against the records before them (exactly as the in-memory reference store does); then the `personRef`
-//! sequence is raised and allocated in one statement, and the persons, their search keys and their references are
-//! each inserted by one `INSERT … SELECT … FROM json_each(?)`, followed by the batch's audit entry. The write lock
-//! is held from the first look-up to the commit, so what the look-ups found stays true; a failing statement rolls
-//! the whole batch back.
+//! A batch runs a fixed set of statements whatever its size (never one per person): the whole batch's ids (with
+//! its merged persons' survivors), `personRef`s, dedup keys and references are each bound as one JSON array,
+//! expanded by `json_each`, and looked up in one indexed statement each; the records are then decided in Rust, in
+//! batch order, against what is stored and against the records before them, by the rules every store applies
+//! ([`person_core::import_plan`]); then the `personRef` sequence is raised and allocated in one statement, and the
+//! persons, their search keys and their references are each inserted by one `INSERT … SELECT … FROM json_each(?)`,
+//! followed by the batch's audit entry. The write lock is held from the first look-up to the commit, so what the
+//! look-ups found stays true; a failing statement rolls the whole batch back.
 //!
 //! An import writes no event, history entry or idempotency record. This module knows nothing of how records are
 //! validated or keyed (the service prepares [`ImportWrite`]s).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
+use person_core::PersonId;
 use person_core::audit::AuditEntry;
+use person_core::import_plan::{AcceptedImport, ImportHolders, ImportPlan};
 use person_core::ports::{ImportOutcome, ImportRepository, ImportWrite, StoreError};
-use person_core::reference::CrossReference;
+use person_core::reference::{CrossReference, ReferenceId, ReferenceSystem};
 use person_core::storage::{out_of_range, to_json};
-use person_core::{Person, PersonId, PersonRef};
 
 use crate::SqliteStore;
 use crate::audit::insert_audit_rows;
@@ -29,9 +30,6 @@ use crate::execution::{WriteTx, counted};
 use crate::queries;
 use crate::repository::finish;
 use crate::rows::{AuditColumns, PersonColumns, PersonIdRow};
-
-/// A cross-reference as the look-ups and the map of holders key it: `(system, id)`.
-type ReferenceKey = (String, String);
 
 /// The JSON arrays the look-ups bind, built from the batch before the write lock is taken.
 struct Lookups {
@@ -47,16 +45,12 @@ struct Lookups {
 
 impl Lookups {
     fn of(batch: &[ImportWrite]) -> Result<Self, StoreError> {
-        let ids: Vec<String> = batch.iter().map(|w| w.person.id.to_string()).collect();
-        let person_refs: Vec<i64> = batch.iter().filter(|w| !w.assign_ref).map(|w| w.person.person_ref.0).collect();
-        let live = || batch.iter().filter(|w| w.person.status.is_active());
-        let dedup_keys: Vec<&str> = live().filter_map(|w| w.dedup_key.as_deref()).collect();
-        let references: Vec<&CrossReference> = live().flat_map(|w| &w.person.references).collect();
+        let ids: Vec<String> = ImportHolders::ids_to_read(batch).iter().map(ToString::to_string).collect();
         Ok(Self {
             ids: to_json(&ids, "import id list")?,
-            person_refs: non_empty(&person_refs, "import personRef list")?,
-            dedup_keys: non_empty(&dedup_keys, "import dedup key list")?,
-            references: non_empty(&references, "import reference list")?,
+            person_refs: non_empty(&ImportHolders::kept_person_refs(batch), "import personRef list")?,
+            dedup_keys: non_empty(&ImportHolders::live_dedup_keys(batch), "import dedup key list")?,
+            references: non_empty(&ImportHolders::live_references(batch), "import reference list")?,
         })
     }
 }
@@ -64,20 +58,6 @@ impl Lookups {
 /// `values` as a JSON array, `None` when there are none (the look-up is then skipped).
 fn non_empty<T: serde::Serialize>(values: &[T], what: &'static str) -> Result<Option<String>, StoreError> {
     if values.is_empty() { Ok(None) } else { to_json(values, what).map(Some) }
-}
-
-/// What the store holds of the batch's ids, `personRef`s, dedup keys and references; the decisions add each
-/// person they store, so later records of the batch are checked against earlier ones too.
-#[derive(Default)]
-struct Held {
-    /// Ids of persons stored (in any state), or stored earlier in the batch.
-    ids: HashSet<PersonId>,
-    /// `personRef` → the person having it.
-    person_refs: HashMap<i64, PersonId>,
-    /// Dedup key → the live person holding it.
-    dedup_keys: HashMap<String, PersonId>,
-    /// Reference → the live person holding it.
-    references: HashMap<ReferenceKey, PersonId>,
 }
 
 /// A `personRef` read back with the person having it.
@@ -106,130 +86,53 @@ fn parse_id(id: &str) -> Result<PersonId, StoreError> {
     PersonId::parse(id).map_err(|_| out_of_range("person id"))
 }
 
-impl Held {
-    /// Reads, in one statement each, which of the batch's ids, `personRef`s, dedup keys and references are held.
-    async fn read(tx: &mut WriteTx, lookups: &Lookups) -> Result<Self, StoreError> {
-        let mut held = Self::default();
-
-        let stored = &queries::IMPORT_STORED_IDS;
-        let statement = sqlx::query_as::<_, PersonIdRow>(stored.sql).bind(&lookups.ids).fetch_all(&mut *tx.conn);
-        for row in counted(&tx.recorder, stored, statement).await.map_err(failed(stored.name))? {
-            held.ids.insert(row.into_id()?);
-        }
-
-        if let Some(person_refs) = &lookups.person_refs {
-            let owners = &queries::IMPORT_PERSON_REF_OWNERS;
-            let statement = sqlx::query_as::<_, PersonRefRow>(owners.sql).bind(person_refs).fetch_all(&mut *tx.conn);
-            for row in counted(&tx.recorder, owners, statement).await.map_err(failed(owners.name))? {
-                held.person_refs.insert(row.person_ref, parse_id(&row.id)?);
-            }
-        }
-
-        if let Some(dedup_keys) = &lookups.dedup_keys {
-            let holders = &queries::IMPORT_DEDUP_HOLDERS;
-            let statement = sqlx::query_as::<_, DedupRow>(holders.sql).bind(dedup_keys).fetch_all(&mut *tx.conn);
-            for row in counted(&tx.recorder, holders, statement).await.map_err(failed(holders.name))? {
-                held.dedup_keys.insert(row.dedup_key, parse_id(&row.id)?);
-            }
-        }
-
-        if let Some(references) = &lookups.references {
-            let holders = &queries::IMPORT_REFERENCE_HOLDERS;
-            let statement = sqlx::query_as::<_, ReferenceRow>(holders.sql).bind(references).fetch_all(&mut *tx.conn);
-            for row in counted(&tx.recorder, holders, statement).await.map_err(failed(holders.name))? {
-                held.references.insert((row.system, row.reference_id), parse_id(&row.id)?);
-            }
-        }
-        Ok(held)
-    }
-
-    /// The first of a live `person`'s references (in its order) that another live person holds, with the holder.
-    fn reference_holder(&self, person: &Person) -> Option<(CrossReference, PersonId)> {
-        if !person.status.is_active() {
-            return None;
-        }
-        person.references.iter().find_map(|reference| {
-            let key = (reference.system.as_str().to_owned(), reference.id.as_str().to_owned());
-            self.references.get(&key).map(|owner| (reference.clone(), *owner))
-        })
+impl ReferenceRow {
+    fn reference(&self) -> Result<CrossReference, StoreError> {
+        let system = ReferenceSystem::parse(&self.system).map_err(|_| out_of_range("reference system"))?;
+        let id = ReferenceId::parse(&self.reference_id).map_err(|_| out_of_range("reference id"))?;
+        Ok(CrossReference::new(system, id))
     }
 }
 
-/// A person of the batch that is to be stored.
-struct Accepted {
-    /// As stored (its `personRef` set once the assigned numbers are allocated).
-    person: Person,
-    /// The position of its outcome in the batch.
-    position: usize,
-    /// True when it is stored with a newly allocated `personRef`.
-    assign_ref: bool,
-    /// The dedup key it holds (none when not live, or when another live person holds it).
-    dedup_key: Option<String>,
-    /// Its search keys (none when not live).
-    search_keys: Vec<String>,
-}
+/// Reads, in one statement each, which of the batch's ids, `personRef`s, dedup keys and references are held.
+async fn read_holders(tx: &mut WriteTx, lookups: &Lookups) -> Result<ImportHolders, StoreError> {
+    let mut held = ImportHolders::default();
 
-/// What the batch does: one outcome per record (the `personRef` of an assigned one not yet known) and the persons
-/// to store.
-struct Plan {
-    outcomes: Vec<ImportOutcome>,
-    accepted: Vec<Accepted>,
-    /// The largest `personRef` a record of the batch keeps (0: none), the sequence's new floor.
-    largest_kept: i64,
-    /// How many persons are stored with a newly allocated `personRef`.
-    to_assign: i64,
-}
-
-/// Decides each record in batch order, against what is held and the records before it.
-fn decide(batch: Vec<ImportWrite>, mut held: Held) -> Plan {
-    let largest_kept = batch.iter().filter(|w| !w.assign_ref).map(|w| w.person.person_ref.0).max().unwrap_or(0);
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut accepted = Vec::with_capacity(batch.len());
-    let mut to_assign = 0_i64;
-    for (position, write) in batch.into_iter().enumerate() {
-        let ImportWrite { person, assign_ref, search_keys, dedup_key } = write;
-        if held.ids.contains(&person.id) {
-            outcomes.push(ImportOutcome::AlreadyStored);
-            continue;
-        }
-        if !assign_ref && let Some(owner) = held.person_refs.get(&person.person_ref.0) {
-            outcomes.push(ImportOutcome::PersonRefTaken { owner: *owner });
-            continue;
-        }
-        if let Some((reference, owner)) = held.reference_holder(&person) {
-            outcomes.push(ImportOutcome::ReferenceTaken { reference, owner });
-            continue;
-        }
-        let live = person.status.is_active();
-        let live_key = dedup_key.filter(|_| live);
-        let duplicate_of = live_key.as_ref().and_then(|key| held.dedup_keys.get(key)).copied();
-        let dedup_key = if duplicate_of.is_some() { None } else { live_key };
-        if let Some(key) = &dedup_key {
-            held.dedup_keys.insert(key.clone(), person.id);
-        }
-        if live {
-            for reference in &person.references {
-                let key = (reference.system.as_str().to_owned(), reference.id.as_str().to_owned());
-                held.references.entry(key).or_insert(person.id);
-            }
-        }
-        held.ids.insert(person.id);
-        if assign_ref {
-            // Numbers are allocated after the decisions: they all lie above every kept one, so they cannot be taken.
-            to_assign += 1;
-        } else {
-            held.person_refs.insert(person.person_ref.0, person.id);
-        }
-        outcomes.push(ImportOutcome::Imported { person_ref: person.person_ref, duplicate_of });
-        let search_keys = if live { search_keys.into_iter().map(|k| k.0).collect() } else { Vec::new() };
-        accepted.push(Accepted { person, position, assign_ref, dedup_key, search_keys });
+    let stored = &queries::IMPORT_STORED_IDS;
+    let statement = sqlx::query_as::<_, PersonIdRow>(stored.sql).bind(&lookups.ids).fetch_all(&mut *tx.conn);
+    for row in counted(&tx.recorder, stored, statement).await.map_err(failed(stored.name))? {
+        held.ids.insert(row.into_id()?);
     }
-    Plan { outcomes, accepted, largest_kept, to_assign }
+
+    if let Some(person_refs) = &lookups.person_refs {
+        let owners = &queries::IMPORT_PERSON_REF_OWNERS;
+        let statement = sqlx::query_as::<_, PersonRefRow>(owners.sql).bind(person_refs).fetch_all(&mut *tx.conn);
+        for row in counted(&tx.recorder, owners, statement).await.map_err(failed(owners.name))? {
+            held.person_refs.insert(row.person_ref, parse_id(&row.id)?);
+        }
+    }
+
+    if let Some(dedup_keys) = &lookups.dedup_keys {
+        let holders = &queries::IMPORT_DEDUP_HOLDERS;
+        let statement = sqlx::query_as::<_, DedupRow>(holders.sql).bind(dedup_keys).fetch_all(&mut *tx.conn);
+        for row in counted(&tx.recorder, holders, statement).await.map_err(failed(holders.name))? {
+            held.dedup_keys.insert(row.dedup_key, parse_id(&row.id)?);
+        }
+    }
+
+    if let Some(references) = &lookups.references {
+        let holders = &queries::IMPORT_REFERENCE_HOLDERS;
+        let statement = sqlx::query_as::<_, ReferenceRow>(holders.sql).bind(references).fetch_all(&mut *tx.conn);
+        for row in counted(&tx.recorder, holders, statement).await.map_err(failed(holders.name))? {
+            held.references.insert(row.reference()?, parse_id(&row.id)?);
+        }
+    }
+    Ok(held)
 }
 
 /// Raises the `personRef` sequence to the batch's largest kept number and gives the next numbers to the accepted
 /// persons without one, in batch order.
-async fn allocate_person_refs(tx: &mut WriteTx, plan: &mut Plan) -> Result<(), StoreError> {
+async fn allocate_person_refs(tx: &mut WriteTx, plan: &mut ImportPlan) -> Result<(), StoreError> {
     if plan.largest_kept <= 0 && plan.to_assign == 0 {
         return Ok(());
     }
@@ -242,14 +145,7 @@ async fn allocate_person_refs(tx: &mut WriteTx, plan: &mut Plan) -> Result<(), S
         .await
         .map_err(failed(raise.name))?
         .ok_or(StoreError::from(SqliteStoreError::MissingCounter))?;
-    let mut next = last - plan.to_assign;
-    for accepted in plan.accepted.iter_mut().filter(|a| a.assign_ref) {
-        next += 1;
-        accepted.person.person_ref = PersonRef(next);
-        if let Some(ImportOutcome::Imported { person_ref, .. }) = plan.outcomes.get_mut(accepted.position) {
-            *person_ref = PersonRef(next);
-        }
-    }
+    plan.assign_person_refs(last);
     Ok(())
 }
 
@@ -259,7 +155,7 @@ type PersonTuple<'a> =
     (&'a str, i64, i64, &'a str, Option<&'a str>, &'a str, &'a str, &'a str, i64, Option<&'a str>, i64, i64);
 
 /// Inserts the accepted persons, their search keys and their references: one statement each.
-async fn insert_accepted(tx: &mut WriteTx, accepted: &[Accepted]) -> Result<(), StoreError> {
+async fn insert_accepted(tx: &mut WriteTx, accepted: &[AcceptedImport]) -> Result<(), StoreError> {
     let columns: Vec<(PersonColumns, Option<&str>)> = accepted
         .iter()
         .map(|a| PersonColumns::new(&a.person).map(|row| (row, a.dedup_key.as_deref())))
@@ -294,7 +190,7 @@ async fn insert_accepted(tx: &mut WriteTx, accepted: &[Accepted]) -> Result<(), 
     let keys: BTreeSet<(&str, &str)> = accepted
         .iter()
         .zip(&columns)
-        .flat_map(|(a, (row, _))| a.search_keys.iter().map(|key| (key.as_str(), row.id.as_str())))
+        .flat_map(|(a, (row, _))| a.search_keys.iter().map(|key| (key.0.as_str(), row.id.as_str())))
         .collect();
     if !keys.is_empty() {
         let insert = &queries::IMPORT_INSERT_SEARCH_KEYS;
@@ -330,8 +226,8 @@ async fn import_in(
     mut audit: AuditEntry,
     lookups: &Lookups,
 ) -> Result<Vec<ImportOutcome>, StoreError> {
-    let held = Held::read(tx, lookups).await?;
-    let mut plan = decide(batch, held);
+    let held = read_holders(tx, lookups).await?;
+    let mut plan = ImportPlan::decide(batch, held);
     allocate_person_refs(tx, &mut plan).await?;
     if plan.accepted.is_empty() {
         return Ok(plan.outcomes);

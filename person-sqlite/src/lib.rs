@@ -169,8 +169,14 @@ impl SqliteStore {
         // changes in the cache until it commits, and an import batch of 1,000 persons changes thousands of index
         // pages; with the default cache they are spilled to the WAL mid-transaction and written again (measured:
         // 774 → 1,060 persons/s importing 50,000). Pages are allocated only as they are used.
-        let writer_connection =
-            connection.clone().journal_mode(SqliteJournalMode::Wal).pragma("cache_size", WRITER_CACHE_SIZE);
+        // Statement journals and temporary b-trees in memory, not in temporary files: an `INSERT … SELECT` of a
+        // whole import batch keeps a statement journal (to undo just that statement), which in a file cost 16 % of
+        // import time at 350,000 persons (measured: 1,265–1,339 → 1,522–1,582 persons/s at 200,000).
+        let writer_connection = connection
+            .clone()
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("cache_size", WRITER_CACHE_SIZE)
+            .pragma("temp_store", "MEMORY");
         let reader_connection = connection.pragma("query_only", "ON");
 
         // Local connections do not go stale like network ones, so they are not pinged before each use, and the

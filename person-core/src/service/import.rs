@@ -64,6 +64,14 @@ impl PreparedImport {
     pub fn is_valid(&self) -> bool {
         self.prepared.is_ok()
     }
+
+    /// True when the record is valid and carries no `personRef`, so the store will assign one. An importer that
+    /// mixes such records with records keeping theirs imports these last: numbers are assigned above every number
+    /// kept so far, and a record read later keeping a lower number would find it taken.
+    #[must_use]
+    pub fn assigns_person_ref(&self) -> bool {
+        self.prepared.as_ref().is_ok_and(|write| write.assign_ref)
+    }
 }
 
 /// What became of one record of a batch.
@@ -84,6 +92,14 @@ pub enum ImportResult {
     AlreadyStored {
         /// The person.
         id: PersonId,
+    },
+    /// The record is a merged person whose survivor is not stored yet: nothing written. Import it again once the
+    /// survivor is in (`person-api import` does, after the rest of its input).
+    SurvivorMissing {
+        /// The record's id.
+        id: PersonId,
+        /// The person it was merged into.
+        survivor: PersonId,
     },
     /// Another person has the record's `personRef`: nothing written.
     PersonRefTaken {
@@ -119,6 +135,7 @@ impl ImportResult {
         match self {
             Self::Imported { id, .. }
             | Self::AlreadyStored { id }
+            | Self::SurvivorMissing { id, .. }
             | Self::PersonRefTaken { id, .. }
             | Self::ReferenceTaken { id, .. } => Some(*id),
             Self::Invalid { id, .. } => *id,
@@ -183,6 +200,7 @@ impl PersonService {
                         ImportResult::Imported { id, person_ref, duplicate_of }
                     }
                     ImportOutcome::AlreadyStored => ImportResult::AlreadyStored { id },
+                    ImportOutcome::SurvivorMissing { survivor } => ImportResult::SurvivorMissing { id, survivor },
                     ImportOutcome::PersonRefTaken { owner } => {
                         ImportResult::PersonRefTaken { id, person_ref: own_ref, owner }
                     }

@@ -1224,3 +1224,51 @@ pub async fn import_keeps_ids_and_refs_and_reports_each_record(store: Store) {
     );
     assert_eq!(store.entries_for_person(twin.id, 0, 10).await.expect("audit").len(), 1, "nothing stored, no entry");
 }
+
+/// A merged person is stored only once its survivor is: a survivor neither stored nor earlier in the batch makes it
+/// `SurvivorMissing` (nothing written, and never a failed batch), and it is stored when offered again later.
+pub async fn import_stores_a_merged_person_only_after_its_survivor(store: Store) {
+    let base = 2_000_000 + i64::from(person_id().as_uuid().as_bytes()[0]) * 1_000;
+    let survivor = imported_person(base + 1);
+    let merged = |person_ref: i64, into: PersonId| {
+        let mut person = imported_person(person_ref);
+        person.status = PersonStatus::Merged { into };
+        person
+    };
+    let nowhere = person_id();
+    let orphan = merged(base + 2, nowhere);
+    let early = merged(base + 3, survivor.id);
+    let late = merged(base + 4, survivor.id);
+    let chained = merged(base + 5, late.id);
+    let batch = vec![
+        import_write(orphan.clone(), false, &[], None),
+        import_write(early.clone(), false, &[], None),
+        import_write(survivor.clone(), false, &["imp:survivor"], None),
+        import_write(late.clone(), false, &[], None),
+        import_write(chained.clone(), false, &[], None),
+    ];
+    let outcomes = store.import_persons(batch, audit_entry(AuditAction::PersonImport, Vec::new())).await;
+    let imported = |person: &Person| ImportOutcome::Imported { person_ref: person.person_ref, duplicate_of: None };
+    assert_eq!(
+        outcomes.expect("a batch with missing survivors still succeeds"),
+        vec![
+            ImportOutcome::SurvivorMissing { survivor: nowhere },
+            ImportOutcome::SurvivorMissing { survivor: survivor.id },
+            imported(&survivor),
+            imported(&late),
+            imported(&chained),
+        ]
+    );
+    assert_eq!(store.get(orphan.id).await.expect("get"), None, "nothing written for a missing survivor");
+    assert_eq!(store.get(early.id).await.expect("get"), None);
+    assert_eq!(store.get(chained.id).await.expect("get"), Some(chained.clone()), "a chain within the batch is stored");
+
+    // Offered again once its survivor is stored, the early one is imported.
+    let again = vec![import_write(early.clone(), false, &[], None), import_write(orphan, false, &[], None)];
+    let outcomes = store.import_persons(again, audit_entry(AuditAction::PersonImport, Vec::new())).await;
+    assert_eq!(
+        outcomes.expect("import succeeds"),
+        vec![imported(&early), ImportOutcome::SurvivorMissing { survivor: nowhere }]
+    );
+    assert_eq!(store.get(early.id).await.expect("get"), Some(early));
+}

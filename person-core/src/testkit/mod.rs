@@ -91,6 +91,7 @@ macro_rules! contract_cases {
             relay_lease_is_exclusive_until_it_expires_and_keeps_the_position,
             concurrent_relay_lease_acquisitions_let_exactly_one_win,
             import_keeps_ids_and_refs_and_reports_each_record,
+            import_stores_a_merged_person_only_after_its_survivor,
             query_catalogue_names_each_statement_once
         }
     };
