@@ -183,6 +183,11 @@ impl ImportRepository for LoggingStore {
         self.log("person.import");
         self.inner.import_persons(batch, audit).await
     }
+
+    async fn finish_import(&self) -> Result<u64, StoreError> {
+        self.log("person.finish_import");
+        self.inner.finish_import().await
+    }
 }
 
 #[async_trait]

@@ -187,6 +187,10 @@ impl ImportRepository for Timed {
     ) -> Result<Vec<ImportOutcome>, StoreError> {
         self.inner.import_persons(batch, audit).await
     }
+
+    async fn finish_import(&self) -> Result<u64, StoreError> {
+        self.inner.finish_import().await
+    }
 }
 
 #[async_trait]

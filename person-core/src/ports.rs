@@ -782,6 +782,17 @@ pub trait ImportRepository: Send + Sync {
         batch: Vec<ImportWrite>,
         audit: AuditEntry,
     ) -> Result<Vec<ImportOutcome>, StoreError>;
+
+    /// Makes the search keys of every person imported so far findable, and returns how many keys it indexed. A
+    /// store may index an imported person's keys with the person (then this does nothing and returns 0) or, to
+    /// load faster, keep them aside and index them all here at once, in key order (SQLite, PostgreSQL): until
+    /// then imported persons are read, updated and found by reference and dedup key, but not by search. Keys of a
+    /// person changed since its import are not indexed (the change indexed its own). Idempotent; an importer
+    /// calls it once its batches are in, and again after an interrupted import.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails; then nothing was indexed and calling it again is safe.
+    async fn finish_import(&self) -> Result<u64, StoreError>;
 }
 
 /// The named statements a store runs (SPEC §10 query visibility), for `GET /admin/queries`.

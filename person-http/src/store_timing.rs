@@ -158,6 +158,11 @@ fn found<T>(answer: &Option<T>) -> u64 {
     u64::from(answer.is_some())
 }
 
+/// The rows of an answer that is a count of rows.
+fn counted(rows: &u64) -> u64 {
+    *rows
+}
+
 /// The rows of a list: its length.
 #[expect(clippy::ptr_arg, reason = "used as `fn(&T) -> u64` with `T` the port's `Vec` answer")]
 fn listed<T>(answer: &Vec<T>) -> u64 {
@@ -458,6 +463,14 @@ impl ImportRepository for TimedStore {
         Self: 'async_trait,
     {
         Box::pin(self.time("person.import", listed, self.inner.import_persons(batch, audit)))
+    }
+
+    fn finish_import<'life0, 'async_trait>(&'life0 self) -> Call<'async_trait, Result<u64, StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.time("person.finish_import", counted, self.inner.finish_import()))
     }
 }
 

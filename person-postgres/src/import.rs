@@ -14,8 +14,12 @@
 //!    it, by the rules every store applies ([`person_core::import_plan`], a pure function).
 //! 4. **`personRef`s.** One `setval` raises the sequence past the largest kept `personRef` and reserves the numbers
 //!    the batch assigns.
-//! 5. **Writes.** The persons, their search keys, their cross-references and one audit entry naming them: one
-//!    statement each. No event, history entry or idempotency record (see the port).
+//! 5. **Writes.** The persons, their search keys (set aside in `import_pending_keys`, see migration 0004), their
+//!    cross-references and one audit entry naming them: one statement each. No event, history entry or idempotency
+//!    record (see the port).
+//!
+//! [`ImportRepository::finish_import`] then indexes every key set aside, in one statement in key order, under the
+//! import lock.
 //!
 //! A write that sets no dedup key (a document write, an update of a person lacking one) takes no import lock: one
 //! that claims a cross-reference of the batch after the look-up makes the batch's claim insert fewer rows than
@@ -174,19 +178,21 @@ async fn write(tx: &mut PgConnection, q: &QueryRecorder, stored: &[AcceptedImpor
         .execute(&mut *tx);
     q.run_counted(query, statement, affected).await.map_err(failed(query.name))?;
 
-    // Each key once per person: a repeat would violate `search_keys_pkey`.
+    // Each key once per person, set aside for `finish_import` to index in key order (see migration 0004).
+    let mut owners = Vec::new();
+    let mut versions = Vec::new();
     let mut keys = Vec::new();
-    let mut key_owners = Vec::new();
-    for record in stored {
+    for (record, version) in stored.iter().zip(&persons.version_number) {
         let mut own: Vec<&str> = record.search_keys.iter().map(SearchKey::as_str).collect();
         own.sort_unstable();
         own.dedup();
-        key_owners.extend(std::iter::repeat_n(record.person.id.as_uuid(), own.len()));
+        owners.extend(std::iter::repeat_n(record.person.id.as_uuid(), own.len()));
+        versions.extend(std::iter::repeat_n(*version, own.len()));
         keys.extend(own);
     }
     if !keys.is_empty() {
-        let query = &queries::IMPORT_INSERT_SEARCH_KEYS;
-        let statement = sqlx::query(query.sql).bind(&keys).bind(&key_owners).execute(&mut *tx);
+        let query = &queries::IMPORT_INSERT_PENDING_KEYS;
+        let statement = sqlx::query(query.sql).bind(&owners).bind(&versions).bind(&keys).execute(&mut *tx);
         q.run_counted(query, statement, affected).await.map_err(failed(query.name))?;
     }
 
@@ -255,4 +261,25 @@ impl ImportRepository for PostgresStore {
         let outcome = import_in(&mut tx, &self.queries, batch, audit).await;
         finish(&self.queries, tx, outcome).await
     }
+
+    /// One transaction: `import.lock` (exclusively: no batch adds keys meanwhile), `import.sort_memory`,
+    /// `import.finish_keys`, `import.clear_pending_keys`.
+    async fn finish_import(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcome = finish_keys(&mut tx, &self.queries).await;
+        finish(&self.queries, tx, outcome).await
+    }
+}
+
+/// The body of [`ImportRepository::finish_import`], inside its transaction: the number of keys indexed.
+async fn finish_keys(tx: &mut PgConnection, q: &QueryRecorder) -> Result<u64, StoreError> {
+    lock(tx, q).await?;
+    let query = &queries::IMPORT_SORT_MEMORY;
+    q.run_counted(query, sqlx::query(query.sql).execute(&mut *tx), affected).await.map_err(failed(query.name))?;
+    let query = &queries::IMPORT_FINISH_KEYS;
+    let statement = sqlx::query(query.sql).execute(&mut *tx);
+    let indexed = q.run_counted(query, statement, affected).await.map_err(failed(query.name))?.rows_affected();
+    let query = &queries::IMPORT_CLEAR_PENDING_KEYS;
+    q.run_counted(query, sqlx::query(query.sql).execute(&mut *tx), affected).await.map_err(failed(query.name))?;
+    Ok(indexed)
 }

@@ -336,14 +336,29 @@ person_core::named_queries! {
               AS p(id, person_ref, version_number, state, merged_into, document, created_at, last_modified, \
                    processing_restricted, dedup_key, tenure_count, reference_count)";
 
-    /// Stores the `person` search keys of an import batch's live persons (each pair once), in one statement whatever
-    /// their number. In `search_keys_pkey` order: consecutive rows then often land on the same index page (about a
-    /// third cheaper than arrival order with a million persons stored). Binds: an array of keys, an array of person
-    /// ids (pairwise, without repeats).
-    IMPORT_INSERT_SEARCH_KEYS = "import.insert_search_keys" =>
+    /// Sets aside the `person` search keys of an import batch's live persons (appended to `import_pending_keys`,
+    /// indexed by `import.finish_keys`), in one statement whatever their number. Binds: an array of person ids, an
+    /// array of their version numbers, an array of keys (pairwise, each (person, key) once).
+    IMPORT_INSERT_PENDING_KEYS = "import.insert_pending_keys" =>
+        "INSERT INTO import_pending_keys (person_id, version_number, key) \
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[])";
+
+    /// Lets `import.finish_keys` sort the pending keys in memory (for its transaction only).
+    IMPORT_SORT_MEMORY = "import.sort_memory" => "SET LOCAL work_mem = '1GB'";
+
+    /// Indexes every pending key of imported persons still live and at the version imported, in `search_keys_pkey`
+    /// order (consecutive rows land on the same index pages). Keys the person already has are skipped. Runs under
+    /// the import lock, taken exclusively: no batch adds pending keys meanwhile.
+    IMPORT_FINISH_KEYS = "import.finish_keys" =>
         "INSERT INTO search_keys (key, person_id, source) \
-         SELECT k.key, k.person_id, 'person' FROM unnest($1::text[], $2::uuid[]) AS k(key, person_id) \
-         ORDER BY k.key, k.person_id";
+         SELECT k.key, k.person_id, 'person' FROM import_pending_keys k \
+         JOIN persons p ON p.id = k.person_id AND p.version_number = k.version_number AND p.state = 'active' \
+         ORDER BY k.key, k.person_id \
+         ON CONFLICT ON CONSTRAINT search_keys_pkey DO NOTHING";
+
+    /// Forgets the pending keys once indexed (same transaction as `import.finish_keys`; `TRUNCATE` frees the pages
+    /// at once, where a `DELETE` would leave millions of dead rows to vacuum).
+    IMPORT_CLEAR_PENDING_KEYS = "import.clear_pending_keys" => "TRUNCATE import_pending_keys";
 
     /// Claims the cross-references of an import batch's live persons, in one statement whatever their number, in
     /// (system, id) order as every claim is made. A reference a concurrent write claimed since the batch's look-up

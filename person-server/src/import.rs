@@ -928,7 +928,13 @@ pub async fn run(
         progress.finish();
         passed?;
         run.retry.flush()?;
-        run.rounds(&retry_path).await
+        run.rounds(&retry_path).await?;
+        let indexing = Instant::now();
+        let indexed = service.finish_import().await.map_err(ImportError::Store)?;
+        if indexed > 0 {
+            eprintln!("person-api import: {indexed} search keys indexed in {:.1} s", indexing.elapsed().as_secs_f64());
+        }
+        Ok(())
     }
     .await;
     // On failure the threads stop by themselves: their channels are closed when the pipeline is dropped.

@@ -121,9 +121,14 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Import { file, format, report, batch, no_progress, restart } => {
+                // A batch changes thousands of index pages: a larger SQLite writer cache keeps them until its commit.
+                let store_options = person_server::store::StoreOptions {
+                    sqlite_writer_cache_mib: Some(person_sqlite::IMPORT_WRITER_CACHE_MIB),
+                    ..config.store_options.clone()
+                };
                 let store = person_server::store::open_repository(
                     &config.store,
-                    &config.store_options,
+                    &store_options,
                     person_core::storage::QueryRecorder::none(),
                 )
                 .await?;

@@ -15,6 +15,9 @@ pub struct StoreOptions {
     pub postgres: PostgresOptions,
     /// Timeouts and retries of a `dynamodb://` store.
     pub dynamodb: DynamoDbOptions,
+    /// The page cache of a `sqlite://` store's writer connection, in MiB; `None`: the store's default
+    /// ([`person_sqlite::DEFAULT_WRITER_CACHE_MIB`]). `person-api import` asks for more.
+    pub sqlite_writer_cache_mib: Option<u32>,
 }
 
 /// Why a store could not be opened.
@@ -60,7 +63,9 @@ pub async fn open_repository(
 ) -> Result<Arc<dyn Store>, OpenStoreError> {
     match backend(url)? {
         Backend::Sqlite => {
-            let options = SqliteOptions { queries, ..SqliteOptions::default() };
+            let defaults = SqliteOptions::default();
+            let writer_cache_mib = options.sqlite_writer_cache_mib.unwrap_or(defaults.writer_cache_mib);
+            let options = SqliteOptions { queries, writer_cache_mib, ..defaults };
             let store = SqliteStore::open(url, options).await.map_err(OpenStoreError::Open)?;
             Ok(Arc::new(store))
         }

@@ -21,7 +21,7 @@ use person_core::audit::AuditEntry;
 use person_core::import_plan::{AcceptedImport, ImportHolders, ImportPlan};
 use person_core::ports::{ImportOutcome, ImportRepository, ImportWrite, StoreError};
 use person_core::reference::{CrossReference, ReferenceId, ReferenceSystem};
-use person_core::storage::{out_of_range, to_json};
+use person_core::storage::{QueryRecorder, out_of_range, to_json};
 
 use crate::SqliteStore;
 use crate::audit::insert_audit_rows;
@@ -186,15 +186,15 @@ async fn insert_accepted(tx: &mut WriteTx, accepted: &[AcceptedImport]) -> Resul
     let statement = sqlx::query(insert.sql).bind(persons).execute(&mut *tx.conn);
     counted(&tx.recorder, insert, statement).await.map_err(failed(insert.name))?;
 
-    // Distinct and in key order (the primary key's order), so each index page is visited once per batch.
-    let keys: BTreeSet<(&str, &str)> = accepted
+    // Set aside, each once per person, for `finish_import` to index in key order (see migration 0006).
+    let keys: BTreeSet<(&str, i64, &str)> = accepted
         .iter()
         .zip(&columns)
-        .flat_map(|(a, (row, _))| a.search_keys.iter().map(|key| (key.0.as_str(), row.id.as_str())))
+        .flat_map(|(a, (row, _))| a.search_keys.iter().map(|key| (row.id.as_str(), row.version_number, key.0.as_str())))
         .collect();
     if !keys.is_empty() {
-        let insert = &queries::IMPORT_INSERT_SEARCH_KEYS;
-        let keys: Vec<(&str, &str)> = keys.into_iter().collect();
+        let insert = &queries::IMPORT_INSERT_PENDING_KEYS;
+        let keys: Vec<(&str, i64, &str)> = keys.into_iter().collect();
         let statement = sqlx::query(insert.sql).bind(to_json(&keys, "import search keys")?).execute(&mut *tx.conn);
         counted(&tx.recorder, insert, statement).await.map_err(failed(insert.name))?;
     }
@@ -253,4 +253,56 @@ impl ImportRepository for SqliteStore {
         let outcome = import_in(&mut tx, batch, audit, &lookups).await;
         finish(tx, outcome).await
     }
+
+    /// On the writer connection, taken out of its pool: `import.cache_raise`, then one transaction
+    /// (`import.finish_keys`, a sort of the pending keys then appends to `search_keys`, and
+    /// `import.clear_pending_keys`); then the connection is closed, which frees its 2 GiB cache, and the pool opens
+    /// a fresh writer. Writes meanwhile wait for the write lock up to the busy timeout, then fail as unavailable
+    /// (503): the finish takes about a minute for a million persons.
+    async fn finish_import(&self) -> Result<u64, StoreError> {
+        let begin = &queries::BEGIN_IMMEDIATE;
+        let mut conn = self.writer.acquire().await.map_err(failed(begin.name))?.detach();
+        let raise = &queries::IMPORT_RAISE_CACHE;
+        let statement = sqlx::query(raise.sql).execute(&mut conn);
+        counted(&self.recorder, raise, statement).await.map_err(failed(raise.name))?;
+        let statement = sqlx::query(begin.sql).execute(&mut conn);
+        self.recorder.run(begin, statement).await.map_err(failed(begin.name))?;
+        let finished = match finish_keys(&mut conn, &self.recorder).await {
+            Ok(indexed) => {
+                let commit = &queries::COMMIT;
+                let statement = sqlx::query(commit.sql).execute(&mut conn);
+                self.recorder.run(commit, statement).await.map(|_| indexed).map_err(failed(commit.name))
+            }
+            Err(error) => {
+                let rollback = &queries::ROLLBACK;
+                let statement = sqlx::query(rollback.sql).execute(&mut conn);
+                if let Err(e) = self.recorder.run(rollback, statement).await {
+                    let e = failed(rollback.name)(e);
+                    tracing::warn!(
+                        error = &e as &dyn std::error::Error,
+                        "rollback after a failed import finish failed"
+                    );
+                }
+                Err(error)
+            }
+        };
+        if let Err(e) = sqlx::Connection::close(conn).await {
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "closing the connection that finished an import failed"
+            );
+        }
+        finished
+    }
+}
+
+/// The body of [`ImportRepository::finish_import`], inside its transaction: the number of keys indexed.
+async fn finish_keys(conn: &mut sqlx::SqliteConnection, recorder: &QueryRecorder) -> Result<u64, StoreError> {
+    let index = &queries::IMPORT_FINISH_KEYS;
+    let statement = sqlx::query(index.sql).execute(&mut *conn);
+    let indexed = counted(recorder, index, statement).await.map_err(failed(index.name))?.rows_affected();
+    let clear = &queries::IMPORT_CLEAR_PENDING_KEYS;
+    let statement = sqlx::query(clear.sql).execute(&mut *conn);
+    counted(recorder, clear, statement).await.map_err(failed(clear.name))?;
+    Ok(indexed)
 }

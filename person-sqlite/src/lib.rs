@@ -108,12 +108,9 @@ use person_core::storage::{NamedQuery, QueryRecorder};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-pub use options::{InvalidSynchronous, SqliteOptions, Synchronous};
+pub use options::{DEFAULT_WRITER_CACHE_MIB, IMPORT_WRITER_CACHE_MIB, InvalidSynchronous, SqliteOptions, Synchronous};
 
 use crate::error::{SqliteStoreError, failed, is_not_a_database};
-
-/// The writer connection's page cache: `PRAGMA cache_size` in KiB when negative (256 MiB).
-const WRITER_CACHE_SIZE: &str = "-262144";
 
 /// The schema migrations, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -168,14 +165,15 @@ impl SqliteStore {
         // A larger page cache for the writer (SQLite's default is 2 MiB): a write transaction keeps every page it
         // changes in the cache until it commits, and an import batch of 1,000 persons changes thousands of index
         // pages; with the default cache they are spilled to the WAL mid-transaction and written again (measured:
-        // 774 → 1,060 persons/s importing 50,000). Pages are allocated only as they are used.
+        // 774 → 1,060 persons/s importing 50,000). Pages are allocated only as they are used, but stay allocated:
+        // the server keeps it small (`writer_cache_mib`), the import raises it. In KiB when negative.
         // Statement journals and temporary b-trees in memory, not in temporary files: an `INSERT … SELECT` of a
         // whole import batch keeps a statement journal (to undo just that statement), which in a file cost 16 % of
         // import time at 350,000 persons (measured: 1,265–1,339 → 1,522–1,582 persons/s at 200,000).
         let writer_connection = connection
             .clone()
             .journal_mode(SqliteJournalMode::Wal)
-            .pragma("cache_size", WRITER_CACHE_SIZE)
+            .pragma("cache_size", format!("-{}", u64::from(options.writer_cache_mib.max(1)) * 1024))
             .pragma("temp_store", "MEMORY");
         let reader_connection = connection.pragma("query_only", "ON");
 
@@ -201,6 +199,7 @@ impl SqliteStore {
             .map_err(open_failed)?;
         let store = Self { path, writer, readers, recorder: options.queries.clone(), audit_queue: Default::default() };
         store.backfill_search_keys().await?;
+        store.warn_of_pending_import_keys().await?;
         tracing::info!(
             path = %store.path.display(),
             readers = options.readers.max(1),
@@ -239,6 +238,20 @@ impl SqliteStore {
             execution::counted(&tx.recorder, mark, statement).await.map(|_| ()).map_err(error::failed(mark.name));
         repository::finish(tx, marked).await?;
         self.backfill_search_keys().await
+    }
+
+    /// Logs a warning when an import stored persons whose search keys are not indexed yet (it was interrupted, or
+    /// is running): search does not find them until `person-api import` finishes.
+    async fn warn_of_pending_import_keys(&self) -> Result<(), StoreError> {
+        let exist = &queries::IMPORT_PENDING_KEYS_EXIST;
+        let statement = sqlx::query_scalar::<_, bool>(exist.sql).fetch_one(&self.readers);
+        if execution::single(&self.recorder, exist, statement).await.map_err(error::failed(exist.name))? {
+            tracing::warn!(
+                "an import's search keys are not indexed yet (the import is running, or was interrupted: run the \
+                 same `person-api import` again to finish it); search does not find the persons it stored until then"
+            );
+        }
+        Ok(())
     }
 
     /// The database file.

@@ -68,6 +68,12 @@ impl FromStr for Synchronous {
     }
 }
 
+/// The writer's page cache unless [`SqliteOptions::writer_cache_mib`] says otherwise (MiB).
+pub const DEFAULT_WRITER_CACHE_MIB: u32 = 32;
+
+/// The writer's page cache `person-api import` asks for (MiB).
+pub const IMPORT_WRITER_CACHE_MIB: u32 = 256;
+
 /// Options of [`crate::SqliteStore::open`].
 ///
 /// Not comparable: [`Self::queries`] is a handle to an observer, which has no equality.
@@ -85,6 +91,11 @@ pub struct SqliteOptions {
     /// How long an operation waits for a free connection (the writer, or a reader) before failing as
     /// [`person_core::StoreError::Unavailable`]. Bounds the in-process write queue. Default 30 s.
     pub acquire_timeout: Duration,
+    /// The writer connection's page cache, in MiB (allocated only as pages are used). Default
+    /// [`DEFAULT_WRITER_CACHE_MIB`]: enough for a write transaction of the API, which changes a few dozen pages,
+    /// and small enough for the server's memory target. `person-api import` raises it (a batch of 1,000 persons
+    /// changes thousands of index pages, which would otherwise spill to the WAL mid-transaction).
+    pub writer_cache_mib: u32,
     /// Where every statement execution is reported (name, duration, row count, success; never values), under
     /// the names of [`crate::queries::CATALOGUE`]: each statement of a transaction, `BEGIN IMMEDIATE`, `COMMIT`
     /// and `ROLLBACK` included, is one execution. Default: reported nowhere ([`QueryRecorder::default`]).
@@ -98,6 +109,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             readers: 4,
             acquire_timeout: Duration::from_secs(30),
+            writer_cache_mib: DEFAULT_WRITER_CACHE_MIB,
             queries: QueryRecorder::default(),
         }
     }

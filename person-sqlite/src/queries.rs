@@ -290,10 +290,31 @@ person_core::named_queries! {
                 value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, 1 \
          FROM json_each(?)";
 
-    /// Stores the `person` search keys of the live persons of an import batch, in one statement whatever their
-    /// number. Binds: a JSON array of distinct `[key, person_id]` pairs.
-    IMPORT_INSERT_SEARCH_KEYS = "import.insert_search_keys" =>
-        "INSERT INTO search_keys (key, person_id, source) SELECT value ->> 0, value ->> 1, 'person' FROM json_each(?)";
+    /// Sets aside the `person` search keys of the live persons of an import batch (appended to
+    /// `import_pending_keys`, indexed by `import.finish_keys`), in one statement whatever their number. Binds: a JSON
+    /// array of distinct `[person_id, version_number, key]` triples.
+    IMPORT_INSERT_PENDING_KEYS = "import.insert_pending_keys" => "INSERT INTO import_pending_keys \
+         (person_id, version_number, key) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)";
+
+    /// Indexes every pending key of imported persons still live and at the version imported, in key order, so that
+    /// each `search_keys` leaf is written once (a sort of the pending rows, then appends). Keys the person already
+    /// has (an interrupted finish) are skipped.
+    IMPORT_FINISH_KEYS = "import.finish_keys" => "INSERT OR IGNORE INTO search_keys (key, person_id, source) \
+         SELECT k.key, k.person_id, 'person' FROM import_pending_keys k \
+         JOIN persons p ON p.id = k.person_id AND p.version_number = k.version_number AND p.state = 'active' \
+         ORDER BY k.key, k.person_id";
+
+    /// Raises the page cache of the connection finishing an import to 2 GiB (in KiB when negative; pages are
+    /// allocated only as they are used): the pages of `search_keys_person_id_idx`, written in person order rather
+    /// than key order by `import.finish_keys`, then stay in memory until the commit writes each once. That
+    /// connection is closed afterwards (the writer pool opens a fresh one), which frees the cache.
+    IMPORT_RAISE_CACHE = "import.cache_raise" => "PRAGMA cache_size = -2097152";
+
+    /// Forgets the pending keys once indexed (same transaction as `import.finish_keys`).
+    IMPORT_CLEAR_PENDING_KEYS = "import.clear_pending_keys" => "DELETE FROM import_pending_keys";
+
+    /// Whether keys of an import wait to be indexed (checked when the store opens).
+    IMPORT_PENDING_KEYS_EXIST = "import.pending_keys_exist" => "SELECT EXISTS (SELECT 1 FROM import_pending_keys)";
 
     /// Stores the cross-references of the live persons of an import batch, in one statement whatever their
     /// number. Binds: a JSON array of distinct `[system, reference_id, person_id]` triples.

@@ -282,7 +282,7 @@ async fn a_version_1_database_upgrades_in_place_keeping_its_data() {
         .fetch_all(&mut conn)
         .await
         .expect("migrations read");
-    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
     let unindexed: i64 = sqlx::query_scalar("SELECT count(*) FROM persons WHERE keys_indexed = 0")
         .fetch_one(&mut conn)
         .await

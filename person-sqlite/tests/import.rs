@@ -106,7 +106,7 @@ async fn a_batch_runs_the_same_statements_whatever_its_size() {
             "import.reference_holders",
             "import.person_ref_raise",
             "import.insert_persons",
-            "import.insert_search_keys",
+            "import.insert_pending_keys",
             "import.insert_references",
             "audit.insert",
             "audit.insert_persons",
@@ -197,6 +197,12 @@ async fn persons_imported_across_batches_are_found_and_creates_are_numbered_afte
         stored += outcomes.iter().filter(|o| imported(o)).count();
     }
     assert_eq!(stored, 2_500, "a register of distinct persons is stored whole");
+    let mut conn = raw(&dir).await;
+    assert_eq!(count(&mut conn, "search_keys").await, 0, "keys wait until the import is finished");
+    let indexed = store.finish_import().await.unwrap();
+    assert_eq!(i64::try_from(indexed).unwrap(), count(&mut conn, "search_keys").await);
+    assert_eq!(count(&mut conn, "import_pending_keys").await, 0, "nothing is left pending");
+    conn.close().await.unwrap();
 
     for write in &sample {
         let found = store.candidates(&write.search_keys, 50).await.unwrap();

@@ -141,6 +141,10 @@ impl ImportRepository for FaultyStore {
     ) -> Result<Vec<ImportOutcome>, StoreError> {
         self.fail()
     }
+
+    async fn finish_import(&self) -> Result<u64, StoreError> {
+        self.fail()
+    }
 }
 
 #[async_trait]

@@ -219,6 +219,16 @@ impl PersonService {
             .collect()
     }
 
+    /// Indexes the search keys of every person imported so far ([`crate::ports::ImportRepository::finish_import`]):
+    /// call it once the batches are in. Returns how many keys were indexed (0 for stores that index them with each
+    /// batch).
+    ///
+    /// # Errors
+    /// A store failure: then nothing was indexed, and calling it again is safe.
+    pub async fn finish_import(&self) -> Result<u64, StoreError> {
+        self.repos.import.finish_import().await
+    }
+
     /// Prepares and stores a batch of records in this API's Person JSON ([`Self::prepare_import`], then
     /// [`Self::import_prepared`]).
     ///

@@ -1183,6 +1183,8 @@ pub async fn import_keeps_ids_and_refs_and_reports_each_record(store: Store) {
         assert_eq!(store.get(refused.id).await.expect("get"), None, "a refused record writes nothing");
     }
     assert_eq!(store.find_by_reference(&reference).await.expect("find_by_reference"), Some(first.id));
+    store.finish_import().await.expect("finish_import succeeds");
+    assert_eq!(store.finish_import().await.expect("finish_import again"), 0, "nothing left to index");
     let mut found = candidate_ids(&store, &["imp:a", "imp:b"]).await;
     found.sort();
     let mut expected = vec![first.id, assigned.id, twin.id];
@@ -1271,4 +1273,26 @@ pub async fn import_stores_a_merged_person_only_after_its_survivor(store: Store)
         vec![imported(&early), ImportOutcome::SurvivorMissing { survivor: nowhere }]
     );
     assert_eq!(store.get(early.id).await.expect("get"), Some(early));
+}
+
+/// Once `finish_import` returned, imported persons are found by their keys, except keys a change since the import
+/// replaced: the change's keys count, not the import's.
+pub async fn finished_import_finds_imported_keys_and_a_change_keeps_its_own(store: Store) {
+    let kept = imported_person(3_000_000 + i64::from(person_id().as_uuid().as_bytes()[0]) * 1_000);
+    let mut changed = imported_person(kept.person_ref.0 + 1);
+    changed.references.clear();
+    let (old_key, new_key, kept_key) =
+        (format!("imp2:old:{}", changed.id), format!("imp2:new:{}", changed.id), format!("imp2:{}", kept.id));
+    let batch = vec![
+        import_write(kept.clone(), false, &[&kept_key], None),
+        import_write(changed.clone(), false, &[&old_key], None),
+    ];
+    let outcomes = store.import_persons(batch, audit_entry(AuditAction::PersonImport, Vec::new())).await;
+    assert!(outcomes.expect("import succeeds").iter().all(|o| matches!(o, ImportOutcome::Imported { .. })));
+    store.update(with_keys(rename_write(&changed, "Changed"), &[&new_key], None)).await.expect("update succeeds");
+
+    store.finish_import().await.expect("finish_import succeeds");
+    assert_eq!(candidate_ids(&store, &[&kept_key]).await, vec![kept.id]);
+    assert_eq!(candidate_ids(&store, &[&new_key]).await, vec![changed.id], "the change's keys");
+    assert!(candidate_ids(&store, &[&old_key]).await.is_empty(), "the import's keys were replaced by the change");
 }

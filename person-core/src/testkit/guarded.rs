@@ -191,4 +191,8 @@ impl<S: ImportRepository, G: Send + Sync> ImportRepository for Guarded<S, G> {
     ) -> Result<Vec<ImportOutcome>, StoreError> {
         self.store.import_persons(batch, audit).await
     }
+
+    async fn finish_import(&self) -> Result<u64, StoreError> {
+        self.store.finish_import().await
+    }
 }

@@ -92,6 +92,7 @@ macro_rules! contract_cases {
             concurrent_relay_lease_acquisitions_let_exactly_one_win,
             import_keeps_ids_and_refs_and_reports_each_record,
             import_stores_a_merged_person_only_after_its_survivor,
+            finished_import_finds_imported_keys_and_a_change_keeps_its_own,
             query_catalogue_names_each_statement_once
         }
     };

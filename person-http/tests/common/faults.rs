@@ -146,6 +146,10 @@ impl ImportRepository for FaultyStore {
     ) -> Result<Vec<ImportOutcome>, StoreError> {
         self.fail().await
     }
+
+    async fn finish_import(&self) -> Result<u64, StoreError> {
+        self.fail().await
+    }
 }
 
 #[async_trait]
