@@ -263,7 +263,7 @@ impl ImportRepository for PostgresStore {
     }
 
     /// One transaction: `import.lock` (exclusively: no batch adds keys meanwhile), `import.sort_memory`,
-    /// `import.finish_keys`, `import.clear_pending_keys`.
+    /// `import.finish_keys`, `import.clear_pending_keys`, `import.analyze`.
     async fn finish_import(&self) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let outcome = finish_keys(&mut tx, &self.queries).await;
@@ -275,11 +275,14 @@ impl ImportRepository for PostgresStore {
 async fn finish_keys(tx: &mut PgConnection, q: &QueryRecorder) -> Result<u64, StoreError> {
     lock(tx, q).await?;
     let query = &queries::IMPORT_SORT_MEMORY;
-    q.run_counted(query, sqlx::query(query.sql).execute(&mut *tx), affected).await.map_err(failed(query.name))?;
+    let statement = sqlx::query(query.sql).fetch_one(&mut *tx);
+    q.run_counted(query, statement, one).await.map_err(failed(query.name))?;
     let query = &queries::IMPORT_FINISH_KEYS;
     let statement = sqlx::query(query.sql).execute(&mut *tx);
     let indexed = q.run_counted(query, statement, affected).await.map_err(failed(query.name))?.rows_affected();
     let query = &queries::IMPORT_CLEAR_PENDING_KEYS;
+    q.run_counted(query, sqlx::query(query.sql).execute(&mut *tx), affected).await.map_err(failed(query.name))?;
+    let query = &queries::IMPORT_ANALYZE;
     q.run_counted(query, sqlx::query(query.sql).execute(&mut *tx), affected).await.map_err(failed(query.name))?;
     Ok(indexed)
 }
