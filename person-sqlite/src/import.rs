@@ -21,7 +21,9 @@ use person_core::audit::AuditEntry;
 use person_core::import_plan::{AcceptedImport, ImportHolders, ImportPlan};
 use person_core::ports::{ImportOutcome, ImportRepository, ImportWrite, StoreError};
 use person_core::reference::{CrossReference, ReferenceId, ReferenceSystem};
-use person_core::storage::{QueryRecorder, out_of_range, to_json};
+use person_core::storage::{out_of_range, to_json};
+
+mod finish;
 
 use crate::SqliteStore;
 use crate::audit::insert_audit_rows;
@@ -186,15 +188,16 @@ async fn insert_accepted(tx: &mut WriteTx, accepted: &[AcceptedImport]) -> Resul
     let statement = sqlx::query(insert.sql).bind(persons).execute(&mut *tx.conn);
     counted(&tx.recorder, insert, statement).await.map_err(failed(insert.name))?;
 
-    // Set aside, each once per person, for `finish_import` to index in key order (see migration 0006).
-    let keys: BTreeSet<(&str, i64, &str)> = accepted
+    // Set aside, one row per person holding each of its keys once, for `finish_import` to index in key order (see
+    // migrations 0006 and 0007).
+    let keys: Vec<(&str, i64, BTreeSet<&str>)> = accepted
         .iter()
         .zip(&columns)
-        .flat_map(|(a, (row, _))| a.search_keys.iter().map(|key| (row.id.as_str(), row.version_number, key.0.as_str())))
+        .filter(|(a, _)| !a.search_keys.is_empty())
+        .map(|(a, (row, _))| (row.id.as_str(), row.version_number, a.search_keys.iter().map(|k| k.as_str()).collect()))
         .collect();
     if !keys.is_empty() {
         let insert = &queries::IMPORT_INSERT_PENDING_KEYS;
-        let keys: Vec<(&str, i64, &str)> = keys.into_iter().collect();
         let statement = sqlx::query(insert.sql).bind(to_json(&keys, "import search keys")?).execute(&mut *tx.conn);
         counted(&tx.recorder, insert, statement).await.map_err(failed(insert.name))?;
     }
@@ -254,20 +257,23 @@ impl ImportRepository for SqliteStore {
         finish(tx, outcome).await
     }
 
-    /// On the writer connection, taken out of its pool: `import.cache_raise`, then one transaction
-    /// (`import.finish_keys`, a sort of the pending keys then appends to `search_keys`, and
-    /// `import.clear_pending_keys`); then the connection is closed, which frees its 2 GiB cache, and the pool opens
-    /// a fresh writer. Writes meanwhile wait for the write lock up to the busy timeout, then fail as unavailable
-    /// (503): the finish takes about a minute for a million persons.
+    /// On the writer connection, taken out of its pool: `import.foreign_keys_off` and `import.sort_threads`, then
+    /// one transaction (`import.pending_page` until every pending row is read, the keys sorted in Rust,
+    /// `import.stored_keys_up_to`, then either `import.drop_person_index` or `import.cache_raise`, `import.finish_keys`
+    /// per 100,000 sorted keys, `import.create_person_index` after a drop, and `import.clear_pending_keys`); then the
+    /// connection is closed, which frees its cache and ends its settings, and the pool opens a fresh writer (see
+    /// `finish.rs`). Writes meanwhile wait for the write lock up to the busy timeout, then fail as unavailable (503):
+    /// the finish takes about a minute for a million persons.
     async fn finish_import(&self) -> Result<u64, StoreError> {
         let begin = &queries::BEGIN_IMMEDIATE;
         let mut conn = self.writer.acquire().await.map_err(failed(begin.name))?.detach();
-        let raise = &queries::IMPORT_RAISE_CACHE;
-        let statement = sqlx::query(raise.sql).execute(&mut conn);
-        counted(&self.recorder, raise, statement).await.map_err(failed(raise.name))?;
+        for setting in [&queries::IMPORT_FOREIGN_KEYS_OFF, &queries::IMPORT_SORT_THREADS] {
+            let statement = sqlx::query(setting.sql).execute(&mut conn);
+            counted(&self.recorder, setting, statement).await.map_err(failed(setting.name))?;
+        }
         let statement = sqlx::query(begin.sql).execute(&mut conn);
         self.recorder.run(begin, statement).await.map_err(failed(begin.name))?;
-        let finished = match finish_keys(&mut conn, &self.recorder).await {
+        let finished = match finish::finish_keys(&mut conn, &self.recorder).await {
             Ok(indexed) => {
                 let commit = &queries::COMMIT;
                 let statement = sqlx::query(commit.sql).execute(&mut conn);
@@ -294,15 +300,4 @@ impl ImportRepository for SqliteStore {
         }
         finished
     }
-}
-
-/// The body of [`ImportRepository::finish_import`], inside its transaction: the number of keys indexed.
-async fn finish_keys(conn: &mut sqlx::SqliteConnection, recorder: &QueryRecorder) -> Result<u64, StoreError> {
-    let index = &queries::IMPORT_FINISH_KEYS;
-    let statement = sqlx::query(index.sql).execute(&mut *conn);
-    let indexed = counted(recorder, index, statement).await.map_err(failed(index.name))?.rows_affected();
-    let clear = &queries::IMPORT_CLEAR_PENDING_KEYS;
-    let statement = sqlx::query(clear.sql).execute(&mut *conn);
-    counted(recorder, clear, statement).await.map_err(failed(clear.name))?;
-    Ok(indexed)
 }

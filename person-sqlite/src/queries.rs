@@ -290,25 +290,57 @@ person_core::named_queries! {
                 value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, 1 \
          FROM json_each(?)";
 
-    /// Sets aside the `person` search keys of the live persons of an import batch (appended to
-    /// `import_pending_keys`, indexed by `import.finish_keys`), in one statement whatever their number. Binds: a JSON
-    /// array of distinct `[person_id, version_number, key]` triples.
+    /// Sets aside the `person` search keys of the persons of an import batch (appended to `import_pending_keys`, one
+    /// row per person since migration 0007, indexed by `import.finish_keys`), in one statement whatever their
+    /// number. Binds: a JSON array of `[person_id, version_number, [key, …]]` triples, each person once.
     IMPORT_INSERT_PENDING_KEYS = "import.insert_pending_keys" => "INSERT INTO import_pending_keys \
-         (person_id, version_number, key) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)";
+         (person_id, version_number, keys) SELECT value ->> 0, value ->> 1, value -> 2 FROM json_each(?)";
 
-    /// Indexes every pending key of imported persons still live and at the version imported, in key order, so that
-    /// each `search_keys` leaf is written once (a sort of the pending rows, then appends). Keys the person already
-    /// has (an interrupted finish) are skipped.
+    /// Reads a page of the keys set aside by an import (one row per person, in append order), with whether the
+    /// person is still live at the version imported (keys of a person changed since were replaced by the change).
+    /// Binds: after (a rowid, exclusive; 0 for the first page), limit.
+    IMPORT_PENDING_PAGE = "import.pending_page" => "SELECT k.rowid AS position, k.person_id, k.keys, \
+         p.id IS NOT NULL AS live FROM import_pending_keys k \
+         LEFT JOIN persons p ON p.id = k.person_id AND p.version_number = k.version_number AND p.state = 'active' \
+         WHERE k.rowid > ? ORDER BY k.rowid LIMIT ?";
+
+    /// Appends pending keys to `search_keys`, sorted in Rust by key then person id, so that each leaf is written
+    /// once. Keys the person already has (an earlier, interrupted finish) are skipped. Binds: a JSON array of
+    /// `[key, person_id]` pairs.
     IMPORT_FINISH_KEYS = "import.finish_keys" => "INSERT OR IGNORE INTO search_keys (key, person_id, source) \
-         SELECT k.key, k.person_id, 'person' FROM import_pending_keys k \
-         JOIN persons p ON p.id = k.person_id AND p.version_number = k.version_number AND p.state = 'active' \
-         ORDER BY k.key, k.person_id";
+         SELECT value ->> 0, value ->> 1, 'person' FROM json_each(?)";
 
     /// Raises the page cache of the connection finishing an import to 2 GiB (in KiB when negative; pages are
-    /// allocated only as they are used): the pages of `search_keys_person_id_idx`, written in person order rather
-    /// than key order by `import.finish_keys`, then stay in memory until the commit writes each once. That
-    /// connection is closed afterwards (the writer pool opens a fresh one), which frees the cache.
+    /// allocated only as they are used) when `search_keys_person_id_idx` is updated rather than rebuilt: its pages,
+    /// written in person order rather than key order by `import.finish_keys`, then stay in memory until the commit
+    /// writes each once. That connection is closed afterwards (the writer pool opens a fresh one), which frees the
+    /// cache.
     IMPORT_RAISE_CACHE = "import.cache_raise" => "PRAGMA cache_size = -2097152";
+
+    /// Turns foreign-key enforcement off on the connection finishing an import (before its transaction; that
+    /// connection is closed afterwards). `import.finish_keys` takes only keys whose person it joins in the same
+    /// statement and transaction, so `search_keys_person_fkey` holds without a look-up of `persons` per key row
+    /// (measured at a million persons: 12 s of the finish).
+    IMPORT_FOREIGN_KEYS_OFF = "import.foreign_keys_off" => "PRAGMA foreign_keys = OFF";
+
+    /// Lets SQLite sort with up to four helper threads on the connection finishing an import (the sort of
+    /// `import.create_person_index`; that connection is closed afterwards).
+    IMPORT_SORT_THREADS = "import.sort_threads" => "PRAGMA threads = 4";
+
+    /// How many keys `search_keys` holds, counted up to a limit: whether `search_keys_person_id_idx` is cheaper
+    /// rebuilt than updated (fewer keys are stored than wait). An insert lands on a random leaf of that index, about
+    /// twice the time per key of `CREATE INDEX`'s sort; rebuilding costs in proportion to every key, waiting or
+    /// stored. Binds: the limit (the number of keys waiting).
+    IMPORT_STORED_KEYS_UP_TO = "import.stored_keys_up_to" => "SELECT count(*) FROM (SELECT 1 FROM search_keys LIMIT ?)";
+
+    /// Drops `search_keys_person_id_idx` inside the finishing transaction (rebuilt by `import.create_person_index`
+    /// before the commit; a rollback restores it).
+    IMPORT_DROP_PERSON_INDEX = "import.drop_person_index" => "DROP INDEX search_keys_person_id_idx";
+
+    /// Rebuilds `search_keys_person_id_idx` with the definition of migration 0003, character for character (a
+    /// later migration changing that index must change this statement too; `tests/import.rs` compares them).
+    IMPORT_CREATE_PERSON_INDEX = "import.create_person_index" =>
+        "CREATE INDEX search_keys_person_id_idx ON search_keys (person_id, source)";
 
     /// Forgets the pending keys once indexed (same transaction as `import.finish_keys`).
     IMPORT_CLEAR_PENDING_KEYS = "import.clear_pending_keys" => "DELETE FROM import_pending_keys";

@@ -8,8 +8,8 @@ use chrono::SecondsFormat;
 use person_core::audit::AuditAction;
 use person_core::documents::DocumentKind;
 use person_core::ports::{
-    AuditLog, DocumentRepository, InsertError, PersonRepository, ReportCounts, ReportQuery, ReportingRepository,
-    StoreError, UpdateError,
+    AuditLog, DocumentRepository, ImportRepository, InsertError, PersonRepository, ReportCounts, ReportQuery,
+    ReportingRepository, StoreError, UpdateError,
 };
 use person_core::service::PersonKeys;
 use person_core::testkit::fixtures::{
@@ -146,14 +146,7 @@ struct V1Database {
 /// wrote, to show the upgrade derives the new column from the documents.
 #[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
 async fn create_v1_database(path: &Path) -> V1Database {
-    let migrations = tempfile::tempdir().expect("temporary directory");
-    std::fs::write(migrations.path().join("0001_init.sql"), include_str!("../migrations/0001_init.sql"))
-        .expect("migration copied");
-    let migrator = sqlx::migrate::Migrator::new(migrations.path()).await.expect("migrations resolve");
-    assert_eq!(migrator.iter().count(), 1);
-    let mut conn =
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.expect("connects");
-    migrator.run(&mut conn).await.expect("migration 0001 applies");
+    let mut conn = database_at_migration(path, 1).await;
 
     let mut persons = Vec::new();
     for (person_ref, key) in [(1, Some("caller:v1")), (2, None)] {
@@ -282,7 +275,7 @@ async fn a_version_1_database_upgrades_in_place_keeping_its_data() {
         .fetch_all(&mut conn)
         .await
         .expect("migrations read");
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
     let unindexed: i64 = sqlx::query_scalar("SELECT count(*) FROM persons WHERE keys_indexed = 0")
         .fetch_one(&mut conn)
         .await
@@ -492,20 +485,34 @@ async fn recomputing_search_keys_indexes_every_person_and_keeps_dedup_keys_uniqu
 
 /// Applies migrations 0001 to 0003 alone (copies of the released files) and stores `persons` as rows the way
 /// the store did before migration 0004: documents only, no reference rows.
+/// The migrations of releases before 0007, in order: (file name, text).
+const EARLIER_MIGRATIONS: [(&str, &str); 6] = [
+    ("0001_init.sql", include_str!("../migrations/0001_init.sql")),
+    ("0002_access_control.sql", include_str!("../migrations/0002_access_control.sql")),
+    ("0003_search_keys.sql", include_str!("../migrations/0003_search_keys.sql")),
+    ("0004_references.sql", include_str!("../migrations/0004_references.sql")),
+    ("0005_reporting_and_relay.sql", include_str!("../migrations/0005_reporting_and_relay.sql")),
+    ("0006_import_pending_keys.sql", include_str!("../migrations/0006_import_pending_keys.sql")),
+];
+
+/// A new database at `path` with only the first `count` migrations applied (as an earlier release left it), and a
+/// connection to it.
 #[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
-async fn create_v3_database(path: &Path, persons: &[Person]) {
+async fn database_at_migration(path: &Path, count: usize) -> sqlx::SqliteConnection {
     let migrations = tempfile::tempdir().expect("temporary directory");
-    for (name, text) in [
-        ("0001_init.sql", include_str!("../migrations/0001_init.sql")),
-        ("0002_access_control.sql", include_str!("../migrations/0002_access_control.sql")),
-        ("0003_search_keys.sql", include_str!("../migrations/0003_search_keys.sql")),
-    ] {
+    for (name, text) in &EARLIER_MIGRATIONS[..count] {
         std::fs::write(migrations.path().join(name), text).expect("migration copied");
     }
     let migrator = sqlx::migrate::Migrator::new(migrations.path()).await.expect("migrations resolve");
     let mut conn =
         sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.expect("connects");
-    migrator.run(&mut conn).await.expect("migrations 0001 to 0003 apply");
+    migrator.run(&mut conn).await.expect("the earlier migrations apply");
+    conn
+}
+
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn create_v3_database(path: &Path, persons: &[Person]) {
+    let mut conn = database_at_migration(path, 3).await;
     for (person_ref, person) in (1_i64..).zip(persons) {
         let at = person.created_at.to_rfc3339_opts(SecondsFormat::Nanos, true);
         let state = if person.status.is_active() { "active" } else { "deleted" };
@@ -588,4 +595,60 @@ async fn upgrading_counts_the_tenures_and_references_of_stored_documents_for_rep
     let reported: Vec<_> =
         store.report_persons(&everything).await.expect("report succeeds").into_iter().map(|p| p.id).collect();
     assert_eq!(reported, expected, "every stored person, in id order");
+}
+
+/// An import interrupted before its finish under migration 0006 (one pending row per key) is finished after the
+/// upgrade to 0007 (one row per person): its keys are carried over and indexed.
+#[tokio::test]
+async fn keys_pending_from_an_unfinished_import_survive_the_upgrade_to_one_row_per_person() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("person.db");
+    let mut conn = database_at_migration(&path, 6).await;
+
+    let person = full_person(person_id());
+    let keys = PersonKeys::of(&person, None).person;
+    assert!(keys.len() > 2, "the fixture person has several keys");
+    let at = person.created_at.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    sqlx::query(
+        "INSERT INTO persons (id, person_ref, version_number, state, document, created_at, last_modified, \
+         keys_indexed) VALUES (?, 7, 0, 'active', ?, ?, ?, 1)",
+    )
+    .bind(person.id.to_string())
+    .bind(serde_json::to_string(&person).expect("person serialises"))
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut conn)
+    .await
+    .expect("imported person row");
+    for key in &keys {
+        sqlx::query("INSERT INTO import_pending_keys (person_id, version_number, key) VALUES (?, 0, ?)")
+            .bind(person.id.to_string())
+            .bind(key.as_str())
+            .execute(&mut conn)
+            .await
+            .expect("pending key row");
+    }
+    conn.close().await.expect("closes");
+
+    let store = open(&path).await;
+    assert!(store.candidates(&keys, 10).await.expect("candidates").is_empty(), "not found before the finish");
+    let mut conn = sqlx::SqliteConnection::connect(&url(&path)).await.expect("connects");
+    let rows: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT person_id, version_number, keys FROM import_pending_keys")
+            .fetch_all(&mut conn)
+            .await
+            .expect("pending rows");
+    assert_eq!(rows.len(), 1, "one row per person");
+    let mut carried: Vec<String> = serde_json::from_str(&rows[0].2).expect("a JSON array of keys");
+    carried.sort();
+    let mut expected: Vec<String> = keys.iter().map(|k| k.as_str().to_owned()).collect();
+    expected.sort();
+    assert_eq!((rows[0].0.as_str(), rows[0].1, carried), (person.id.to_string().as_str(), 0, expected));
+    conn.close().await.expect("closes");
+
+    let indexed = store.finish_import().await.expect("finish succeeds");
+    assert_eq!(indexed, u64::try_from(keys.len()).expect("small"));
+    let found = store.candidates(&keys, 10).await.expect("candidates");
+    assert_eq!(found.iter().map(|c| c.person.id).collect::<Vec<_>>(), vec![person.id]);
+    store.close().await;
 }

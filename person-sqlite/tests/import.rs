@@ -181,9 +181,25 @@ async fn a_batch_failing_in_the_store_writes_nothing_of_it() {
     store.close().await;
 }
 
+/// The definition of `search_keys_person_id_idx` as SQLite keeps it.
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn person_index_sql(conn: &mut SqliteConnection) -> String {
+    sqlx::query_scalar("SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'search_keys_person_id_idx'")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("the index exists")
+}
+
+/// Rows breaking a foreign key of `search_keys` (none expected).
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn search_key_orphans(conn: &mut SqliteConnection) -> usize {
+    sqlx::query("PRAGMA foreign_key_check(search_keys)").fetch_all(&mut *conn).await.expect("foreign_key_check").len()
+}
+
 #[tokio::test]
 async fn persons_imported_across_batches_are_found_and_creates_are_numbered_after_them() {
-    let (store, dir) = open(QueryRecorder::default()).await;
+    let recording = Arc::new(Recording::default());
+    let (store, dir) = open(QueryRecorder::new(recording.clone())).await;
     let writes = register(2_500, 2);
     let largest = writes.iter().map(|w| w.person.person_ref.0).max().unwrap();
     let sample: Vec<ImportWrite> = writes.iter().step_by(97).cloned().collect();
@@ -199,9 +215,20 @@ async fn persons_imported_across_batches_are_found_and_creates_are_numbered_afte
     assert_eq!(stored, 2_500, "a register of distinct persons is stored whole");
     let mut conn = raw(&dir).await;
     assert_eq!(count(&mut conn, "search_keys").await, 0, "keys wait until the import is finished");
+    let migrated_index = person_index_sql(&mut conn).await;
+    recording.take();
     let indexed = store.finish_import().await.unwrap();
+    let finish = recording.take();
+    assert!(
+        finish.contains(&"import.drop_person_index") && finish.contains(&"import.create_person_index"),
+        "an import into a new store rebuilds the person index: {finish:?}"
+    );
     assert_eq!(i64::try_from(indexed).unwrap(), count(&mut conn, "search_keys").await);
     assert_eq!(count(&mut conn, "import_pending_keys").await, 0, "nothing is left pending");
+    assert_eq!(person_index_sql(&mut conn).await, migrated_index, "rebuilt exactly as migration 0003 made it");
+    assert_eq!(search_key_orphans(&mut conn).await, 0, "every key's person exists, though checks were off");
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(integrity, "ok", "the rebuilt index holds every key row");
     conn.close().await.unwrap();
 
     for write in &sample {
@@ -247,4 +274,44 @@ async fn the_import_look_ups_read_indexes_not_tables() {
         );
     }
     conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_small_import_into_a_store_holding_more_keys_updates_the_person_index_in_place() {
+    let recording = Arc::new(Recording::default());
+    let (store, dir) = open(QueryRecorder::new(recording.clone())).await;
+    let mut created = Vec::new();
+    for write in register(40, 3) {
+        let create = create_write(write.person.clone(), None).with_search_keys(write.search_keys.clone(), None);
+        store.insert(create).await.unwrap();
+        created.push(write);
+    }
+    let mut conn = raw(&dir).await;
+    let stored_keys = count(&mut conn, "search_keys").await;
+    assert!(stored_keys > 40, "the created persons' keys are stored: {stored_keys}");
+    let mut newcomer = register(1, 4).remove(0);
+    newcomer.person.person_ref = PersonRef(9_000_000);
+    let outcomes =
+        store.import_persons(vec![newcomer.clone()], audit_entry(AuditAction::PersonImport, Vec::new())).await.unwrap();
+    assert!(outcomes.iter().all(imported), "{outcomes:?}");
+
+    recording.take();
+    let indexed = store.finish_import().await.unwrap();
+    let finish = recording.take();
+    assert!(finish.contains(&"import.stored_keys_up_to"), "{finish:?}");
+    assert!(
+        !finish.contains(&"import.drop_person_index") && !finish.contains(&"import.create_person_index"),
+        "fewer keys wait than are stored: the index is updated, not rebuilt: {finish:?}"
+    );
+    assert_eq!(i64::try_from(indexed).unwrap(), i64::try_from(newcomer.search_keys.len()).unwrap());
+    assert_eq!(count(&mut conn, "search_keys").await, stored_keys + i64::try_from(indexed).unwrap());
+    assert_eq!(search_key_orphans(&mut conn).await, 0);
+    conn.close().await.unwrap();
+
+    let found = store.candidates(&newcomer.search_keys, 50).await.unwrap();
+    assert!(found.iter().any(|c| c.person.id == newcomer.person.id), "the imported person is found by its keys");
+    let first = &created[0];
+    let found = store.candidates(&first.search_keys, 50).await.unwrap();
+    assert!(found.iter().any(|c| c.person.id == first.person.id), "a created person is still found by its keys");
+    store.close().await;
 }

@@ -74,8 +74,16 @@ async fn every_catalogued_statement_is_valid_against_the_migrated_schema() {
     SqliteStore::open(&url(&path), SqliteOptions::default()).await.expect("store opens").close().await;
     let mut conn = SqliteConnection::connect(&url(&path)).await.expect("connects");
     for query in CATALOGUE.iter().filter(|q| !q.name.starts_with("transaction.")) {
+        // The rebuild of an index prepares only where the import finish runs it: after the index was dropped.
+        let rebuild = query.name == "import.create_person_index";
+        if rebuild {
+            sqlx::raw_sql("BEGIN; DROP INDEX search_keys_person_id_idx").execute(&mut conn).await.expect("drops");
+        }
         if let Err(error) = conn.prepare(query.sql.into_sql_str()).await {
             panic!("{} does not prepare: {error}", query.name);
+        }
+        if rebuild {
+            sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.expect("rolls back");
         }
     }
     conn.close().await.expect("closes");
