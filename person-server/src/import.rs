@@ -39,8 +39,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-/// Records per store write unless `--batch` says otherwise.
+/// Records per store write unless `--batch` says otherwise (see [`crate::store::default_import_batch`]).
 pub const DEFAULT_BATCH: usize = 1000;
+
+/// Records per store write into SQLite unless `--batch` says otherwise.
+pub const SQLITE_DEFAULT_BATCH: usize = 50_000;
+
+/// The largest `--batch` (a batch is held in memory, prepared, while the one before it is written).
+pub const MAX_BATCH: usize = 100_000;
+
+/// The largest `--batch` into DynamoDB.
+pub const MAX_DYNAMODB_BATCH: usize = 10_000;
 
 /// Without a progress bar (standard error is not a terminal, or `--no-progress`), a line every so many records.
 pub const PROGRESS_LINE_EVERY: u64 = 100_000;

@@ -44,10 +44,10 @@ enum Command {
         /// The report file (one JSON line per record not simply imported); default `<FILE>.report.ndjson`.
         #[arg(long)]
         report: Option<PathBuf>,
-        /// Records per store write.
-        #[arg(long, default_value_t = person_server::import::DEFAULT_BATCH,
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
-        batch: usize,
+        /// Records per store write, 1 to 100,000 (10,000 on DynamoDB); default 50,000 on SQLite, 1,000 on
+        /// PostgreSQL and DynamoDB.
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+        batch: Option<usize>,
         /// No progress bar (a line every 100,000 records instead).
         #[arg(long)]
         no_progress: bool,
@@ -86,6 +86,12 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Token { sub, groups, ttl, name, email }) = &cli.command {
         return mint_token(&config, sub, groups, ttl, name.clone(), email.clone());
+    }
+    if let Some(Command::Import { batch, .. }) = &cli.command
+        && let Err(e) = person_server::store::import_batch(&config.store, *batch)
+    {
+        eprintln!("person-api: {e}");
+        return ExitCode::from(2);
     }
     person_server::telemetry::init(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -141,7 +147,7 @@ fn main() -> ExitCode {
                     input: file,
                     format,
                     report,
-                    batch,
+                    batch: person_server::store::import_batch(&config.store, batch)?,
                     progress: !no_progress,
                     restart,
                 };

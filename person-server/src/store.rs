@@ -51,6 +51,38 @@ fn backend(url: &str) -> Result<Backend, OpenStoreError> {
     }
 }
 
+/// A `--batch` larger than the store takes.
+#[derive(Debug, thiserror::Error)]
+#[error("--batch {requested} is too large for this store: at most {largest} records per write")]
+pub struct BatchTooLarge {
+    /// The batch asked for.
+    pub requested: usize,
+    /// The store's largest.
+    pub largest: usize,
+}
+
+/// Records per store write of `person-api import` into the store named by `url`: `requested`, or when `None` the
+/// store's default, [`crate::import::SQLITE_DEFAULT_BATCH`] on SQLite (each commit rewrites the pages of the random
+/// `persons` indexes the batch touched, so fewer, larger batches write less: 1,000,000 persons in 38 s of batches at
+/// 50,000 against 60 s at 10,000 and 134 s at 1,000, docs/import.md) and [`crate::import::DEFAULT_BATCH`] elsewhere.
+///
+/// # Errors
+/// [`BatchTooLarge`] above [`crate::import::MAX_DYNAMODB_BATCH`] on DynamoDB (a batch's audit entry is stored as
+/// items that grow with the batch) or [`crate::import::MAX_BATCH`] elsewhere.
+pub fn import_batch(url: &str, requested: Option<usize>) -> Result<usize, BatchTooLarge> {
+    let backend = backend(url).ok();
+    let largest = match backend {
+        Some(Backend::DynamoDb) => crate::import::MAX_DYNAMODB_BATCH,
+        _ => crate::import::MAX_BATCH,
+    };
+    match requested {
+        None if matches!(backend, Some(Backend::Sqlite)) => Ok(crate::import::SQLITE_DEFAULT_BATCH),
+        None => Ok(crate::import::DEFAULT_BATCH),
+        Some(requested) if requested > largest => Err(BatchTooLarge { requested, largest }),
+        Some(requested) => Ok(requested),
+    }
+}
+
 /// Opens (creating and migrating when needed) the store named by `url`, reporting every statement it runs to
 /// `queries` (query visibility: `GET /admin/queries` and the per-request log line).
 ///
@@ -105,4 +137,22 @@ pub async fn migrate(url: &str, options: &StoreOptions) -> Result<(), OpenStoreE
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::import_batch;
+    use crate::import::{DEFAULT_BATCH, MAX_BATCH, MAX_DYNAMODB_BATCH, SQLITE_DEFAULT_BATCH};
+
+    #[test]
+    fn an_import_batch_defaults_per_store_and_is_refused_above_the_stores_largest() {
+        assert_eq!(import_batch("sqlite:///tmp/p.db", None).unwrap(), SQLITE_DEFAULT_BATCH);
+        assert_eq!(import_batch("postgres://u@h:5432/d", None).unwrap(), DEFAULT_BATCH);
+        assert_eq!(import_batch("dynamodb://persons?region=eu-west-2", None).unwrap(), DEFAULT_BATCH);
+        assert_eq!(import_batch("sqlite:///tmp/p.db", Some(MAX_BATCH)).unwrap(), MAX_BATCH);
+        assert_eq!(import_batch("dynamodb://persons", Some(MAX_DYNAMODB_BATCH)).unwrap(), MAX_DYNAMODB_BATCH);
+        let refused = import_batch("dynamodb://persons", Some(MAX_DYNAMODB_BATCH + 1)).unwrap_err();
+        assert_eq!(refused.to_string(), "--batch 10001 is too large for this store: at most 10000 records per write");
+        assert!(import_batch("postgres://u@h/d", Some(MAX_BATCH + 1)).is_err());
+    }
 }
