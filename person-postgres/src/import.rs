@@ -34,7 +34,7 @@ use person_core::import_plan::{AcceptedImport, ImportHolders, ImportPlan};
 use person_core::matching::SearchKey;
 use person_core::ports::{ImportOutcome, ImportRepository, ImportWrite, StoreError};
 use person_core::reference::CrossReference;
-use person_core::storage::{QueryRecorder, out_of_range};
+use person_core::storage::{NamedQuery, QueryRecorder, out_of_range};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -178,7 +178,7 @@ async fn write(tx: &mut PgConnection, q: &QueryRecorder, stored: &[AcceptedImpor
         .execute(&mut *tx);
     q.run_counted(query, statement, affected).await.map_err(failed(query.name))?;
 
-    // Each key once per person, set aside for `finish_import` to index in key order (see migration 0004).
+    // Each key once per person, set aside for `finish_import` to index in key order (see migrations 0004 and 0005).
     let mut owners = Vec::new();
     let mut versions = Vec::new();
     let mut keys = Vec::new();
@@ -271,15 +271,33 @@ impl ImportRepository for PostgresStore {
     }
 }
 
-/// The body of [`ImportRepository::finish_import`], inside its transaction: the number of keys indexed.
+/// Runs a statement binding nothing and returning no rows.
+async fn run(tx: &mut PgConnection, q: &QueryRecorder, query: &'static NamedQuery) -> Result<u64, StoreError> {
+    let statement = sqlx::raw_sql(query.sql).execute(&mut *tx);
+    Ok(q.run_counted(query, statement, affected).await.map_err(failed(query.name))?.rows_affected())
+}
+
+/// The body of [`ImportRepository::finish_import`], inside its transaction: the number of keys indexed. When fewer
+/// keys are stored than wait (an import into a new store), the person index and the foreign key of `search_keys`
+/// are dropped and rebuilt around the insert.
 async fn finish_keys(tx: &mut PgConnection, q: &QueryRecorder) -> Result<u64, StoreError> {
     lock(tx, q).await?;
     let query = &queries::IMPORT_SORT_MEMORY;
     let statement = sqlx::query(query.sql).fetch_one(&mut *tx);
     q.run_counted(query, statement, one).await.map_err(failed(query.name))?;
-    let query = &queries::IMPORT_FINISH_KEYS;
-    let statement = sqlx::query(query.sql).execute(&mut *tx);
-    let indexed = q.run_counted(query, statement, affected).await.map_err(failed(query.name))?.rows_affected();
+    let query = &queries::IMPORT_PENDING_COUNT;
+    let statement = sqlx::query_scalar::<_, i64>(query.sql).fetch_one(&mut *tx);
+    let waiting = q.run_counted(query, statement, one).await.map_err(failed(query.name))?;
+    let query = &queries::IMPORT_STORED_KEYS_UP_TO;
+    let statement = sqlx::query_scalar::<_, i64>(query.sql).bind(waiting).fetch_one(&mut *tx);
+    let rebuild = q.run_counted(query, statement, one).await.map_err(failed(query.name))? < waiting;
+    if rebuild {
+        run(tx, q, &queries::IMPORT_DROP_PERSON_INDEX).await?;
+    }
+    let indexed = run(tx, q, &queries::IMPORT_FINISH_KEYS).await?;
+    if rebuild {
+        run(tx, q, &queries::IMPORT_REBUILD_PERSON_INDEX).await?;
+    }
     let query = &queries::IMPORT_CLEAR_PENDING_KEYS;
     q.run_counted(query, sqlx::query(query.sql).execute(&mut *tx), affected).await.map_err(failed(query.name))?;
     let query = &queries::IMPORT_ANALYZE;

@@ -336,27 +336,63 @@ person_core::named_queries! {
               AS p(id, person_ref, version_number, state, merged_into, document, created_at, last_modified, \
                    processing_restricted, dedup_key, tenure_count, reference_count)";
 
-    /// Sets aside the `person` search keys of an import batch's live persons (appended to `import_pending_keys`,
-    /// indexed by `import.finish_keys`), in one statement whatever their number. Binds: an array of person ids, an
-    /// array of their version numbers, an array of keys (pairwise, each (person, key) once).
+    /// Sets aside the `person` search keys of an import batch's live persons (appended to `import_pending_keys`, one
+    /// row per person since migration 0005, indexed by `import.finish_keys`), in one statement whatever their number.
+    /// Binds: an array of person ids, an array of their version numbers and an array of keys (pairwise, a person's
+    /// keys consecutive and each once).
     IMPORT_INSERT_PENDING_KEYS = "import.insert_pending_keys" =>
-        "INSERT INTO import_pending_keys (person_id, version_number, key) \
-         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[])";
+        "INSERT INTO import_pending_keys (person_id, version_number, keys) \
+         SELECT person_id, version_number, array_agg(key ORDER BY position) \
+         FROM unnest($1::uuid[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(person_id, version_number, key, position) \
+         GROUP BY person_id, version_number";
 
     /// For the transaction finishing an import only: lets `import.finish_keys` sort the pending keys in memory
     /// (`work_mem` 1 GB) and run past the store's statement timeout (it takes minutes for a million persons).
     IMPORT_SORT_MEMORY = "import.sort_memory" =>
-        "SELECT set_config('work_mem', '1GB', true), set_config('statement_timeout', '0', true)";
+        "SELECT set_config('work_mem', '1GB', true), set_config('maintenance_work_mem', '1GB', true), \
+                set_config('statement_timeout', '0', true)";
 
-    /// Indexes every pending key of imported persons still live and at the version imported, in `search_keys_pkey`
-    /// order (consecutive rows land on the same index pages). Keys the person already has are skipped. Runs under
-    /// the import lock, taken exclusively: no batch adds pending keys meanwhile.
+    /// How many keys wait in `import_pending_keys` (the finish decides from it whether to rebuild).
+    IMPORT_PENDING_COUNT = "import.pending_count" =>
+        "SELECT coalesce(sum(cardinality(keys)), 0)::bigint FROM import_pending_keys";
+
+    /// How many keys `search_keys` holds, counted up to a limit: whether its person index and foreign key are
+    /// cheaper rebuilt than maintained row by row (fewer keys are stored than wait). Binds: the limit (the number
+    /// of keys waiting).
+    IMPORT_STORED_KEYS_UP_TO = "import.stored_keys_up_to" =>
+        "SELECT count(*) FROM (SELECT 1 FROM search_keys LIMIT $1) AS stored";
+
+    /// Drops the foreign key, the person index and the primary key of `search_keys` inside the finishing
+    /// transaction (all rebuilt by `import.rebuild_person_index` before the commit; a rollback restores them). Takes
+    /// `search_keys` exclusively until the commit: searches wait meanwhile.
+    IMPORT_DROP_PERSON_INDEX = "import.drop_person_index" =>
+        "ALTER TABLE search_keys DROP CONSTRAINT search_keys_person_fkey; DROP INDEX search_keys_person_id_idx; \
+         ALTER TABLE search_keys DROP CONSTRAINT search_keys_pkey";
+
+    /// Rebuilds the primary key, the person index and the foreign key of `search_keys` with the definitions of
+    /// migration 0001 (`tests/import.rs` compares them): a sort per index and one join checking every row's person
+    /// for the key, instead of two index inserts and a probe of `persons_pkey` per row (measured at a million
+    /// persons: 68 s to insert the keys with the primary key in place).
+    IMPORT_REBUILD_PERSON_INDEX = "import.rebuild_person_index" =>
+        "ALTER TABLE search_keys ADD CONSTRAINT search_keys_pkey PRIMARY KEY (key, person_id, source); \
+         CREATE INDEX search_keys_person_id_idx ON search_keys (person_id, source); \
+         ALTER TABLE search_keys ADD CONSTRAINT search_keys_person_fkey FOREIGN KEY (person_id) REFERENCES persons (id)";
+
+    /// Indexes every pending key of imported persons still live and at the version imported, in key order (the
+    /// heap then holds a key's persons together; with the primary key in place, consecutive rows land on the same
+    /// index pages). The order is the bytes' (`COLLATE "C"`): the sort then compares bytes instead of calling the
+    /// C library's collation per comparison, equal keys are still together, and under a `C.UTF-8` database it is
+    /// the index's own order. Keys the person already has are skipped (an anti-join: by the primary key when it is in place,
+    /// by hashing the stored keys when it was dropped). Runs under the import lock, taken exclusively: no batch adds
+    /// pending keys meanwhile. Each person has one pending row and its keys are distinct (`import.insert_pending_keys`).
     IMPORT_FINISH_KEYS = "import.finish_keys" =>
         "INSERT INTO search_keys (key, person_id, source) \
-         SELECT k.key, k.person_id, 'person' FROM import_pending_keys k \
+         SELECT j.key, k.person_id, 'person' FROM import_pending_keys k \
          JOIN persons p ON p.id = k.person_id AND p.version_number = k.version_number AND p.state = 'active' \
-         ORDER BY k.key, k.person_id \
-         ON CONFLICT ON CONSTRAINT search_keys_pkey DO NOTHING";
+         CROSS JOIN LATERAL unnest(k.keys) AS j(key) \
+         WHERE NOT EXISTS (SELECT 1 FROM search_keys s \
+                           WHERE s.key = j.key AND s.person_id = k.person_id AND s.source = 'person') \
+         ORDER BY j.key COLLATE \"C\", k.person_id";
 
     /// Forgets the pending keys once indexed (same transaction as `import.finish_keys`; `TRUNCATE` frees the pages
     /// at once, where a `DELETE` would leave millions of dead rows to vacuum).
