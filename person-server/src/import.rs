@@ -42,8 +42,8 @@ use tokio::sync::mpsc;
 /// Records per store write unless `--batch` says otherwise (see [`crate::store::default_import_batch`]).
 pub const DEFAULT_BATCH: usize = 1000;
 
-/// Records per store write into SQLite unless `--batch` says otherwise.
-pub const SQLITE_DEFAULT_BATCH: usize = 50_000;
+/// Records per store write into SQLite and PostgreSQL unless `--batch` says otherwise.
+pub const SQL_DEFAULT_BATCH: usize = 50_000;
 
 /// The largest `--batch` (a batch is held in memory, prepared, while the one before it is written).
 pub const MAX_BATCH: usize = 100_000;

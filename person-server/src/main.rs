@@ -44,8 +44,8 @@ enum Command {
         /// The report file (one JSON line per record not simply imported); default `<FILE>.report.ndjson`.
         #[arg(long)]
         report: Option<PathBuf>,
-        /// Records per store write, 1 to 100,000 (10,000 on DynamoDB); default 50,000 on SQLite, 1,000 on
-        /// PostgreSQL and DynamoDB.
+        /// Records per store write, 1 to 100,000 (10,000 on DynamoDB); default 50,000 on SQLite and PostgreSQL,
+        /// 1,000 on DynamoDB.
         #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
         batch: Option<usize>,
         /// No progress bar (a line every 100,000 records instead).

@@ -62,9 +62,9 @@ pub struct BatchTooLarge {
 }
 
 /// Records per store write of `person-api import` into the store named by `url`: `requested`, or when `None` the
-/// store's default, [`crate::import::SQLITE_DEFAULT_BATCH`] on SQLite (each commit rewrites the pages of the random
-/// `persons` indexes the batch touched, so fewer, larger batches write less: 1,000,000 persons in 38 s of batches at
-/// 50,000 against 60 s at 10,000 and 134 s at 1,000, docs/import.md) and [`crate::import::DEFAULT_BATCH`] elsewhere.
+/// store's default, [`crate::import::SQL_DEFAULT_BATCH`] on SQLite and PostgreSQL (each commit rewrites the index
+/// pages its batch touched, so fewer, larger batches write less: measured in docs/import.md) and
+/// [`crate::import::DEFAULT_BATCH`] on DynamoDB.
 ///
 /// # Errors
 /// [`BatchTooLarge`] above [`crate::import::MAX_DYNAMODB_BATCH`] on DynamoDB (a batch's audit entry is stored as
@@ -76,7 +76,7 @@ pub fn import_batch(url: &str, requested: Option<usize>) -> Result<usize, BatchT
         _ => crate::import::MAX_BATCH,
     };
     match requested {
-        None if matches!(backend, Some(Backend::Sqlite)) => Ok(crate::import::SQLITE_DEFAULT_BATCH),
+        None if matches!(backend, Some(Backend::Sqlite | Backend::Postgres)) => Ok(crate::import::SQL_DEFAULT_BATCH),
         None => Ok(crate::import::DEFAULT_BATCH),
         Some(requested) if requested > largest => Err(BatchTooLarge { requested, largest }),
         Some(requested) => Ok(requested),
@@ -142,12 +142,12 @@ pub async fn migrate(url: &str, options: &StoreOptions) -> Result<(), OpenStoreE
 #[cfg(test)]
 mod tests {
     use super::import_batch;
-    use crate::import::{DEFAULT_BATCH, MAX_BATCH, MAX_DYNAMODB_BATCH, SQLITE_DEFAULT_BATCH};
+    use crate::import::{DEFAULT_BATCH, MAX_BATCH, MAX_DYNAMODB_BATCH, SQL_DEFAULT_BATCH};
 
     #[test]
     fn an_import_batch_defaults_per_store_and_is_refused_above_the_stores_largest() {
-        assert_eq!(import_batch("sqlite:///tmp/p.db", None).unwrap(), SQLITE_DEFAULT_BATCH);
-        assert_eq!(import_batch("postgres://u@h:5432/d", None).unwrap(), DEFAULT_BATCH);
+        assert_eq!(import_batch("sqlite:///tmp/p.db", None).unwrap(), SQL_DEFAULT_BATCH);
+        assert_eq!(import_batch("postgres://u@h:5432/d", None).unwrap(), SQL_DEFAULT_BATCH);
         assert_eq!(import_batch("dynamodb://persons?region=eu-west-2", None).unwrap(), DEFAULT_BATCH);
         assert_eq!(import_batch("sqlite:///tmp/p.db", Some(MAX_BATCH)).unwrap(), MAX_BATCH);
         assert_eq!(import_batch("dynamodb://persons", Some(MAX_DYNAMODB_BATCH)).unwrap(), MAX_DYNAMODB_BATCH);
