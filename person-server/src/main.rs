@@ -2,8 +2,8 @@
 //!
 //! `person-api [--config FILE] [serve]` serves the API (the default); `person-api migrate` applies the store's
 //! schema migrations and exits; `person-api export [--output FILE]` writes every person as NDJSON;
-//! `person-api import FILE` loads persons from NDJSON or a Hackney DynamoDB export. Configuration: see `config.rs`
-//! and the README.
+//! `person-api import FILE` loads persons from NDJSON or a Hackney DynamoDB export; `person-api backup --output FILE`
+//! copies an SQLite store while it serves. Configuration: see `config.rs` and the README.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,13 @@ enum Command {
         /// Output file (written as `<file>.partial`, renamed when complete); standard output when absent.
         #[arg(long)]
         output: Option<PathBuf>,
+    },
+    /// Write a consistent copy of the SQLite store to a new file while servers keep using it, then exit
+    /// (PostgreSQL and DynamoDB: see docs/reliability.md).
+    Backup {
+        /// The new file (it must not exist; written as `<file>.partial`, renamed when complete).
+        #[arg(long)]
+        output: PathBuf,
     },
     /// Load persons from a file (NDJSON of the Person JSON, or a Hackney DynamoDB JSON export), keeping their ids
     /// and personRefs; invalid, refused and probable duplicate records go to a report file. Resumable.
@@ -87,6 +94,10 @@ fn main() -> ExitCode {
     if let Some(Command::Token { sub, groups, ttl, name, email }) = &cli.command {
         return mint_token(&config, sub, groups, ttl, name.clone(), email.clone());
     }
+    if matches!(cli.command, Some(Command::Backup { .. })) && !person_server::store::is_sqlite(&config.store) {
+        eprintln!("person-api: {}", person_server::store::BackupError::NotSqlite);
+        return ExitCode::from(2);
+    }
     if let Some(Command::Import { batch, .. }) = &cli.command
         && let Err(e) = person_server::store::import_batch(&config.store, *batch)
     {
@@ -124,6 +135,11 @@ fn main() -> ExitCode {
                 let exported = person_server::export::export(store.as_ref(), output.as_deref(), 100_000).await;
                 store.close().await;
                 eprintln!("person-api export: {} persons written", exported?);
+                Ok(())
+            }
+            Command::Backup { output } => {
+                let bytes = person_server::store::backup(&config.store, &output).await?;
+                eprintln!("person-api backup: {} bytes written to {}", bytes, output.display());
                 Ok(())
             }
             Command::Import { file, format, report, batch, no_progress, restart } => {

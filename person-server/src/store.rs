@@ -114,6 +114,45 @@ pub async fn open_repository(
     }
 }
 
+/// Why `person-api backup` could not write its copy.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The store is not SQLite: its server has its own backups.
+    #[error(
+        "person-api backup copies an SQLite store; back up PostgreSQL with pg_dump or continuous archiving, and \
+         DynamoDB with point-in-time recovery (docs/reliability.md)"
+    )]
+    NotSqlite,
+    /// The store could not be opened.
+    #[error(transparent)]
+    Open(#[from] OpenStoreError),
+    /// The copy could not be written.
+    #[error("the backup failed")]
+    Failed(#[source] person_core::StoreError),
+}
+
+/// Whether `url` names an SQLite store (the one `person-api backup` copies).
+#[must_use]
+pub fn is_sqlite(url: &str) -> bool {
+    matches!(backend(url), Ok(Backend::Sqlite))
+}
+
+/// Writes a consistent copy of the SQLite store named by `url` to the new file `output`, while servers using the
+/// store keep serving (see [`SqliteStore::backup_to`]); returns its size in bytes.
+///
+/// # Errors
+/// [`BackupError`] for a store that is not SQLite, cannot be opened, or cannot be copied to `output` (which must
+/// not exist).
+pub async fn backup(url: &str, output: &std::path::Path) -> Result<u64, BackupError> {
+    if !is_sqlite(url) {
+        return Err(BackupError::NotSqlite);
+    }
+    let store = SqliteStore::open(url, SqliteOptions::default()).await.map_err(OpenStoreError::Open)?;
+    let copied = store.backup_to(output).await.map_err(BackupError::Failed);
+    store.close().await;
+    copied
+}
+
 /// Applies the schema migrations of the store named by `url` and returns.
 ///
 /// # Errors

@@ -67,6 +67,20 @@ pub(crate) enum SqliteStoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// A backup would overwrite an existing file.
+    #[error("the backup file {} exists: choose a new file name", .0.display())]
+    BackupExists(std::path::PathBuf),
+    /// A backup file could not be written, synced or moved into place.
+    #[error("cannot write the backup file {}", .path.display())]
+    BackupFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A backup path that SQLite cannot be given (not UTF-8).
+    #[error("the backup path {} is not valid UTF-8", .0.display())]
+    BackupPath(std::path::PathBuf),
     /// The `person_ref` counter row is missing (the schema was tampered with).
     #[error("the person_ref counter is missing")]
     MissingCounter,

@@ -85,6 +85,7 @@
 //! every failure is a [`person_core::StoreError`].
 
 mod audit;
+mod backup;
 mod documents;
 mod error;
 mod execution;

@@ -201,6 +201,11 @@ person_core::named_queries! {
          FROM audit_persons p JOIN audit_log l ON l.position = p.position \
          WHERE p.person_id = ? AND p.position > ? ORDER BY p.position LIMIT ?";
 
+    /// Writes a consistent copy of the database to a new file (`person-api backup`): one read transaction, so the
+    /// copy holds every transaction committed before it started and none after; writers are not blocked (WAL).
+    /// Binds: the new file's path (it must not exist).
+    BACKUP_VACUUM_INTO = "store.backup" => "VACUUM INTO ?";
+
     /// Checks that a connection answers.
     PING = "store.ping" => "SELECT 1";
 
@@ -318,9 +323,9 @@ person_core::named_queries! {
     IMPORT_RAISE_CACHE = "import.cache_raise" => "PRAGMA cache_size = -2097152";
 
     /// Turns foreign-key enforcement off on the connection finishing an import (before its transaction; that
-    /// connection is closed afterwards). `import.finish_keys` takes only keys whose person it joins in the same
-    /// statement and transaction, so `search_keys_person_fkey` holds without a look-up of `persons` per key row
-    /// (measured at a million persons: 12 s of the finish).
+    /// connection is closed afterwards). `import.finish_keys` inserts only keys of persons `import.pending_page`
+    /// found live in the same transaction, so `search_keys_person_fkey` holds without a look-up of `persons` per key
+    /// row (measured at a million persons: 12 s of the finish).
     IMPORT_FOREIGN_KEYS_OFF = "import.foreign_keys_off" => "PRAGMA foreign_keys = OFF";
 
     /// Lets SQLite sort with up to four helper threads on the connection finishing an import (the sort of

@@ -63,6 +63,16 @@ async fn recompute_search_keys(recorder: &QueryRecorder) {
     drop(dir);
 }
 
+/// The statement only `person-api backup` runs.
+#[expect(clippy::expect_used, reason = "a test helper fails the test loudly, with a message")]
+async fn back_up(recorder: &QueryRecorder) {
+    let (store, dir) = open(recorder).await;
+    store.insert(create_write(full_person(person_id()), None)).await.expect("insert succeeds");
+    store.backup_to(&dir.path().join("backup.db")).await.expect("backup succeeds");
+    store.close().await;
+    drop(dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_statement_run_by_the_contract_is_catalogued_and_every_catalogued_statement_runs() {
     let recording = Arc::new(Recording::default());
@@ -70,6 +80,7 @@ async fn every_statement_run_by_the_contract_is_catalogued_and_every_catalogued_
 
     run_every_contract_case(&recorder).await;
     recompute_search_keys(&recorder).await;
+    back_up(&recorder).await;
 
     let executions = recording.executions();
     let uncatalogued: BTreeSet<&str> =
