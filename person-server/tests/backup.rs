@@ -26,11 +26,8 @@ async fn a_backup_taken_while_the_server_runs_is_served_after_a_restore() {
     let url = sqlite_url(dir.path());
     let server = ServerProcess::start(&[("PERSON_API_STORE", url.clone())]);
     let http = client();
-    let mut created: Vec<Value> = Vec::new();
-    for (first, surname) in [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing")] {
-        let response = http.post(format!("{}/api/v1/persons", server.base_url)).json(&tenant(first, surname)).send();
-        created.push(response.await.unwrap().json().await.unwrap());
-    }
+    let names = [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing")];
+    let created: Vec<Value> = common::create_tenants(&http, &server.base_url, &names).await;
 
     let copy = dir.path().join("persons-backup.db");
     let done = backup(&url, &copy);

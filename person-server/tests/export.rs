@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{ServerProcess, client, sqlite_url, tenant};
+use common::{ServerProcess, client, sqlite_url};
 use person_core::{Person, PersonStatus};
 use serde_json::{Value, json};
 
@@ -34,11 +34,8 @@ async fn export_writes_every_person_in_any_state_as_ndjson_in_id_order_to_a_file
     let url = sqlite_url(dir.path());
     let server = ServerProcess::start(&[("PERSON_API_STORE", url.clone())]);
     let http = client();
-    let mut created: Vec<Value> = Vec::new();
-    for (first, surname) in [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing")] {
-        let response = http.post(format!("{}/api/v1/persons", server.base_url)).json(&tenant(first, surname)).send();
-        created.push(response.await.unwrap().json().await.unwrap());
-    }
+    let names = [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing")];
+    let created: Vec<Value> = common::create_tenants(&http, &server.base_url, &names).await;
     let ids: Vec<&str> = created.iter().map(|p| p["id"].as_str().unwrap()).collect();
     let deleted = http.delete(format!("{}/api/v1/persons/{}", server.base_url, ids[1])).header("If-Match", "\"0\"");
     assert_eq!(deleted.send().await.unwrap().status(), 204);

@@ -143,6 +143,23 @@ pub(crate) fn tenant(first: &str, surname: &str) -> serde_json::Value {
     })
 }
 
+/// Creates one tenant per `(first name, surname)` through `POST /api/v1/persons` on the server at `base_url`; the
+/// created persons as answered.
+pub(crate) async fn create_tenants(
+    http: &reqwest::Client,
+    base_url: &str,
+    names: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
+    let mut created = Vec::new();
+    for (first, surname) in names {
+        let response = http.post(format!("{base_url}/api/v1/persons")).json(&tenant(first, surname)).send();
+        let response = response.await.expect("the create answers");
+        assert_eq!(response.status(), 201, "{first} {surname} is created");
+        created.push(response.json().await.expect("a person body"));
+    }
+    created
+}
+
 /// An HTTP client for the tests.
 pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client builds")
