@@ -49,6 +49,8 @@ pub mod problem_types {
     pub const FORBIDDEN: &str = "https://person-api.hackney.gov.uk/problems/forbidden";
     /// 503: the store is unavailable; retry later.
     pub const UNAVAILABLE: &str = "https://person-api.hackney.gov.uk/problems/unavailable";
+    /// 429: the caller sent more requests than its rate limit allows; `Retry-After` says when to retry.
+    pub const TOO_MANY_REQUESTS: &str = "https://person-api.hackney.gov.uk/problems/too-many-requests";
     /// 504: the request took too long.
     pub const TIMEOUT: &str = "https://person-api.hackney.gov.uk/problems/timeout";
     /// 500: something went wrong on the server (details are in its log under the correlation id).

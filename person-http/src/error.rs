@@ -141,6 +141,11 @@ pub(crate) enum ApiError {
     DocumentTooLarge,
     /// The body is not JSON (415).
     UnsupportedMediaType,
+    /// The caller is over its rate limit (429 with `Retry-After`).
+    TooManyRequests {
+        /// Seconds until a request will be accepted.
+        retry_after: u32,
+    },
     /// The request took longer than the configured timeout (504).
     Timeout,
     /// A dependency (the store) is unavailable; retry later (503 with `Retry-After`).
@@ -200,6 +205,7 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::GATEWAY_TIMEOUT => Self::Timeout,
+            StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests { retry_after: 1 },
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(None),
             StatusCode::INTERNAL_SERVER_ERROR => Self::Internal(None),
             other => Self::Other(other),
@@ -358,6 +364,16 @@ impl ApiError {
                 "the body must be JSON: Content-Type application/json (or application/merge-patch+json for PATCH)"
                     .to_owned(),
             ),
+            Self::TooManyRequests { retry_after } => {
+                let mut problem = p(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    t::TOO_MANY_REQUESTS,
+                    "Too many requests",
+                    format!("this caller sent more requests than its rate limit allows; retry in {retry_after} s"),
+                );
+                problem.retry_after = Some(retry_after);
+                problem
+            }
             Self::Timeout => p(
                 StatusCode::GATEWAY_TIMEOUT,
                 t::TIMEOUT,
@@ -823,6 +839,7 @@ mod tests {
         let cases = [
             (StatusCode::PAYLOAD_TOO_LARGE, problem_types::PAYLOAD_TOO_LARGE),
             (StatusCode::GATEWAY_TIMEOUT, problem_types::TIMEOUT),
+            (StatusCode::TOO_MANY_REQUESTS, problem_types::TOO_MANY_REQUESTS),
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, problem_types::UNSUPPORTED_MEDIA_TYPE),
             (StatusCode::METHOD_NOT_ALLOWED, problem_types::METHOD_NOT_ALLOWED),
             (StatusCode::IM_A_TEAPOT, "about:blank"),

@@ -36,6 +36,7 @@ mod middleware;
 mod openapi;
 mod permissions;
 pub mod query_stats;
+pub mod rate_limit;
 mod routes;
 mod state;
 pub mod store_timing;
@@ -53,6 +54,7 @@ use tower_http::trace::TraceLayer;
 
 pub use openapi::openapi;
 pub use query_stats::QueryStats;
+pub use rate_limit::RateLimitConfig;
 pub use state::{AppState, DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, HttpConfig};
 pub use store_timing::{StoreMetrics, TimedStore};
 
@@ -73,8 +75,9 @@ use routes::{admin, audit, documents, events, health, persons, references, repor
 /// response, for `/metrics`), correlation id (accepted or generated, echoed on every response), store operation
 /// collection (`Server-Timing` and one log line for requests that used a [`store_timing::TimedStore`]), the
 /// request span, CORS, gzip compression, problem rendering (every error is `application/problem+json`), panic catching
-/// (500 problem), the request timeout (504 problem), access (authentication 401, `x-purpose`, the permission
-/// table 403; health and OpenAPI routes are public) and the body limit (413 problem).
+/// (500 problem), the request timeout (504 problem), access (authentication 401, the caller's rate limit 429 when
+/// configured, `x-purpose`, the permission table 403; health and OpenAPI routes are public) and the body limit (413
+/// problem).
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let middleware = ServiceBuilder::new()

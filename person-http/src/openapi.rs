@@ -6,7 +6,7 @@
 //!
 //! Security is added from the permission table (`crate::permissions::RULES`), not written per handler: every
 //! operation with a rule gets the `bearerAuth` requirement, its required permission at the end of its
-//! description, and 401 / 403 responses. The public operations (health, this document) get none.
+//! description, and 401 / 403 / 429 responses. The public operations (health, this document) get none.
 
 use http::Method;
 use utoipa::OpenApi;
@@ -96,7 +96,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Adds the bearer scheme, and to every operation in the permission table its security requirement, required
-/// permission and 401 / 403 responses.
+/// permission and 401 / 403 / 429 responses.
 fn secure(doc: &mut utoipa::openapi::OpenApi) {
     let scheme = HttpBuilder::new()
         .scheme(HttpAuthScheme::Bearer)
@@ -130,6 +130,10 @@ fn secure(doc: &mut utoipa::openapi::OpenApi) {
             });
             responses.entry("403".to_owned()).or_insert_with(|| {
                 problem("The token's groups lack the required permission, or the person's processing is restricted")
+                    .into()
+            });
+            responses.entry("429".to_owned()).or_insert_with(|| {
+                problem("The caller is over its rate limit (when one is configured); `Retry-After` says when to retry")
                     .into()
             });
         }

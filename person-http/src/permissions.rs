@@ -143,6 +143,13 @@ async fn admit(state: &AppState, parts: &mut Parts) -> Result<RequestContext, Ap
         tracing::info!(reason = rejection.code(), "request not authenticated");
         ApiError::Unauthorised(rejection)
     })?;
+    if let Some(limiter) = &state.rate_limiter {
+        limiter.check(&identity.actor.subject, std::time::Instant::now()).map_err(|retry_after| {
+            // The subject identifies a caller (a user or a service), not a person: it may be logged.
+            tracing::info!(caller = %identity.actor.subject, retry_after, "request over the caller's rate limit");
+            ApiError::TooManyRequests { retry_after }
+        })?;
+    }
     let purpose = purpose(&parts.headers)?;
     let correlation_id =
         parts.extensions.get::<CorrelationId>().cloned().unwrap_or_else(CorrelationId::generate).into_string();

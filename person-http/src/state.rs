@@ -37,6 +37,8 @@ pub struct HttpConfig {
     pub public_base_url: Option<String>,
     /// How callers are authenticated and what their groups may do (default: development mode, no groups).
     pub auth: AuthConfig,
+    /// Per-caller rate limit (429 with `Retry-After` beyond it); `None` (the default): no limit.
+    pub rate_limit: Option<crate::rate_limit::RateLimitConfig>,
 }
 
 impl Default for HttpConfig {
@@ -46,6 +48,7 @@ impl Default for HttpConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             public_base_url: None,
             auth: AuthConfig::default(),
+            rate_limit: None,
         }
     }
 }
@@ -73,6 +76,8 @@ pub struct AppState {
     pub(crate) query_stats: crate::query_stats::QueryStats,
     /// Further metric families shown on `/metrics` (the event relay's).
     pub(crate) metrics_sources: Vec<Arc<dyn crate::metrics::MetricsSource>>,
+    /// The callers' buckets, when a rate limit is configured.
+    pub(crate) rate_limiter: Option<Arc<crate::rate_limit::RateLimiter>>,
 }
 
 impl AppState {
@@ -81,6 +86,7 @@ impl AppState {
     #[must_use]
     pub fn new(service: PersonService, config: HttpConfig) -> Self {
         let auth = Arc::new(Authenticator::new(&config.auth));
+        let rate_limiter = config.rate_limit.map(|limit| Arc::new(crate::rate_limit::RateLimiter::new(limit)));
         Self {
             service,
             config: Arc::new(config),
@@ -90,6 +96,7 @@ impl AppState {
             store_metrics: StoreMetrics::default(),
             metrics_sources: Vec::new(),
             query_stats: crate::query_stats::QueryStats::default(),
+            rate_limiter,
         }
     }
 

@@ -741,3 +741,30 @@ async fn merging_needs_persons_merge_and_a_housing_officer_cannot() {
     let merger = api.with_token(&token("merger-1", &["persons:merge"]));
     assert_eq!(merger.merge(&survivor, &duplicate, Some("\"0\"")).await.status(), StatusCode::OK);
 }
+
+/// With a per-caller rate limit, a caller over its burst gets a 429 `too-many-requests` problem with `Retry-After`,
+/// while another caller and the public health routes are served; nothing is stored by a refused request.
+#[tokio::test]
+async fn a_caller_over_its_rate_limit_gets_429_with_retry_after_and_other_callers_are_served() {
+    let config = person_http::HttpConfig {
+        rate_limit: Some(person_http::RateLimitConfig { per_second: 1, burst: 3 }),
+        ..token_config(secret_only())
+    };
+    let api = spawn_with(in_memory_service(), config).await;
+    let busy = api.with_token(&admin_token());
+    for _ in 0..3 {
+        assert_eq!(busy.get("/api/v1/events").await.status(), StatusCode::OK);
+    }
+    let refused = busy.post("/api/v1/persons", &tenant()).await;
+    let retry_after: u32 = header(&refused, "retry-after").parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+    let problem = expect_problem(refused, 429, types::TOO_MANY_REQUESTS).await;
+    assert!(problem["detail"].as_str().unwrap().contains("rate limit"), "{problem}");
+
+    let other = api.with_token(&token("other-user", &["admin"]));
+    assert_eq!(other.get("/api/v1/events").await.status(), StatusCode::OK, "another caller has its own limit");
+    assert!(other.events_after("0").await.is_empty(), "the refused create stored nothing");
+    for _ in 0..5 {
+        assert_eq!(api.get("/livez").await.status(), StatusCode::OK, "health is not limited");
+    }
+}

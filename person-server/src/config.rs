@@ -50,6 +50,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Externally visible base URL used in absolute links (`PERSON_API_PUBLIC_BASE_URL`).
     pub public_base_url: Option<String>,
+    /// Per-caller rate limit (`PERSON_API_RATE_LIMIT_PER_SECOND`, `PERSON_API_RATE_LIMIT_BURST`;
+    /// `rate_limit_per_second`, `rate_limit_burst`): `None` (the default) for none. The burst defaults to twice the
+    /// rate.
+    pub rate_limit: Option<person_http::RateLimitConfig>,
     /// Token verification keys and the group → permission map.
     pub auth: AuthSettings,
     /// Settings of the storage backends (`[postgres]`, `PERSON_API_POSTGRES_*`).
@@ -192,6 +196,7 @@ impl Default for Config {
             log_filter: "info".to_owned(),
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             public_base_url: None,
+            rate_limit: None,
             auth: AuthSettings::default(),
             store_options: StoreOptions::default(),
             links: Vec::new(),
@@ -211,6 +216,8 @@ struct FileConfig {
     log: Option<String>,
     request_timeout_secs: Option<u64>,
     public_base_url: Option<String>,
+    rate_limit_per_second: Option<u32>,
+    rate_limit_burst: Option<u32>,
     auth: Option<FileAuth>,
     groups: Option<BTreeMap<String, Vec<String>>>,
     postgres: Option<FilePostgres>,
@@ -334,6 +341,8 @@ impl Config {
             log: env("PERSON_API_LOG"),
             request_timeout_secs: env_number(env, "PERSON_API_REQUEST_TIMEOUT_SECS")?,
             public_base_url: env("PERSON_API_PUBLIC_BASE_URL"),
+            rate_limit_per_second: env_number(env, "PERSON_API_RATE_LIMIT_PER_SECOND")?,
+            rate_limit_burst: env_number(env, "PERSON_API_RATE_LIMIT_BURST")?,
             auth: Some(FileAuth {
                 hs256_secret_file: env("PERSON_API_JWT_SECRET_FILE").map(PathBuf::from),
                 public_key_file: env("PERSON_API_JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
@@ -387,6 +396,43 @@ impl Config {
         Ok(config)
     }
 
+    /// Sets or changes the rate limit: a rate enables it (burst twice the rate unless given); a burst alone changes
+    /// the burst of a rate set before (file, then environment).
+    fn apply_rate_limit(
+        &mut self,
+        per_second: Option<u32>,
+        burst: Option<u32>,
+        origin: &str,
+    ) -> Result<(), ConfigError> {
+        let name = |key: &str, env_name: &str| if origin == "environment" { env_name } else { key }.to_owned();
+        let invalid = |setting: String, reason: &str| ConfigError::Invalid {
+            setting,
+            origin: origin.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let at_least_one = |value: Option<u32>, key, variable| match value {
+            Some(0) => Err(invalid(name(key, variable), "must be at least 1")),
+            _ => Ok(value),
+        };
+        let per_second = at_least_one(per_second, "rate_limit_per_second", "PERSON_API_RATE_LIMIT_PER_SECOND")?;
+        let burst = at_least_one(burst, "rate_limit_burst", "PERSON_API_RATE_LIMIT_BURST")?;
+        self.rate_limit = match (per_second, burst, self.rate_limit) {
+            (Some(per_second), burst, _) => Some(person_http::RateLimitConfig {
+                per_second,
+                burst: burst.unwrap_or_else(|| per_second.saturating_mul(2)),
+            }),
+            (None, Some(burst), Some(limit)) => Some(person_http::RateLimitConfig { burst, ..limit }),
+            (None, Some(_), None) => {
+                return Err(invalid(
+                    name("rate_limit_burst", "PERSON_API_RATE_LIMIT_BURST"),
+                    "needs a rate: set rate_limit_per_second (PERSON_API_RATE_LIMIT_PER_SECOND) too",
+                ));
+            }
+            (None, None, current) => current,
+        };
+        Ok(())
+    }
+
     fn apply(&mut self, values: FileConfig, origin: &str) -> Result<(), ConfigError> {
         let is_env = origin == "environment";
         let name = |key: &str, env_name: &str| if is_env { env_name.to_owned() } else { key.to_owned() };
@@ -429,6 +475,7 @@ impl Config {
             }
             self.request_timeout = Duration::from_secs(secs);
         }
+        self.apply_rate_limit(values.rate_limit_per_second, values.rate_limit_burst, origin)?;
         if let Some(url) = values.public_base_url {
             let url = url.trim().trim_end_matches('/').to_owned();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -785,6 +832,25 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1:9100");
         assert_eq!(config.store, "sqlite://from-file.db");
         assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_rate_limit_is_off_by_default_and_set_by_file_or_environment() {
+        assert_eq!(Config::load(None, &env_of(&[])).unwrap().rate_limit, None);
+        let limit = |per_second, burst| Some(person_http::RateLimitConfig { per_second, burst });
+        let config = Config::load(None, &env_of(&[("PERSON_API_RATE_LIMIT_PER_SECOND", "50")])).unwrap();
+        assert_eq!(config.rate_limit, limit(50, 100), "the burst defaults to twice the rate");
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "rate_limit_per_second = 20\nrate_limit_burst = 30").unwrap();
+        assert_eq!(Config::load(Some(file.path()), &env_of(&[])).unwrap().rate_limit, limit(20, 30));
+        let burst_only = env_of(&[("PERSON_API_RATE_LIMIT_BURST", "90")]);
+        assert_eq!(Config::load(Some(file.path()), &burst_only).unwrap().rate_limit, limit(20, 90));
+        let err = Config::load(None, &burst_only).unwrap_err();
+        assert!(err.to_string().contains("PERSON_API_RATE_LIMIT_BURST"), "{err}");
+        for (key, value) in [("PERSON_API_RATE_LIMIT_PER_SECOND", "0"), ("PERSON_API_RATE_LIMIT_PER_SECOND", "many")] {
+            let err = Config::load(None, &env_of(&[(key, value)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{key}={value}: {err}");
+        }
     }
 
     #[test]

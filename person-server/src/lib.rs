@@ -94,6 +94,7 @@ pub async fn serve(
         request_timeout: config.request_timeout,
         public_base_url: config.public_base_url.clone(),
         auth,
+        rate_limit: config.rate_limit,
         ..HttpConfig::default()
     };
     let registry = config.link_registry()?;
