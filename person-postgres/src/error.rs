@@ -94,10 +94,15 @@ pub(crate) fn is_schema_creation_race(error: &sqlx::Error) -> bool {
 /// True for failures that retrying later may cure.
 fn is_transient(error: &sqlx::Error) -> bool {
     match error {
+        // `Protocol`: a server (or a proxy or load balancer before it) that accepts the connection and closes it
+        // during the start-up exchange reads as "unexpected response from SSLRequest: 0x00" — a store going away,
+        // found by `tests/store_faults.rs` in person-server; a genuine protocol fault would persist and still be
+        // logged with its cause.
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(_) => sqlstate(error).is_some_and(|code| {
             // 08: connection exception; 53: insufficient resources; 57P01-57P03: server shutting down or
@@ -119,9 +124,12 @@ mod tests {
 
     #[test]
     fn pool_timeouts_and_io_failures_are_unavailable() {
-        for source in
-            [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed, sqlx::Error::Io(std::io::Error::other("gone"))]
-        {
+        for source in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::other("gone")),
+            sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".to_owned()),
+        ] {
             let error = failed("person.get")(source);
             assert!(matches!(error, StoreError::Unavailable(_)), "got {error:?}");
         }
