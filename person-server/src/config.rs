@@ -54,6 +54,9 @@ pub struct Config {
     /// `rate_limit_per_second`, `rate_limit_burst`): `None` (the default) for none. The burst defaults to twice the
     /// rate.
     pub rate_limit: Option<person_http::RateLimitConfig>,
+    /// Open connections at most (`PERSON_API_MAX_CONNECTIONS`, `max_connections`) and the longest a client may take
+    /// to send a request head (`PERSON_API_HEADER_READ_TIMEOUT_SECS`, `header_read_timeout_secs`).
+    pub connection_limits: crate::serving::ConnectionLimits,
     /// Token verification keys and the group → permission map.
     pub auth: AuthSettings,
     /// Settings of the storage backends (`[postgres]`, `PERSON_API_POSTGRES_*`).
@@ -197,6 +200,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             public_base_url: None,
             rate_limit: None,
+            connection_limits: crate::serving::ConnectionLimits::default(),
             auth: AuthSettings::default(),
             store_options: StoreOptions::default(),
             links: Vec::new(),
@@ -218,6 +222,8 @@ struct FileConfig {
     public_base_url: Option<String>,
     rate_limit_per_second: Option<u32>,
     rate_limit_burst: Option<u32>,
+    max_connections: Option<usize>,
+    header_read_timeout_secs: Option<u64>,
     auth: Option<FileAuth>,
     groups: Option<BTreeMap<String, Vec<String>>>,
     postgres: Option<FilePostgres>,
@@ -343,6 +349,8 @@ impl Config {
             public_base_url: env("PERSON_API_PUBLIC_BASE_URL"),
             rate_limit_per_second: env_number(env, "PERSON_API_RATE_LIMIT_PER_SECOND")?,
             rate_limit_burst: env_number(env, "PERSON_API_RATE_LIMIT_BURST")?,
+            max_connections: env_number(env, "PERSON_API_MAX_CONNECTIONS")?,
+            header_read_timeout_secs: env_number(env, "PERSON_API_HEADER_READ_TIMEOUT_SECS")?,
             auth: Some(FileAuth {
                 hs256_secret_file: env("PERSON_API_JWT_SECRET_FILE").map(PathBuf::from),
                 public_key_file: env("PERSON_API_JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
@@ -476,6 +484,21 @@ impl Config {
             self.request_timeout = Duration::from_secs(secs);
         }
         self.apply_rate_limit(values.rate_limit_per_second, values.rate_limit_burst, origin)?;
+        if let Some(max) = values.max_connections {
+            if max == 0 {
+                return Err(invalid(name("max_connections", "PERSON_API_MAX_CONNECTIONS"), "must be at least 1"));
+            }
+            self.connection_limits.max_connections = max;
+        }
+        if let Some(secs) = values.header_read_timeout_secs {
+            if secs == 0 {
+                return Err(invalid(
+                    name("header_read_timeout_secs", "PERSON_API_HEADER_READ_TIMEOUT_SECS"),
+                    "must be at least 1",
+                ));
+            }
+            self.connection_limits.header_read_timeout = Duration::from_secs(secs);
+        }
         if let Some(url) = values.public_base_url {
             let url = url.trim().trim_end_matches('/').to_owned();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -850,6 +873,23 @@ mod tests {
         for (key, value) in [("PERSON_API_RATE_LIMIT_PER_SECOND", "0"), ("PERSON_API_RATE_LIMIT_PER_SECOND", "many")] {
             let err = Config::load(None, &env_of(&[(key, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_refuse_zero() {
+        let defaults = Config::load(None, &env_of(&[])).unwrap().connection_limits;
+        assert_eq!(defaults, crate::serving::ConnectionLimits::default());
+        let config = Config::load(
+            None,
+            &env_of(&[("PERSON_API_MAX_CONNECTIONS", "64"), ("PERSON_API_HEADER_READ_TIMEOUT_SECS", "5")]),
+        )
+        .unwrap();
+        assert_eq!(config.connection_limits.max_connections, 64);
+        assert_eq!(config.connection_limits.header_read_timeout, Duration::from_secs(5));
+        for key in ["PERSON_API_MAX_CONNECTIONS", "PERSON_API_HEADER_READ_TIMEOUT_SECS"] {
+            let err = Config::load(None, &env_of(&[(key, "0")])).unwrap_err();
+            assert!(err.to_string().contains(key), "{err}");
         }
     }
 

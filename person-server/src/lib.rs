@@ -8,6 +8,7 @@ pub mod export;
 pub mod import;
 pub mod links;
 pub mod relay;
+pub mod serving;
 pub mod store;
 pub mod telemetry;
 
@@ -112,7 +113,7 @@ pub async fn serve(
     let app = person_http::router(state);
     tracing::info!(%addr, store = store_kind(&config.store), links = config.links.len(), "person-api ready");
     println!("person-api listening on http://{addr}");
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = serving::serve(listener, app, config.connection_limits, shutdown).await;
     // In-flight requests have finished; stop probing, then flush and close the store whether or not serving
     // failed.
     probes.stop();
