@@ -6,6 +6,7 @@
 pub mod contract;
 pub mod fixtures;
 pub mod guarded;
+pub mod model;
 pub mod synthetic;
 
 pub use guarded::Guarded;
