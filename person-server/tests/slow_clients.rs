@@ -14,8 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, client, sqlite_url, tenant};
-use serde_json::Value;
+use common::{ServerProcess, client, sqlite_url};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
@@ -94,16 +93,8 @@ async fn five_hundred_connections_and_slow_clients_leave_every_other_client_serv
     let base = server.base_url.clone();
     let address = base.trim_start_matches("http://").to_owned();
     let http = client();
-    let created: Value = http
-        .post(format!("{base}/api/v1/persons"))
-        .json(&tenant("Load", "Test"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let path = format!("/api/v1/persons/{}", created["id"].as_str().unwrap());
+    let created = common::create_tenants(&http, &base, &[("Load", "Test")]).await;
+    let path = format!("/api/v1/persons/{}", created[0]["id"].as_str().unwrap());
 
     let deadline = Instant::now() + LOAD;
     let slow: Vec<_> = (0..SLOW_CLIENTS).map(|_| tokio::spawn(slow_client(address.clone(), deadline))).collect();

@@ -96,16 +96,8 @@ async fn store_goes_away_and_comes_back(url: &str, upstream: &str, envs: &[(&str
     let server = ServerProcess::start(&env);
     let base = server.base_url.clone();
     let http = client();
-    let created: Value = http
-        .post(format!("{base}/api/v1/persons"))
-        .json(&tenant("Before", "Outage"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let created = common::create_tenants(&http, &base, &[("Before", "Outage")]).await;
+    let id = created[0]["id"].as_str().unwrap().to_owned();
 
     proxy.cut().await;
     for path in [format!("/api/v1/persons/{id}"), "/api/v1/persons?firstName=Before&lastName=Outage".to_owned()] {
