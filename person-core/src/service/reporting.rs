@@ -339,7 +339,8 @@ impl ReportRequest {
         });
         let offset = match given(&params.offset) {
             None => 0,
-            Some(text) => decimal(text).unwrap_or_else(|| {
+            // At most i64::MAX: what the stores can skip, and what the OpenAPI document declares (int64).
+            Some(text) => decimal(text).filter(|n| i64::try_from(*n).is_ok()).unwrap_or_else(|| {
                 errors.push("offset", codes::INVALID_OFFSET, "must be a number of rows, 0 or more");
                 0
             }),

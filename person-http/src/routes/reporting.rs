@@ -217,8 +217,11 @@ async fn csv<T: ReportTable>(
     let export = state.service.report_export::<T>(ctx, request).await?;
     let generated_at = export.generated_at().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     let correlation_id: Arc<str> = Arc::from(ctx.correlation_id.as_str());
-    let body =
-        futures::stream::unfold(CsvState::Header(export), move |state| csv_chunk(state, Arc::clone(&correlation_id)));
+    // Fused: a body may be polled again after its end (the gzip encoder does, to flush), and an unfused `unfold`
+    // panics when it is (found by schemathesis: every compressed CSV export was cut off by that panic).
+    let body = futures::StreamExt::fuse(futures::stream::unfold(CsvState::Header(export), move |state| {
+        csv_chunk(state, Arc::clone(&correlation_id))
+    }));
     let disposition = format!("attachment; filename=\"{}.csv\"", T::NAME);
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
@@ -336,16 +339,32 @@ fn csv_record<'a>(cells: impl IntoIterator<Item = Option<&'a str>>) -> String {
 struct ReportQueryParams {
     /// Only rows of persons changed at or after this RFC 3339 instant (tombstones included): a previous page's
     /// `generatedAt`.
-    #[param(rename = "modifiedSince")]
+    #[param(rename = "modifiedSince", schema_with = instant_or_empty)]
     modified_since: Option<String>,
-    /// Rows to skip (default 0); informational when `cursor` is given.
+    /// Rows to skip (default 0); informational when `cursor` is given. (Blank counts as absent, for every
+    /// parameter here.)
+    #[param(value_type = Option<String>, pattern = r"^[ \t\n\r]*([0-9]{1,18})?[ \t\n\r]*$")]
     offset: Option<u64>,
     /// Rows per page, 1 to 5000 (default 1000); a CSV export is the whole table unless given.
+    #[param(value_type = Option<String>, pattern = r"^[ \t\n\r]*(0*([1-9][0-9]{0,2}|[1-4][0-9]{3}|5000))?[ \t\n\r]*$")]
     limit: Option<u32>,
     /// Opaque: from a previous page's `links.next`.
+    #[param(
+        pattern = r"^[ \t\n\r]*((?!0{8}-0{4}-0{4}-0{4}-0{12})[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(\.[1-9][0-9]{0,8})?)?[ \t\n\r]*$"
+    )]
     cursor: Option<String>,
-    /// `json` (default) or `csv`; overrides `Accept`.
+    /// `json` (default) or `csv`, any case; overrides `Accept`.
+    #[param(pattern = r"^[ \t\n\r]*([jJ][sS][oO][nN]|[cC][sS][vV])?[ \t\n\r]*$")]
     format: Option<String>,
+}
+
+/// `modifiedSince`: an RFC 3339 instant, or empty (the same as absent).
+fn instant_or_empty() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let instant =
+        ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
+    let empty = ObjectBuilder::new().schema_type(Type::String).max_length(Some(0));
+    OneOfBuilder::new().item(instant).item(empty).into()
 }
 
 /// Export the `persons` table: one row per person, or a CSV file of the whole table.

@@ -88,6 +88,7 @@ macro_rules! http_suite {
             an_incremental_load_returns_exactly_what_changed_and_generated_at_misses_nothing,
             a_restricted_person_is_a_tombstone_in_every_table_and_nothing_of_theirs_is_exported,
             csv_quotes_commas_quotes_and_line_breaks_and_keeps_utf_8,
+            a_gzip_compressed_csv_export_is_complete,
             bad_reporting_parameters_are_400s_naming_the_parameter,
             the_reporting_tables_are_documented_with_both_media_types_and_reporting_read,
         );
