@@ -647,7 +647,20 @@ struct MatchBody {
     postcode: Option<String>,
     address: Option<String>,
     national_insurance_number: Option<String>,
+    #[serde(default, deserialize_with = "whole_number")]
     count: Option<u32>,
+}
+
+/// A JSON number that is a whole number: `5` or `5.0` (JSON does not tell them apart, and JSON Schema's
+/// `integer` accepts both). Fractions and negative or too large numbers are refused.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
+    let whole = number.as_u64().or_else(|| {
+        number.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX)).map(|f| f as u64)
+    });
+    whole.and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(|| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Other(&number.to_string()), &"a whole number")
+    })
 }
 
 /// A match request with blank values dropped.

@@ -346,6 +346,19 @@ pub(crate) async fn matching_answers_ranked_candidates_with_grade_and_explanatio
     assert_eq!(scores[0].0, "certain", "the same name, date of birth and postcode: {scores:?}");
     assert!(scores[0].1 > scores[1].1, "{scores:?}");
 
+    // `count` is a JSON number: `1.0` is the whole number 1 (JSON Schema's `integer` accepts it too); a fraction,
+    // a negative or an out-of-range count is refused naming the field.
+    let one = api.post("/api/v1/persons/match", &json!({ "surname": "Smith", "count": 1.0 })).await;
+    assert_eq!(one.status(), StatusCode::OK);
+    let one: Value = one.json().await.unwrap();
+    assert_eq!(one["results"].as_array().map(Vec::len), Some(1), "{one}");
+    for count in [json!(1.5), json!(-1), json!(1e10), json!("1")] {
+        let response = api.post("/api/v1/persons/match", &json!({ "surname": "Smith", "count": count })).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "count {count}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "/count", "{problem}");
+    }
+
     let not_json = api.client.post(api.url("/api/v1/persons/match")).body("x").send().await.unwrap();
     expect_problem(not_json, 415, types::UNSUPPORTED_MEDIA_TYPE).await;
 }
