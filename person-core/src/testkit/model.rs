@@ -1,5 +1,6 @@
 //! Model-based testing of a store: random sequences of operations — creates, renames, deletes, merges, reference
-//! claims, and writes from a stale version — run against the store and against a simple reference model (a map of
+//! claims, writes from a stale version, and invalid writes (a create reusing a stored id, a change to a person never
+//! stored) — run against the store and against a simple reference model (a map of
 //! persons and of claimed references), and the two must agree after every step: the outcome of each operation
 //! (success, or which refusal), every person as read back, and every reference's holder. At the end the event feed
 //! replayed from the start must hold one event per successful write, in order, each about the person it changed.
@@ -13,8 +14,8 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 
 use crate::event::EventType;
-use crate::person::{Person, PersonStatus};
-use crate::ports::{MergeWriteError, UpdateError};
+use crate::person::{Person, PersonRef, PersonStatus};
+use crate::ports::{InsertError, MergeWriteError, UpdateError};
 use crate::reference::CrossReference;
 use crate::testkit::contract::Store;
 use crate::testkit::fixtures::{
@@ -52,6 +53,14 @@ pub enum Operation {
         /// Which reference.
         number: u8,
     },
+    /// Invalid input: create a person with the id of one already stored (any state); must be refused as a
+    /// duplicate id, changing nothing.
+    Recreate {
+        /// The person whose id is reused.
+        target: usize,
+    },
+    /// Invalid input: change a person that was never stored; must be refused as not found, changing nothing.
+    ChangeUnknown,
 }
 
 /// Sequences of 1 to `max_len` operations, creates first so that there is something to change.
@@ -62,6 +71,8 @@ pub fn operations(max_len: usize) -> impl Strategy<Value = Vec<Operation>> {
         1 => any::<usize>().prop_map(|target| Operation::Delete { target }),
         1 => (any::<usize>(), any::<usize>()).prop_map(|(survivor, duplicate)| Operation::Merge { survivor, duplicate }),
         2 => (any::<usize>(), 0_u8..4).prop_map(|(target, number)| Operation::Claim { target, number }),
+        1 => any::<usize>().prop_map(|target| Operation::Recreate { target }),
+        1 => Just(Operation::ChangeUnknown),
     ];
     proptest::collection::vec(operation, 1..max_len.max(2)).prop_map(|mut ops| {
         ops.insert(0, Operation::Create);
@@ -209,6 +220,21 @@ async fn apply(store: &Store, model: &mut Model, operation: &Operation) -> Resul
                         "claim: the model expected holder {expected:?}, the store answered {outcome:?}"
                     ));
                 }
+            }
+        }
+        Operation::Recreate { target } => {
+            let taken = model.persons[model.target(target)].id;
+            match store.insert(create_write(full_person(taken), None)).await {
+                Err(InsertError::DuplicateId) => {}
+                other => return Err(format!("a create reusing {taken} answered {other:?}")),
+            }
+        }
+        Operation::ChangeUnknown => {
+            let mut unknown = full_person(person_id());
+            unknown.person_ref = PersonRef(1);
+            match store.update(rename_write(&unknown, "Nobody")).await {
+                Err(UpdateError::NotFound) => {}
+                other => return Err(format!("a change to a person never stored answered {other:?}")),
             }
         }
     }
