@@ -972,9 +972,8 @@ impl From<StoreError> for DocumentError {
 /// Parses a JSON document body, naming the field on a type error or unknown key.
 fn parse_document<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DocumentError> {
     let object = crate::validate::parse_object(body)?;
-    serde_path_to_error::deserialize::<_, T>(serde_json::Value::Object(object)).map_err(|e| {
-        DocumentError::Body(crate::validate::body_error_from_path(&e.path().to_string(), &e.inner().to_string()))
-    })
+    serde_path_to_error::deserialize::<_, T>(serde_json::Value::Object(object))
+        .map_err(|e| DocumentError::Body(crate::validate::body_error_from_path(e.path(), &e.inner().to_string())))
 }
 
 fn document_detail(kind: &DocumentKind) -> Option<String> {

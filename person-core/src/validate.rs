@@ -121,7 +121,8 @@ pub enum BodyError {
     /// Not JSON, or not a JSON object.
     #[error("the body is not a valid JSON object: {0}")]
     Malformed(String),
-    /// A key the resource does not have.
+    /// A key the resource does not have, as its JSON pointer without the leading `/` (`colour`,
+    /// `tenures/1/colour`; a `/` or `~` in a key is escaped as `~1` or `~0`, RFC 6901).
     #[error("unknown field `{0}`")]
     UnknownField(String),
     /// A key that is computed or assigned by the server.
@@ -359,9 +360,16 @@ pub fn check_keys(map: &serde_json::Map<String, serde_json::Value>, allow_id: bo
         if READ_ONLY_KEYS.contains(&key.as_str()) {
             return Err(BodyError::ReadOnlyField(key.clone()));
         }
-        return Err(BodyError::UnknownField(key.clone()));
+        return Err(BodyError::UnknownField(pointer_token(key)));
     }
     Ok(())
+}
+
+/// A key as a JSON pointer reference token (RFC 6901 §3): `~` becomes `~0` and `/` becomes `~1`, so that a key
+/// holding them still names one field.
+#[must_use]
+pub fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 /// Deserializes a checked JSON object into a draft, naming the field on a type error.
@@ -371,40 +379,39 @@ pub fn check_keys(map: &serde_json::Map<String, serde_json::Value>, allow_id: bo
 pub fn draft_from_map(map: serde_json::Map<String, serde_json::Value>) -> Result<PersonDraft, BodyError> {
     let value = serde_json::Value::Object(map);
     serde_path_to_error::deserialize::<_, PersonDraft>(value)
-        .map_err(|e| body_error_from_path(&e.path().to_string(), &e.inner().to_string()))
+        .map_err(|e| body_error_from_path(e.path(), &e.inner().to_string()))
 }
 
-/// Turns a deserializer failure at `path` (serde_path_to_error form) into a [`BodyError`] that names the field
-/// and never repeats the submitted value.
+/// Turns a deserializer failure at `path` into a [`BodyError`] that names the field and never repeats the
+/// submitted value.
 #[must_use]
-pub fn body_error_from_path(path: &str, message: &str) -> BodyError {
+pub fn body_error_from_path(path: &serde_path_to_error::Path, message: &str) -> BodyError {
     let field = pointer_from_path(path);
     let reason = sanitise_serde_message(message);
     if reason.starts_with("unknown field `") {
-        // The path already ends with the unknown key (`tenures[1].colour`).
-        return BodyError::UnknownField(field.trim_start_matches('/').to_owned());
+        // The path already ends with the unknown key (`tenures/1/colour`).
+        return BodyError::UnknownField(field.strip_prefix('/').unwrap_or(&field).to_owned());
     }
     BodyError::InvalidValue { field, reason }
 }
 
-/// `tenures[0].startDate` → `/tenures/0/startDate`; `.` → ``.
-fn pointer_from_path(path: &str) -> String {
-    if path == "." {
-        return String::new();
-    }
+/// The JSON pointer of a path (`tenures`, 0, `startDate` → `/tenures/0/startDate`; the root → ``), built from its
+/// segments rather than from its text form, where a key holding `.` or `[` would read as several segments.
+fn pointer_from_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
     let mut out = String::new();
-    for segment in path.split('.') {
-        let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (name, Some(rest.trim_end_matches(']'))),
-            None => (segment, None),
-        };
-        if !name.is_empty() {
-            out.push('/');
-            out.push_str(name);
-        }
-        if let Some(i) = index {
-            out.push('/');
-            out.push_str(i);
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => {
+                out.push('/');
+                out.push_str(&index.to_string());
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push('/');
+                out.push_str(&pointer_token(key));
+            }
+            // Not tracked below this point: the pointer names the deepest known field.
+            Segment::Unknown => break,
         }
     }
     out

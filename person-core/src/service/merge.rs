@@ -71,7 +71,7 @@ impl MergeRequest {
     fn parse(body: &[u8]) -> Result<Self, MergeError> {
         let object = validate::parse_object(body)?;
         let raw: MergeBody = serde_path_to_error::deserialize(Value::Object(object))
-            .map_err(|e| validate::body_error_from_path(&e.path().to_string(), &e.inner().to_string()))?;
+            .map_err(|e| validate::body_error_from_path(e.path(), &e.inner().to_string()))?;
         let duplicate = match raw.duplicate_id.as_deref().map(PersonId::parse) {
             Some(Err(_)) => {
                 return Err(BodyError::InvalidValue {

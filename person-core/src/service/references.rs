@@ -50,7 +50,7 @@ impl ReferenceRequest {
     pub fn parse(body: &[u8]) -> Result<Self, UpdatePersonError> {
         let object = validate::parse_object(body)?;
         let raw: ReferenceBody = serde_path_to_error::deserialize(Value::Object(object))
-            .map_err(|e| validate::body_error_from_path(&e.path().to_string(), &e.inner().to_string()))?;
+            .map_err(|e| validate::body_error_from_path(e.path(), &e.inner().to_string()))?;
         let mut errors = ValidationErrors::default();
         let system = match raw.system.as_deref().map(ReferenceSystem::parse) {
             None => {

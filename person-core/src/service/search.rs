@@ -679,7 +679,7 @@ impl MatchRequest {
     fn parse(body: &[u8]) -> Result<Self, MatchError> {
         let object = validate::parse_object(body)?;
         let raw: MatchBody = serde_path_to_error::deserialize(serde_json::Value::Object(object))
-            .map_err(|e| validate::body_error_from_path(&e.path().to_string(), &e.inner().to_string()))?;
+            .map_err(|e| validate::body_error_from_path(e.path(), &e.inner().to_string()))?;
         let keep = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         Ok(Self {
             first_name: keep(raw.first_name),

@@ -990,6 +990,29 @@ fn an_unknown_key_inside_a_tenure_is_an_unknown_field_with_its_path() {
     assert_eq!(error.field().as_deref(), Some("/tenures/1/colour"));
 }
 
+// Found by the `request_body` fuzz target: the pointer was parsed back out of serde_path_to_error's text form,
+// so a key holding `.` read as two segments and the error named a field that does not exist.
+#[test]
+fn an_unknown_key_holding_dots_slashes_or_tildes_is_named_by_a_pointer_that_resolves() {
+    let body = body_with("tenures", json!([{ "id": Uuid::new_v4(), "a.b[0]/c~d": "red" }]));
+
+    let error = parse(&body).unwrap_err();
+
+    assert_eq!(error, BodyError::UnknownField("tenures/0/a.b[0]~1c~0d".to_owned()));
+    let pointer = error.field().unwrap();
+    assert_eq!(body.pointer(&pointer), Some(&json!("red")), "{pointer}");
+}
+
+#[test]
+fn an_unknown_top_level_key_holding_a_slash_is_named_by_a_pointer_that_resolves() {
+    let body = body_with("a/b~c", json!(1));
+
+    let error = parse(&body).unwrap_err();
+
+    assert_eq!(error, BodyError::UnknownField("a~1b~0c".to_owned()));
+    assert_eq!(body.pointer(&error.field().unwrap()), Some(&json!(1)));
+}
+
 #[test]
 fn is_active_inside_a_tenure_is_accepted_and_ignored() {
     let id = Uuid::new_v4();
