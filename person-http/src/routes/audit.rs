@@ -87,8 +87,8 @@ pub(crate) struct SubjectAccessResponse {
     operation_id = "getAccessLog",
     params(
         ("id" = uuid::Uuid, Path, description = "The person's id"),
-        ("after" = Option<String>, Query, description = "Cursor: the `nextCursor` of the previous page (default 0, the start)"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)"),
+        ("after" = Option<String>, Query, pattern = r"^[0-9]{1,19}$", description = "Cursor: the `nextCursor` of the previous page (default 0, the start)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 100)"),
     ),
     responses(
         (status = 200, description = "A page of the access log", body = AccessLogResponse),

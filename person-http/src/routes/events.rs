@@ -71,8 +71,8 @@ fn decimal(raw: &str) -> Option<u64> {
     tag = "events",
     operation_id = "getEvents",
     params(
-        ("after" = Option<String>, Query, description = "Cursor: the `nextCursor` of the previous page (default 0, the start)"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)"),
+        ("after" = Option<String>, Query, pattern = r"^[0-9]{1,19}$", description = "Cursor: the `nextCursor` of the previous page (default 0, the start)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000 (default 100)"),
     ),
     responses(
         (status = 200, description = "A page of events", body = FeedResponse),

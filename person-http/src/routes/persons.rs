@@ -284,6 +284,7 @@ pub(crate) async fn history(
 
 /// The body of `PUT /api/v1/persons/{id}/processing-restriction`.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RestrictionRequest {
     /// `true` restricts processing (the person disappears from listings and reads need `admin`); `false` lifts
     /// the restriction.
@@ -298,7 +299,7 @@ impl RestrictionRequest {
     fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let map = parse_object(body)?;
         if let Some(key) = map.keys().find(|key| !matches!(key.as_str(), "restricted" | "reason")) {
-            return Err(BodyError::UnknownField(key.clone()).into());
+            return Err(BodyError::UnknownField(person_core::validate::pointer_token(key)).into());
         }
         let invalid = |field: &str, expected: &str| BodyError::InvalidValue {
             field: field.to_owned(),
@@ -369,7 +370,7 @@ pub(crate) async fn set_restriction(
 
 /// The body of `POST /api/v1/persons/{id}/merge` (schema for the OpenAPI document; the service reads the body).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[expect(dead_code, reason = "documents the body in the OpenAPI document; the service parses the bytes itself")]
 pub(crate) struct MergeRequest {
     /// The person to merge into the survivor of the path; it becomes a tombstone answering 308.

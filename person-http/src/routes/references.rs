@@ -34,11 +34,13 @@ pub(crate) struct ReferencesResponse {
 
 /// The body of `POST /api/v1/persons/{id}/references`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[expect(dead_code, reason = "the schema of the body the service parses")]
 pub(crate) struct AddReferenceBody {
     /// The other system, e.g. `tenure`: 1–64 lowercase letters, digits, `-`, `_`, `.`, starting with a letter.
     system: String,
-    /// The record's id in that system: 1–200 characters, kept exactly as given.
+    /// The record's id in that system: 1–200 characters, kept exactly as given (no surrounding spaces, no
+    /// control characters).
     id: String,
     /// Why (recorded in the person's history).
     reason: Option<String>,

@@ -27,6 +27,11 @@ use crate::state::AppState;
 /// Hackney's default `pageSize` (housing-search-api `GetPersonListRequest`).
 pub(crate) const DEFAULT_HOUSING_SEARCH_PAGE_SIZE: u32 = 12;
 
+/// The last page number a housing search accepts: far beyond any result (a search ranks a bounded number of
+/// candidates), small enough that page × pageSize never overflows, and one fixed rule the OpenAPI document can
+/// state (7 digits).
+const MAX_HOUSING_SEARCH_PAGE: u32 = 9_999_999;
+
 /// Shortest `searchText` (Hackney's validator, and the service's shortest name prefix: two characters).
 const MIN_SEARCH_TEXT_CHARS: usize = MIN_PREFIX_CHARS;
 
@@ -72,12 +77,12 @@ fn decimal(raw: &str) -> Option<u32> {
 
 /// A checked `GET /api/v1/persons` request: the service query, and the criteria to repeat in `links.next`.
 #[derive(Debug, Clone)]
-struct SearchRequest {
-    query: SearchQuery,
+pub(crate) struct SearchRequest {
+    pub(crate) query: SearchQuery,
     /// The non-blank criteria as sent (names in [`CRITERIA`] order), for the next page's link.
     criteria: Vec<(&'static str, String)>,
     /// `reference=system:id`: a look-up of the one person holding it, instead of a ranked search.
-    reference: Option<CrossReference>,
+    pub(crate) reference: Option<CrossReference>,
 }
 
 impl SearchRequest {
@@ -85,7 +90,7 @@ impl SearchRequest {
     /// parameters, `lastName` together with `surname`, a bad `personType`, `limit` or `cursor`, a `reference`
     /// that is not `system:id` or comes with other criteria, and no criterion at all are 400s naming the
     /// parameter.
-    fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+    pub(crate) fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
         let mut criteria: Vec<(&'static str, String)> = Vec::new();
         let (mut limit, mut cursor) = (None, None);
         let mut seen: Vec<&str> = Vec::new();
@@ -255,15 +260,15 @@ pub(crate) struct SearchResponse {
         ("firstName" = Option<String>, Query, description = "First name (also matches preferred first names and nicknames; a prefix of 2+ characters works)"),
         ("lastName" = Option<String>, Query, description = "Surname; each part of a hyphenated or double-barrelled surname matches"),
         ("surname" = Option<String>, Query, description = "Alias of lastName (send one of them)"),
-        ("dateOfBirth" = Option<String>, Query, description = "YYYY-MM-DD; a day/month swap also matches, with a lower score"),
+        ("dateOfBirth" = Option<String>, Query, pattern = r"^[ \t\n\r]*(\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4})?[ \t\n\r]*$", description = "YYYY-MM-DD (or DD/MM/YYYY); a day/month swap also matches, with a lower score"),
         ("address" = Option<String>, Query, description = "Free text over tenure addresses"),
         ("postcode" = Option<String>, Query, description = "UK postcode, any case, with or without the space"),
         ("nino" = Option<String>, Query, description = "National Insurance number in any spacing or case; needs `equality:read` too"),
         ("q" = Option<String>, Query, description = "Free text over names (in any order), address and personRef"),
-        ("personType" = Option<String>, Query, description = "Only persons of this type (Tenant, HouseholdMember, Leaseholder, Freeholder, Occupant, HousingOfficer, HousingAreaManager)"),
-        ("reference" = Option<String>, Query, description = "`system:id` of a cross-reference (e.g. `tenure:9f3c…`; split at the first colon): finds the one live person holding it (0 or 1 result); no other criterion may be given"),
-        ("limit" = Option<u32>, Query, description = "Results per page, 1 to 200 (default 20)"),
-        ("cursor" = Option<String>, Query, description = "Opaque: the cursor of a previous page's `links.next`"),
+        ("personType" = Option<String>, Query, pattern = r"^[ \t\n\r]*(Tenant|HouseholdMember|Leaseholder|Freeholder|Occupant|HousingOfficer|HousingAreaManager)?[ \t\n\r]*$", description = "Only persons of this type (Tenant, HouseholdMember, Leaseholder, Freeholder, Occupant, HousingOfficer, HousingAreaManager)"),
+        ("reference" = Option<String>, Query, pattern = r"^[ \t\n\r]*$|^[ \t\n\r]*[a-z][a-z0-9._-]{0,63}:\S", description = "`system:id` of a cross-reference (e.g. `tenure:9f3c…`; split at the first colon): finds the one live person holding it (0 or 1 result); no other criterion may be given"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Results per page, 1 to 200 (default 20)"),
+        ("cursor" = Option<String>, Query, pattern = r"^[ \t\n\r]*[0-9]{1,9}[ \t\n\r]*$", description = "Opaque: the cursor of a previous page's `links.next`"),
     ),
     responses(
         (status = 200, description = "A page of ranked results", body = SearchResponse),
@@ -303,7 +308,7 @@ pub(crate) struct HousingSearchParams {
 }
 
 impl HousingSearchParams {
-    fn query(&self) -> Result<SearchQuery, ApiError> {
+    pub(crate) fn query(&self) -> Result<SearchQuery, ApiError> {
         let text = self.search_text.as_deref().map(str::trim).unwrap_or_default();
         if text.chars().count() < MIN_SEARCH_TEXT_CHARS {
             return Err(ApiError::bad_parameter(
@@ -325,8 +330,12 @@ impl HousingSearchParams {
         // 1-based; 0 (the .NET default when `page` is absent) is the first page too.
         let page = match self.page.as_deref().map(str::trim) {
             None | Some("") => 1,
-            Some(raw) => decimal(raw).ok_or_else(|| {
-                ApiError::bad_parameter("page", "invalid_value", "must be a page number (1 is the first page)")
+            Some(raw) => decimal(raw).filter(|page| *page <= MAX_HOUSING_SEARCH_PAGE).ok_or_else(|| {
+                ApiError::bad_parameter(
+                    "page",
+                    "invalid_value",
+                    format!("must be a page number from 1 to {MAX_HOUSING_SEARCH_PAGE}"),
+                )
             })?,
         }
         .max(1);
@@ -466,12 +475,12 @@ pub(crate) struct HousingSearchResponse {
     tag = "search",
     operation_id = "housingSearchPersons",
     params(
-        ("searchText" = String, Query, description = "Free text, at least 2 characters: names in any order, address, personRef"),
-        ("pageSize" = Option<u32>, Query, description = "Results per page, 1 to 200 (default 12, as Hackney's)"),
-        ("page" = Option<u32>, Query, description = "1-based page number (default 1)"),
-        ("personType" = Option<String>, Query, description = "Only persons of this type (Tenant, Leaseholder, …), case-insensitive"),
-        ("sortBy" = Option<String>, Query, description = "Accepted for compatibility, ignored"),
-        ("isDesc" = Option<bool>, Query, description = "Accepted for compatibility, ignored"),
+        ("searchText" = String, Query, pattern = r"\S[\s\S]*\S", description = "Free text, at least 2 characters: names in any order, address, personRef"),
+        ("pageSize" = Option<String>, Query, pattern = r"^[ \t\n\r]*(0*([1-9]|[1-9][0-9]|1[0-9][0-9]|200))?[ \t\n\r]*$", description = "Results per page, 1 to 200 (default 12, as Hackney's; empty is the default)"),
+        ("page" = Option<String>, Query, pattern = r"^[ \t\n\r]*([0-9]{1,7})?[ \t\n\r]*$", description = "1-based page number up to 9999999 (default 1; 0 and empty are the first page, as the .NET API's default)"),
+        ("personType" = Option<String>, Query, pattern = r"^[ \t\n\r]*(Tenant|HouseholdMember|Leaseholder|Freeholder|Occupant|HousingOfficer|HousingAreaManager)?[ \t\n\r]*$", description = "Only persons of this type (Tenant, Leaseholder, …), case-insensitive; empty means any"),
+        ("sortBy" = Option<String>, Query, description = "Accepted for compatibility, ignored (any value)"),
+        ("isDesc" = Option<String>, Query, description = "Accepted for compatibility, ignored (any value)"),
     ),
     responses(
         (status = 200, description = "A page of persons, best match first", body = HousingSearchResponse),
@@ -493,7 +502,7 @@ pub(crate) async fn housing_search(
 /// A match request: any subset of a person (schema for the OpenAPI document; the service reads the body).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[expect(dead_code, reason = "documents the body in the OpenAPI document; the service parses the bytes itself")]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct MatchRequest {
     /// First name.
     first_name: Option<String>,
@@ -510,6 +519,7 @@ pub(crate) struct MatchRequest {
     /// National Insurance number in any spacing (needs `equality:read`).
     national_insurance_number: Option<String>,
     /// Most candidates to answer, 1 to 50 (default 10).
+    #[schema(minimum = 1, maximum = 50)]
     count: Option<u32>,
 }
 
@@ -697,8 +707,12 @@ mod tests {
             housing(Some("smith"), Some("0"), None),
             housing(Some("smith"), Some("201"), None),
             housing(Some("smith"), None, Some("-1")),
+            housing(Some("smith"), None, Some("10000000")),
+            housing(Some("smith"), None, Some("4294967296")),
         ] {
             assert!(params.query().is_err(), "{params:?}");
         }
+        let last = housing(Some("smith"), Some("200"), Some("9999999")).query().unwrap();
+        assert_eq!(last.offset, 9_999_998 * 200, "the last page's offset fits");
     }
 }
