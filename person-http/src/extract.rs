@@ -7,9 +7,9 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use bytes::Bytes;
-use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName};
 use http::request::Parts;
+use http::{StatusCode, Uri};
 use person_core::person::PersonId;
 use person_core::{RequestContext, ServiceArea};
 use serde::de::DeserializeOwned;
@@ -202,12 +202,17 @@ pub(crate) struct Params<T>(pub(crate) T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(params)| Self(params))
-            .map_err(|rejection| ApiError::BadRequest { detail: rejection.body_text(), errors: Vec::new() })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        query_params(&parts.uri).map(Self)
     }
+}
+
+/// The query string of `uri` deserialized into `T`, as [`Params`] reads it (axum's `Query`); a malformed query
+/// string is a 400 problem.
+pub(crate) fn query_params<T: DeserializeOwned>(uri: &Uri) -> Result<T, ApiError> {
+    Query::<T>::try_from_uri(uri)
+        .map(|Query(params)| params)
+        .map_err(|rejection| ApiError::BadRequest { detail: rejection.body_text(), errors: Vec::new() })
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@
 pub mod auth;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod links;
 pub mod metrics;
 mod middleware;
