@@ -14,28 +14,9 @@ use person_core::validate::{self, PersonDraft, TenureDraft, WRITABLE_KEYS};
 use person_fuzz::{assert_fixed_point, assert_well_formed, today};
 use uuid::Uuid;
 
-const TITLES: [Title; 10] = [
-    Title::Dr,
-    Title::Master,
-    Title::Miss,
-    Title::Mr,
-    Title::Mrs,
-    Title::Ms,
-    Title::Mx,
-    Title::Other,
-    Title::Rabbi,
-    Title::Reverend,
-];
+const TITLES: [Title; 10] = Title::ALL;
 
-const PERSON_TYPES: [PersonType; 7] = [
-    PersonType::Tenant,
-    PersonType::HouseholdMember,
-    PersonType::Leaseholder,
-    PersonType::Freeholder,
-    PersonType::Occupant,
-    PersonType::HousingOfficer,
-    PersonType::HousingAreaManager,
-];
+const PERSON_TYPES: [PersonType; 7] = PersonType::ALL;
 
 const NAMES: [&str; 12] = [
     "Ada",

@@ -90,7 +90,34 @@ pub enum PersonType {
     HousingAreaManager,
 }
 
+impl Title {
+    /// Every title, in declaration order.
+    pub const ALL: [Self; 10] = [
+        Self::Dr,
+        Self::Master,
+        Self::Miss,
+        Self::Mr,
+        Self::Mrs,
+        Self::Ms,
+        Self::Mx,
+        Self::Other,
+        Self::Rabbi,
+        Self::Reverend,
+    ];
+}
+
 impl PersonType {
+    /// Every person type, in declaration order.
+    pub const ALL: [Self; 7] = [
+        Self::Tenant,
+        Self::HouseholdMember,
+        Self::Leaseholder,
+        Self::Freeholder,
+        Self::Occupant,
+        Self::HousingOfficer,
+        Self::HousingAreaManager,
+    ];
+
     /// Staff roles: for these, `title` and `dateOfBirth` are optional (SPEC §4).
     #[must_use]
     pub fn is_staff(self) -> bool {

@@ -21,28 +21,9 @@ use proptest::sample::select;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-const TITLES: [Title; 10] = [
-    Title::Dr,
-    Title::Master,
-    Title::Miss,
-    Title::Mr,
-    Title::Mrs,
-    Title::Ms,
-    Title::Mx,
-    Title::Other,
-    Title::Rabbi,
-    Title::Reverend,
-];
+const TITLES: [Title; 10] = Title::ALL;
 
-const PERSON_TYPES: [PersonType; 7] = [
-    PersonType::Tenant,
-    PersonType::HouseholdMember,
-    PersonType::Leaseholder,
-    PersonType::Freeholder,
-    PersonType::Occupant,
-    PersonType::HousingOfficer,
-    PersonType::HousingAreaManager,
-];
+const PERSON_TYPES: [PersonType; 7] = PersonType::ALL;
 
 /// The fixed "today" of these properties.
 fn today() -> NaiveDate {

@@ -10,7 +10,7 @@
 
 use http::Method;
 use utoipa::OpenApi;
-use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
@@ -113,14 +113,7 @@ fn secure(doc: &mut utoipa::openapi::OpenApi) {
         .build();
     doc.components.get_or_insert_with(Default::default).add_security_scheme(BEARER_AUTH, SecurityScheme::Http(scheme));
     for (path, item) in &mut doc.paths.paths {
-        let operations = [
-            (Method::GET, item.get.as_mut()),
-            (Method::POST, item.post.as_mut()),
-            (Method::PUT, item.put.as_mut()),
-            (Method::PATCH, item.patch.as_mut()),
-            (Method::DELETE, item.delete.as_mut()),
-        ];
-        for (method, operation) in operations {
+        for (method, operation) in operations_of(item) {
             let (Some(operation), Some(rule)) = (operation, rule_for(&method, path)) else { continue };
             operation.security = Some(vec![SecurityRequirement::new(BEARER_AUTH, Vec::<String>::new())]);
             let needs = format!("**Required permission:** `{}` (or `admin`).", rule.needs.describe());
@@ -151,14 +144,7 @@ fn secure(doc: &mut utoipa::openapi::OpenApi) {
 /// `Retry-After`) and 504 (the request timeout elapsed).
 fn describe_common(doc: &mut utoipa::openapi::OpenApi) {
     for (path, item) in &mut doc.paths.paths {
-        let operations = [
-            (Method::GET, item.get.as_mut()),
-            (Method::POST, item.post.as_mut()),
-            (Method::PUT, item.put.as_mut()),
-            (Method::PATCH, item.patch.as_mut()),
-            (Method::DELETE, item.delete.as_mut()),
-        ];
-        for (method, operation) in operations {
+        for (method, operation) in operations_of(item) {
             let Some(operation) = operation else { continue };
             let mut reads_input = operation.request_body.is_some();
             for parameter in operation.parameters.iter_mut().flatten() {
@@ -281,6 +267,17 @@ const REFERENCE_ID_PATTERN: &str = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x
 
 /// A service area name: 1 to 64 lowercase letters, digits and single hyphens, starting with a letter.
 const AREA_PATTERN: &str = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$";
+
+/// The operations of a path, with their methods (absent ones as `None`).
+fn operations_of(item: &mut PathItem) -> [(Method, Option<&mut Operation>); 5] {
+    [
+        (Method::GET, item.get.as_mut()),
+        (Method::POST, item.post.as_mut()),
+        (Method::PUT, item.put.as_mut()),
+        (Method::PATCH, item.patch.as_mut()),
+        (Method::DELETE, item.delete.as_mut()),
+    ]
+}
 
 fn problem(description: &str) -> ResponseBuilder {
     let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ProblemDetails"))).build();

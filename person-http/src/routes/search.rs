@@ -40,15 +40,7 @@ const CRITERIA: [&str; 10] =
     ["firstName", "lastName", "surname", "dateOfBirth", "address", "postcode", "nino", "reference", "q", "personType"];
 
 /// Every person type, for reading `personType` (case-insensitively) and listing the choices in a 400.
-const PERSON_TYPES: [PersonType; 7] = [
-    PersonType::Tenant,
-    PersonType::HouseholdMember,
-    PersonType::Leaseholder,
-    PersonType::Freeholder,
-    PersonType::Occupant,
-    PersonType::HousingOfficer,
-    PersonType::HousingAreaManager,
-];
+const PERSON_TYPES: [PersonType; 7] = PersonType::ALL;
 
 /// The wire name of a person type (exhaustive: a new variant must be named here).
 const fn person_type_name(person_type: PersonType) -> &'static str {
